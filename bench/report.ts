@@ -1,0 +1,93 @@
+/**
+ * The benchmark report convention shared by every scenario. Each case reports
+ * `throughput_per_s`, `latency_ms: { p50, p99 }` and `oversold` (must be 0); where the same run
+ * measured a ceiling or baseline, also `ceiling_throughput_per_s` and `ratio_to_ceiling`.
+ * Figures are only comparable within one run: the machine is shared and noisy, so every scenario
+ * measures its own ceiling in the same invocation and reports the ratio.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { cpus, totalmem, platform, release, availableParallelism } from 'node:os';
+
+export interface LatencyMs {
+  p50: number;
+  p99: number;
+}
+
+export interface BenchCase {
+  name: string;
+  throughput_per_s: number;
+  latency_ms: LatencyMs;
+  oversold: number;
+  ceiling_throughput_per_s?: number;
+  ratio_to_ceiling?: number;
+  /** Anything else worth keeping next to the figures (counts, settings, outcomes). */
+  [extra: string]: unknown;
+}
+
+export interface BenchReport {
+  scenario: string;
+  started_at: string;
+  machine: { cpus: number; cpu_model: string; memory_gib: number; platform: string; node: string };
+  config: Record<string, unknown>;
+  cases: BenchCase[];
+}
+
+export function machineInfo(): BenchReport['machine'] {
+  return {
+    cpus: availableParallelism(),
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${platform()} ${release()}`,
+    node: process.version,
+  };
+}
+
+/** Percentile of an unsorted sample (sorts a copy); 0 for an empty sample. */
+export function percentile(samples: ArrayLike<number>, p: number): number {
+  if (samples.length === 0) return 0;
+  const sorted = Float64Array.from(samples).sort();
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+export function round(n: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function fmt(n: unknown): string {
+  if (typeof n !== 'number') return n === undefined ? '' : String(n);
+  if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
+  return String(round(n));
+}
+
+/** A markdown table of the cases; the same text is printed and written next to the JSON. */
+export function markdownTable(report: BenchReport): string {
+  const head = ['case', 'throughput/s', 'p50 ms', 'p99 ms', 'oversold', 'ceiling/s', 'ratio'];
+  const rows = report.cases.map((c) => [
+    c.name,
+    fmt(c.throughput_per_s),
+    fmt(c.latency_ms.p50),
+    fmt(c.latency_ms.p99),
+    fmt(c.oversold),
+    fmt(c.ceiling_throughput_per_s),
+    fmt(c.ratio_to_ceiling),
+  ]);
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** Prints the machine, config and table; writes JSON to `jsonPath` and markdown beside it. */
+export function writeReport(report: BenchReport, jsonPath: string | undefined): void {
+  const m = report.machine;
+  process.stdout.write(
+    `\n${report.scenario}: ${m.cpus} cpus (${m.cpu_model}), ${m.memory_gib} GiB, node ${m.node}\n` +
+      `config: ${JSON.stringify(report.config)}\n\n${markdownTable(report)}\n`,
+  );
+  if (!jsonPath) return;
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(jsonPath.replace(/\.json$/, '') + '.md', markdownTable(report) + '\n');
+  process.stdout.write(`wrote ${jsonPath}\n`);
+}

@@ -1,0 +1,5 @@
+export { loadConfig, withOverrides, checkField, ConfigError, CONFIG_FILE_ENV } from './load.js';
+export type { LoadConfigOptions } from './load.js';
+export { configFields } from './fields.js';
+export type { FieldSpec, FieldKind } from './field.js';
+export type * from './types.js';
