@@ -5,7 +5,7 @@
 type Scenario = (argv: string[]) => Promise<void>;
 
 const scenarios: Record<string, () => Promise<Scenario>> = {
-  engine: async () => (await import('./engine.js')).run,
+  engine: async () => (await import('./engine-bench.js')).run,
 };
 
 async function main(): Promise<void> {

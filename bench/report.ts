@@ -57,7 +57,7 @@ export function round(n: number, digits = 3): number {
 }
 
 function fmt(n: unknown): string {
-  if (typeof n !== 'number') return n === undefined ? '' : String(n);
+  if (typeof n !== "number") return n === undefined ? "" : JSON.stringify(n);
   if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
   return String(round(n));
 }

@@ -2,6 +2,12 @@ import type { FieldSpec } from './field.js';
 import { engineFields } from './sections/engine.js';
 import { journalFields } from './sections/journal.js';
 import { logFields } from './sections/log.js';
+import { moderationFields } from './sections/moderation.js';
 
 /** Every configuration setting Stockade has, in documentation order. */
-export const configFields: readonly FieldSpec[] = [...engineFields, ...journalFields, ...logFields];
+export const configFields: readonly FieldSpec[] = [
+  ...engineFields,
+  ...journalFields,
+  ...logFields,
+  ...moderationFields,
+];

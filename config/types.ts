@@ -21,10 +21,26 @@ export interface LogSettings {
   readonly level: LogLevel;
 }
 
+export interface ModerationSettings {
+  readonly modelDir: string;
+  readonly threads: number;
+  readonly intraOpThreads: number;
+  readonly queueMax: number;
+  readonly taskTimeoutMs: number;
+  readonly batchSizeMax: number;
+  readonly batchWaitMs: number;
+  readonly maxBytes: number;
+  readonly maxPixels: number;
+  readonly unsafeLabels: readonly string[];
+  readonly reviewThreshold: number;
+  readonly blockThreshold: number;
+}
+
 export interface StockadeConfig {
   readonly engine: EngineSettings;
   readonly journal: JournalSettings;
   readonly log: LogSettings;
+  readonly moderation: ModerationSettings;
 }
 
 /** Any subset of the configuration, as accepted by overrides and JSON files. */

@@ -3,10 +3,15 @@
 // one-line summary that CI reads: "N passed, N failed, N skipped". Counts are tap's assertion
 // counts. Arguments are passed to tap, so `npm test -- test/actors` runs a subset.
 import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const tapBin = fileURLToPath(new URL('../node_modules/tap/dist/esm/run.mjs', import.meta.url));
-const args = [tapBin, '--reporter=tap', ...process.argv.slice(2)];
+// tap does not look into a directory for .ts files on its own: expand directories to a glob.
+const targets = process.argv.slice(2).map((a) =>
+  !a.startsWith('-') && existsSync(a) && statSync(a).isDirectory() ? `${a.replace(/\/$/, '')}/**/*.test.ts` : a,
+);
+const args = [tapBin, '--reporter=tap', ...targets];
 const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
 
 let summary = null;

@@ -1,0 +1,207 @@
+import { ByteMap } from './byte-map.js';
+import { Op, RESULT_STRIDE, packResult } from './codec.js';
+import type { EventLog } from './event-log.js';
+import { CommandCode } from './lifecycle.js';
+import { SkuActor } from './sku-actor.js';
+import { Status, InvalidFieldIndex } from './status.js';
+import { TimerWheel } from './timer-wheel.js';
+import type { SkuDefinition, SkuSnapshot, SkuUpdate, SkuEvent } from './types.js';
+import { checkSkuDefinition, checkSkuUpdate, settingsOf, USER_ID_BYTES_MAX, IDEMPOTENCY_KEY_BYTES_MAX } from './validate.js';
+
+export interface ShardOptions {
+  qtyMax: number;
+  holdTtlMsDefault: number;
+  timerTickMs: number;
+}
+
+export interface ControlResult {
+  status: number;
+  field?: string;
+  snapshot?: SkuSnapshot;
+}
+
+const COMMAND_OF_OP: Record<number, number> = {
+  [Op.confirm]: CommandCode.confirm,
+  [Op.cancel]: CommandCode.cancel,
+  [Op.return]: CommandCode.return,
+};
+
+/**
+ * The SKU actors one shard worker owns, plus its hold-expiry timer wheel. Pure and synchronous:
+ * the worker feeds it decoded batches and the time, and it never does I/O. Requests for one SKU
+ * are applied in the order they arrive, which is what serializes every decrement without a lock.
+ */
+export class Shard {
+  private readonly skuIndex = new ByteMap();
+  private readonly actors: SkuActor[] = [];
+  private readonly wheel: TimerWheel;
+  private readonly skuScratch = new Uint8Array(256);
+  log: EventLog;
+  commandsApplied = 0;
+  expiredTotal = 0;
+
+  constructor(
+    private readonly options: ShardOptions,
+    log: EventLog,
+    nowMs: number,
+  ) {
+    this.log = log;
+    this.wheel = new TimerWheel(options.timerTickMs, 1024, nowMs);
+  }
+
+  private find(sku: string): SkuActor | undefined {
+    const len = Buffer.from(this.skuScratch.buffer).write(sku, 0, 'utf8');
+    const i = this.skuIndex.find(this.skuScratch, 0, len);
+    return i < 0 ? undefined : this.actors[this.skuIndex.value(i)];
+  }
+
+  define(def: SkuDefinition, now: number): ControlResult {
+    const bad = checkSkuDefinition(def);
+    if (bad) return { status: Status.invalid, field: bad };
+    if (this.find(def.sku)) return { status: Status.sku_exists };
+    const actor = SkuActor.define(settingsOf(def, this.options.holdTtlMsDefault), this.actors.length, now, this.log);
+    this.register(actor);
+    return { status: Status.defined, snapshot: actor.snapshot() };
+  }
+
+  private register(actor: SkuActor): void {
+    const len = Buffer.from(this.skuScratch.buffer).write(actor.sku, 0, 'utf8');
+    this.skuIndex.insert(this.skuScratch, 0, len, this.actors.length);
+    this.actors.push(actor);
+  }
+
+  update(sku: string, update: SkuUpdate, now: number): ControlResult {
+    const actor = this.find(sku);
+    if (!actor) return { status: Status.unknown_sku };
+    const bad = checkSkuUpdate(update, actor.settings());
+    if (bad) return { status: Status.invalid, field: bad };
+    actor.update(update, now, this.log);
+    return { status: Status.updated, snapshot: actor.snapshot() };
+  }
+
+  get(sku: string): SkuSnapshot | null {
+    return this.find(sku)?.snapshot() ?? null;
+  }
+
+  actor(sku: string): SkuActor | undefined {
+    return this.find(sku);
+  }
+
+  get skuCount(): number {
+    return this.actors.length;
+  }
+
+  get holdsScheduled(): number {
+    return this.wheel.size;
+  }
+
+  /** Applies a recorded event (recovery), re-arming the expiry timer of replayed holds. */
+  replay(ev: SkuEvent): void {
+    if (ev.type === 'sku_defined') {
+      this.register(SkuActor.fromEvent(ev, this.actors.length));
+      return;
+    }
+    const actor = this.find(ev.sku);
+    if (!actor) throw new Error(`replay: event for undefined SKU ${ev.sku}`);
+    actor.applyEvent(ev);
+    if (ev.type === 'reserved') this.wheel.schedule(actor.index, ev.reservation, ev.expiresAt);
+  }
+
+  /** Expires the holds whose deadline has passed; returns how many. */
+  tick(now: number): number {
+    const fired = this.wheel.advance(now, (a, r) => {
+      if (this.actors[a].expire(r, now, this.log)) this.expiredTotal++;
+    });
+    return fired;
+  }
+
+  /**
+   * Applies every request of a batch in order and returns one result triple per request (see
+   * codec.ts). Strings are never decoded: SKUs, user ids and keys are looked up as bytes.
+   */
+  applyBatch(bytes: Uint8Array, count: number, now: number): Float64Array {
+    const out = new Float64Array(count * RESULT_STRIDE);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const qtyMax = this.options.qtyMax;
+    let lastSkuOff = -1;
+    let lastSkuLen = 0;
+    let actor: SkuActor | undefined;
+    let p = 0;
+    for (let i = 0, o = 0; i < count; i++, o += RESULT_STRIDE) {
+      const op = bytes[p++];
+      const skuLen = bytes[p++];
+      const skuOff = p;
+      p += skuLen;
+      // Consecutive requests for the same SKU (the hot case) skip the hash lookup.
+      if (lastSkuOff < 0 || skuLen !== lastSkuLen || !sameBytes(bytes, skuOff, lastSkuOff, skuLen)) {
+        const e = this.skuIndex.find(bytes, skuOff, skuLen);
+        actor = e < 0 ? undefined : this.actors[this.skuIndex.value(e)];
+        lastSkuOff = skuOff;
+        lastSkuLen = skuLen;
+      }
+      if (op === Op.reserve) {
+        const qty = view.getUint32(p, true);
+        const userLen = bytes[p + 4];
+        const userOff = p + 5;
+        const keyLen = bytes[userOff + userLen];
+        const keyOff = userOff + userLen + 1;
+        p = keyOff + keyLen;
+        let status: number;
+        let aux = 0;
+        if (qty < 1 || qty > qtyMax) {
+          status = Status.invalid;
+          aux = InvalidFieldIndex.qty;
+        } else if (userLen === 0 || userLen > USER_ID_BYTES_MAX) {
+          status = Status.invalid;
+          aux = InvalidFieldIndex.userId;
+        } else if (keyLen === 0 || keyLen > IDEMPOTENCY_KEY_BYTES_MAX) {
+          status = Status.invalid;
+          aux = InvalidFieldIndex.idempotencyKey;
+        } else if (actor === undefined) {
+          status = Status.unknown_sku;
+        } else {
+          status = actor.reserve(bytes, userOff, userLen, keyOff, keyLen, qty, now, this.log);
+          if (status === Status.reserved) {
+            out[o + 1] = actor.outReservation;
+            out[o + 2] = actor.outExpiresAt;
+            if (actor.outDuplicate) aux = 1;
+            else this.wheel.schedule(actor.index, actor.outReservation, actor.outExpiresAt);
+          }
+        }
+        out[o] = packResult(status, aux);
+      } else if (op === Op.confirm || op === Op.cancel || op === Op.return) {
+        const r = view.getFloat64(p, true);
+        p += 8;
+        if (actor === undefined) {
+          out[o] = Status.unknown_sku;
+        } else {
+          const status = actor.command(r, COMMAND_OF_OP[op], now, this.log);
+          out[o] = packResult(status, actor.outState);
+          out[o + 1] = r;
+        }
+      } else if (op === Op.restock) {
+        const qty = view.getUint32(p, true);
+        p += 4;
+        if (actor === undefined) out[o] = Status.unknown_sku;
+        else if (qty < 1 || qty > 0x7fffffff - actor.available) {
+          out[o] = packResult(Status.invalid, InvalidFieldIndex.stock);
+        } else {
+          out[o] = actor.restock(qty, now, this.log);
+          out[o + 1] = actor.available;
+        }
+      } else if (op === Op.close) {
+        if (actor === undefined) out[o] = Status.unknown_sku;
+        else out[o] = actor.close(now, this.log);
+      } else {
+        throw new Error(`shard: unknown op ${op} at byte ${p - skuLen - 2}`);
+      }
+    }
+    this.commandsApplied += count;
+    return out;
+  }
+}
+
+function sameBytes(b: Uint8Array, x: number, y: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (b[x + k] !== b[y + k]) return false;
+  return true;
+}

@@ -1,0 +1,405 @@
+import assert from 'node:assert/strict';
+import { ByteMap } from './byte-map.js';
+import type { EventLog, TransitionEventType } from './event-log.js';
+import { CommandCode, ResState, TRANSITION_BY_CODE, stateName } from './lifecycle.js';
+import type { ReservationState } from './lifecycle.js';
+import { Status } from './status.js';
+import type { SkuEvent, SkuSettings, SkuSnapshot, SkuUpdate } from './types.js';
+
+const EVENT_OF_STATE: Record<number, TransitionEventType> = {
+  [ResState.confirmed]: 'confirmed',
+  [ResState.cancelled]: 'cancelled',
+  [ResState.expired]: 'expired',
+  [ResState.returned]: 'returned',
+};
+const STATE_OF_EVENT: Record<TransitionEventType, number> = {
+  confirmed: ResState.confirmed,
+  cancelled: ResState.cancelled,
+  expired: ResState.expired,
+  returned: ResState.returned,
+};
+
+/** Result of a successful command, indexed by `CommandCode`. */
+const SUCCESS_OF_COMMAND: readonly number[] = (() => {
+  const out: number[] = [];
+  out[CommandCode.confirm] = Status.confirmed;
+  out[CommandCode.cancel] = Status.cancelled;
+  out[CommandCode.expire] = Status.hold_expired;
+  out[CommandCode.return] = Status.returned;
+  return out;
+})();
+
+const scratch = new Uint8Array(1024);
+function encodeScratch(s: string, at: number): number {
+  return Buffer.from(scratch.buffer, scratch.byteOffset, scratch.length).write(s, at, 'utf8');
+}
+
+/**
+ * One SKU's sale: a pure, synchronous state machine with no I/O, no clock and no awaits. Every
+ * command takes `now` and an `EventLog`, returns a status code from `status.ts`, and emits the
+ * events that describe what changed, each stamped with the SKU's next `seq`. A command that is
+ * rejected changes nothing and emits nothing.
+ *
+ * Units move between three counters; the invariant `available + reserved + sold ===
+ * initialStock + restocked` holds after every command (asserted by the property test):
+ *
+ *   available ──reserve──▶ reserved ──confirm──▶ sold
+ *       ▲                     │                   │
+ *       └──cancel / expire────┘◀──────return──────┘ (to available)
+ *
+ * Reservations live in flat typed arrays indexed by reservation number (1, 2, ...), which is
+ * also what makes reservation ids dense, replayable and cheap to route.
+ */
+export class SkuActor {
+  readonly sku: string;
+  /** Position of this actor in its shard, used by the shard's timer wheel. */
+  readonly index: number;
+
+  private perUserLimit: number;
+  private holdTtlMs: number;
+  private startsAt: number | null;
+  private endsAt: number | null;
+  private price: number;
+  private name: string;
+  closed = false;
+
+  available: number;
+  reserved = 0;
+  sold = 0;
+  returned = 0;
+  restocked = 0;
+  readonly initialStock: number;
+  seq = 0;
+
+  /** userId bytes → units the user holds or has bought (held + confirmed, not returned). */
+  private readonly users = new ByteMap();
+  /** idempotency key bytes → reservation number. */
+  private readonly keys = new ByteMap();
+
+  private resCount = 0;
+  private resUser = new Int32Array(64);
+  private resKey = new Int32Array(64);
+  private resQty = new Int32Array(64);
+  private resExpiresAt = new Float64Array(64);
+  private resState = new Uint8Array(64);
+
+  /** Outputs of the last `reserve` (set instead of allocating a result object). */
+  outReservation = 0;
+  outExpiresAt = 0;
+  outDuplicate = false;
+  /** State of the reservation after the last confirm/cancel/return (for `invalid_transition`). */
+  outState = 0;
+
+  private constructor(settings: SkuSettings, index: number) {
+    this.sku = settings.sku;
+    this.index = index;
+    this.perUserLimit = settings.perUserLimit;
+    this.holdTtlMs = settings.holdTtlMs;
+    this.startsAt = settings.startsAt;
+    this.endsAt = settings.endsAt;
+    this.price = settings.price;
+    this.name = settings.name;
+    this.available = settings.stock;
+    this.initialStock = settings.stock;
+  }
+
+  /** Creates the actor for a validated definition and emits `sku_defined` (seq 1). */
+  static define(settings: SkuSettings, index: number, now: number, log: EventLog): SkuActor {
+    const actor = new SkuActor(settings, index);
+    log.skuDefined(actor, ++actor.seq, now);
+    return actor;
+  }
+
+  /** Rebuilds an actor from its `sku_defined` event (recovery). */
+  static fromEvent(ev: Extract<SkuEvent, { type: 'sku_defined' }>, index: number): SkuActor {
+    assert.equal(ev.seq, 1, `${ev.sku}: sku_defined must be seq 1`);
+    const { type: _type, seq: _seq, at: _at, ...settings } = ev;
+    const actor = new SkuActor(settings, index);
+    actor.seq = 1;
+    return actor;
+  }
+
+  settings(): SkuSettings {
+    return {
+      sku: this.sku,
+      stock: this.initialStock,
+      perUserLimit: this.perUserLimit,
+      holdTtlMs: this.holdTtlMs,
+      startsAt: this.startsAt,
+      endsAt: this.endsAt,
+      price: this.price,
+      name: this.name,
+    };
+  }
+
+  /** Applies a validated update (see `checkSkuUpdate`) and emits `sku_updated`. */
+  update(update: SkuUpdate, now: number, log: EventLog): number {
+    this.applySettings(update);
+    log.skuUpdated(this, ++this.seq, now);
+    return Status.updated;
+  }
+
+  private applySettings(u: SkuUpdate): void {
+    if (u.perUserLimit !== undefined) this.perUserLimit = u.perUserLimit;
+    if (u.holdTtlMs !== undefined) this.holdTtlMs = u.holdTtlMs;
+    if (u.startsAt !== undefined) this.startsAt = u.startsAt;
+    if (u.endsAt !== undefined) this.endsAt = u.endsAt;
+    if (u.price !== undefined) this.price = u.price;
+    if (u.name !== undefined) this.name = u.name;
+  }
+
+  /**
+   * Reserves `qty` units for the user in `buf[userOff, +userLen)` under the idempotency key in
+   * `buf[keyOff, +keyLen)`. Inputs are validated by the caller. On `reserved`, `outReservation`,
+   * `outExpiresAt` and `outDuplicate` describe the reservation.
+   */
+  reserve(
+    buf: Uint8Array,
+    userOff: number,
+    userLen: number,
+    keyOff: number,
+    keyLen: number,
+    qty: number,
+    now: number,
+    log: EventLog,
+  ): number {
+    const k = this.keys.find(buf, keyOff, keyLen);
+    if (k >= 0) {
+      // A retry: the original answer, or a conflict if the retry asks for something else.
+      const r = this.keys.value(k);
+      if (this.resQty[r] !== qty || !this.users.equals(this.resUser[r], buf, userOff, userLen)) {
+        return Status.idempotency_conflict;
+      }
+      this.outReservation = r;
+      this.outExpiresAt = this.resExpiresAt[r];
+      this.outDuplicate = true;
+      return Status.reserved;
+    }
+    if (this.closed || (this.endsAt !== null && now >= this.endsAt)) return Status.closed;
+    if (this.startsAt !== null && now < this.startsAt) return Status.not_open;
+    if (this.available < qty) return Status.sold_out;
+    let u = this.users.find(buf, userOff, userLen);
+    if (this.perUserLimit > 0 && (u >= 0 ? this.users.value(u) : 0) + qty > this.perUserLimit) {
+      return Status.limit_exceeded;
+    }
+    if (u < 0) u = this.users.insert(buf, userOff, userLen, 0);
+    const key = this.keys.insert(buf, keyOff, keyLen, 0);
+    const r = this.applyReserved(u, key, qty, now + this.holdTtlMs);
+    this.outReservation = r;
+    this.outExpiresAt = this.resExpiresAt[r];
+    this.outDuplicate = false;
+    log.reserved(this, ++this.seq, now, r);
+    return Status.reserved;
+  }
+
+  /** `reserve` with string arguments (tests, the slow path). */
+  reserveStrings(userId: string, idempotencyKey: string, qty: number, now: number, log: EventLog): number {
+    const userLen = encodeScratch(userId, 0);
+    const keyLen = encodeScratch(idempotencyKey, userLen);
+    return this.reserve(scratch, 0, userLen, userLen, keyLen, qty, now, log);
+  }
+
+  private applyReserved(userEntry: number, keyEntry: number, qty: number, expiresAt: number): number {
+    const r = ++this.resCount;
+    if (r >= this.resState.length) this.growReservations();
+    this.resUser[r] = userEntry;
+    this.resKey[r] = keyEntry;
+    this.resQty[r] = qty;
+    this.resExpiresAt[r] = expiresAt;
+    this.resState[r] = ResState.held;
+    this.users.setValue(userEntry, this.users.value(userEntry) + qty);
+    this.keys.setValue(keyEntry, r);
+    this.available -= qty;
+    this.reserved += qty;
+    assert.ok(this.available >= 0, `${this.sku}: available went below zero`);
+    return r;
+  }
+
+  private growReservations(): void {
+    const n = this.resState.length * 2;
+    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.resUser = grow(this.resUser, (k) => new Int32Array(k));
+    this.resKey = grow(this.resKey, (k) => new Int32Array(k));
+    this.resQty = grow(this.resQty, (k) => new Int32Array(k));
+    this.resExpiresAt = grow(this.resExpiresAt, (k) => new Float64Array(k));
+    this.resState = grow(this.resState, (k) => new Uint8Array(k));
+  }
+
+  /** confirm, cancel or return reservation `r`, following the transition table. */
+  command(r: number, command: number, now: number, log: EventLog): number {
+    if (!(r >= 1 && r <= this.resCount)) return Status.unknown_reservation;
+    // A hold past its deadline is expired even if the timer wheel has not got to it yet.
+    if (this.resState[r] === ResState.held && this.resExpiresAt[r] <= now) this.expire(r, now, log);
+    const t = TRANSITION_BY_CODE[this.resState[r]][command];
+    this.outState = this.resState[r];
+    switch (t.kind) {
+      case 'reject':
+        return t.status === 'hold_expired' ? Status.hold_expired : Status.invalid_transition;
+      case 'ignore':
+        return Status.invalid_transition;
+      case 'repeat':
+        return SUCCESS_OF_COMMAND[command];
+      case 'move':
+        this.moveTo(r, ResState[t.to]);
+        this.outState = this.resState[r];
+        log.transition(this, ++this.seq, now, EVENT_OF_STATE[this.resState[r]], r);
+        return SUCCESS_OF_COMMAND[command];
+    }
+  }
+
+  /** The timer wheel's call: expires `r` if it is still held and its deadline has passed. */
+  expire(r: number, now: number, log: EventLog): boolean {
+    if (this.resState[r] !== ResState.held || this.resExpiresAt[r] > now) return false;
+    this.moveTo(r, ResState.expired);
+    log.transition(this, ++this.seq, now, 'expired', r);
+    return true;
+  }
+
+  private moveTo(r: number, to: number): void {
+    const qty = this.resQty[r];
+    const from = this.resState[r];
+    const u = this.resUser[r];
+    if (from === ResState.held && to === ResState.confirmed) {
+      this.reserved -= qty;
+      this.sold += qty;
+    } else if (from === ResState.held) {
+      // cancelled or expired: the units go back on sale and the user may buy again.
+      this.reserved -= qty;
+      this.available += qty;
+      this.users.setValue(u, this.users.value(u) - qty);
+    } else if (from === ResState.confirmed && to === ResState.returned) {
+      this.sold -= qty;
+      this.returned += qty;
+      this.available += qty;
+      this.users.setValue(u, this.users.value(u) - qty);
+    } else {
+      assert.fail(`${this.sku}: no transition from ${stateName(from)} to ${stateName(to)}`);
+    }
+    this.resState[r] = to;
+    assert.ok(this.reserved >= 0 && this.sold >= 0, `${this.sku}: counters went below zero`);
+  }
+
+  restock(qty: number, now: number, log: EventLog): number {
+    this.available += qty;
+    this.restocked += qty;
+    log.restocked(this, ++this.seq, now, qty);
+    return Status.restocked;
+  }
+
+  /** Ends the sale: no new reservations; open holds may still be confirmed, cancelled or expire. */
+  close(now: number, log: EventLog): number {
+    if (this.closed) return Status.sale_closed;
+    this.closed = true;
+    log.saleClosed(this, ++this.seq, now);
+    return Status.sale_closed;
+  }
+
+  /** Applies one recorded event (recovery). Replaying a SKU's events in order rebuilds it exactly. */
+  applyEvent(ev: SkuEvent): void {
+    assert.equal(ev.sku, this.sku);
+    assert.equal(ev.seq, this.seq + 1, `${this.sku}: event seq ${ev.seq} after ${this.seq}`);
+    switch (ev.type) {
+      case 'sku_defined':
+        assert.fail(`${this.sku}: sku_defined replayed twice`);
+        break;
+      case 'sku_updated':
+        this.applySettings(ev);
+        break;
+      case 'reserved': {
+        const userLen = encodeScratch(ev.userId, 0);
+        const keyLen = encodeScratch(ev.idempotencyKey, userLen);
+        let u = this.users.find(scratch, 0, userLen);
+        if (u < 0) u = this.users.insert(scratch, 0, userLen, 0);
+        assert.equal(this.keys.find(scratch, userLen, keyLen), -1, `${this.sku}: key reserved twice`);
+        const key = this.keys.insert(scratch, userLen, keyLen, 0);
+        const r = this.applyReserved(u, key, ev.qty, ev.expiresAt);
+        assert.equal(r, ev.reservation, `${this.sku}: reservation number mismatch`);
+        break;
+      }
+      case 'confirmed':
+      case 'cancelled':
+      case 'expired':
+      case 'returned':
+        this.moveTo(ev.reservation, STATE_OF_EVENT[ev.type]);
+        break;
+      case 'restocked':
+        this.available += ev.qty;
+        this.restocked += ev.qty;
+        break;
+      case 'sale_closed':
+        this.closed = true;
+        break;
+    }
+    this.seq = ev.seq;
+  }
+
+  snapshot(): SkuSnapshot {
+    return {
+      ...this.settings(),
+      available: this.available,
+      reserved: this.reserved,
+      sold: this.sold,
+      returned: this.returned,
+      restocked: this.restocked,
+      initialStock: this.initialStock,
+      closed: this.closed,
+      reservations: this.resCount,
+      seq: this.seq,
+    };
+  }
+
+  get reservationCount(): number {
+    return this.resCount;
+  }
+
+  reservationState(r: number): ReservationState | null {
+    return r >= 1 && r <= this.resCount ? stateName(this.resState[r]) : null;
+  }
+
+  reservationQty(r: number): number {
+    return this.resQty[r];
+  }
+
+  reservationExpiresAt(r: number): number {
+    return this.resExpiresAt[r];
+  }
+
+  reservationUser(r: number): string {
+    return this.users.keyString(this.resUser[r]);
+  }
+
+  reservationKey(r: number): string {
+    return this.keys.keyString(this.resKey[r]);
+  }
+
+  /** Copies reservation r's user id bytes into `out` (the binary journal's path). */
+  copyReservationUser(r: number, out: Uint8Array, at: number): number {
+    return this.users.copyKey(this.resUser[r], out, at);
+  }
+
+  copyReservationKey(r: number, out: Uint8Array, at: number): number {
+    return this.keys.copyKey(this.resKey[r], out, at);
+  }
+
+  /** Units a user currently holds or has bought. */
+  userUnits(userId: string): number {
+    const len = encodeScratch(userId, 0);
+    const u = this.users.find(scratch, 0, len);
+    return u < 0 ? 0 : this.users.value(u);
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Sum of all users' units; equals `reserved + sold` (checked by tests). */
+  userUnitsTotal(): number {
+    let total = 0;
+    for (let e = 0; e < this.users.size; e++) total += this.users.value(e);
+    return total;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * `npm run bench -- engine`: in-process reservations per second through `createEngine`, for one
+ * hot SKU with a per-user limit and for 10,000 SKUs spread evenly. Every request carries its own
+ * idempotency key. In the same run, a plain single-threaded loop doing the same decisions on the
+ * same requests (stock decrement, per-user count, idempotency set) gives the ceiling.
+ *
+ * Flags: --requests N (default 2,000,000), --batch N (requests per reserveMany, default 16,384),
+ * --inflight N (batches in flight, default 8), --shards N, --cases hot,spread, --json FILE.
+ */
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { createEngine, loadConfig } from '../engine/index.js';
+import type { Engine, ReserveRequest, ReserveResult } from '../engine/index.js';
+import { machineInfo, percentile, round, writeReport } from './report.js';
+import type { BenchCase } from './report.js';
+
+interface Workload {
+  name: string;
+  skus: { sku: string; stock: number; perUserLimit: number }[];
+  requests: ReserveRequest[];
+}
+
+function hotWorkload(n: number): Workload {
+  // Users appear about 2.2 times each with a limit of 2, so some attempts hit the limit.
+  const users = Math.max(1, Math.floor(n / 2.2));
+  const requests: ReserveRequest[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    requests[i] = { sku: 'hot', userId: `user-${(i * 7919) % users}`, qty: 1, idempotencyKey: `hot-${i}` };
+  }
+  return { name: 'hot_sku_per_user_limit', skus: [{ sku: 'hot', stock: n, perUserLimit: 2 }], requests };
+}
+
+function spreadWorkload(n: number, skuCount = 10_000): Workload {
+  const skus = Array.from({ length: skuCount }, (_, s) => ({
+    sku: `sku-${s}`,
+    stock: Math.ceil(n / skuCount),
+    perUserLimit: 2,
+  }));
+  const requests: ReserveRequest[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = i % skuCount;
+    requests[i] = { sku: skus[s].sku, userId: `user-${(i * 7919) % 1_000_003}`, qty: 1, idempotencyKey: `k-${i}` };
+  }
+  return { name: 'spread_10k_skus', skus, requests };
+}
+
+/** The ceiling: the same decisions in one thread, no workers, no encoding. */
+function ceiling(w: Workload): { perSec: number; reserved: number } {
+  const stock = new Map<string, number>();
+  const limit = new Map<string, number>();
+  for (const s of w.skus) {
+    stock.set(s.sku, s.stock);
+    limit.set(s.sku, s.perUserLimit);
+  }
+  const perUser = new Map<string, number>();
+  const keys = new Set<string>();
+  let reserved = 0;
+  const t0 = performance.now();
+  for (const r of w.requests) {
+    const idem = `${r.sku}\u0000${r.idempotencyKey}`;
+    if (keys.has(idem)) continue;
+    const left = stock.get(r.sku)!;
+    if (left < r.qty) continue;
+    const userKey = `${r.sku}\u0000${r.userId}`;
+    const held = perUser.get(userKey) ?? 0;
+    const lim = limit.get(r.sku)!;
+    if (lim > 0 && held + r.qty > lim) continue;
+    stock.set(r.sku, left - r.qty);
+    perUser.set(userKey, held + r.qty);
+    keys.add(idem);
+    reserved++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { perSec: w.requests.length / seconds, reserved };
+}
+
+async function drive(
+  engine: Engine,
+  w: Workload,
+  batch: number,
+  inflight: number,
+): Promise<{ perSec: number; latencies: number[]; results: ReserveResult[] }> {
+  const results: ReserveResult[] = new Array(w.requests.length);
+  const latencies: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  const lane = async () => {
+    while (next < w.requests.length) {
+      const start = next;
+      next = Math.min(w.requests.length, next + batch);
+      const sent = performance.now();
+      const out = await engine.reserveMany(w.requests.slice(start, next));
+      latencies.push(performance.now() - sent);
+      for (let i = 0; i < out.length; i++) results[start + i] = out[i];
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, lane));
+  const seconds = (performance.now() - t0) / 1000;
+  return { perSec: w.requests.length / seconds, latencies, results };
+}
+
+async function oversold(engine: Engine, w: Workload, results: ReserveResult[]): Promise<number> {
+  const unitsBySku = new Map<string, number>();
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (r.status === 'reserved' && !r.duplicate) unitsBySku.set(r.sku, (unitsBySku.get(r.sku) ?? 0) + r.qty);
+  }
+  let over = 0;
+  for (const s of w.skus) {
+    const snap = await engine.getSku(s.sku);
+    const units = unitsBySku.get(s.sku) ?? 0;
+    over += Math.max(0, units - s.stock);
+    if (!snap || snap.reserved + snap.sold > s.stock || snap.reserved !== units) over += 1_000_000;
+  }
+  return over;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      requests: { type: 'string', default: '2000000' },
+      batch: { type: 'string', default: '16384' },
+      inflight: { type: 'string', default: '8' },
+      shards: { type: 'string' },
+      cases: { type: 'string', default: 'hot,spread' },
+      journal: { type: 'string', default: 'none' },
+      json: { type: 'string' },
+    },
+  });
+  const n = Number(values.requests);
+  const batch = Number(values.batch);
+  const inflight = Number(values.inflight);
+  if (values.journal !== 'none') throw new Error(`--journal ${values.journal}: only 'none' is available so far`);
+  const config = loadConfig({
+    overrides: {
+      engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch },
+      journal: { kind: 'none' },
+    },
+  });
+  const cases: BenchCase[] = [];
+  for (const which of values.cases.split(',')) {
+    const w = which === 'hot' ? hotWorkload(n) : spreadWorkload(n);
+    process.stdout.write(`${w.name}: ${n.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`);
+    const ceil = ceiling(w);
+    const engine = await createEngine({ config });
+    try {
+      for (const s of w.skus) await engine.defineSku({ ...s, holdTtlMs: 3_600_000 });
+      const { perSec, latencies, results } = await drive(engine, w, batch, inflight);
+      const reserved = results.filter((r) => r.status === 'reserved').length;
+      const over = await oversold(engine, w, results);
+      cases.push({
+        name: w.name,
+        throughput_per_s: Math.round(perSec),
+        latency_ms: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
+        latency_unit: `one reserveMany call of ${batch} requests`,
+        oversold: over,
+        ceiling_throughput_per_s: Math.round(ceil.perSec),
+        ratio_to_ceiling: round(perSec / ceil.perSec),
+        journal: 'none',
+        requests: n,
+        reserved,
+        ceiling_reserved: ceil.reserved,
+        shards: config.engine.shards,
+      });
+    } finally {
+      await engine.close();
+    }
+  }
+  writeReport(
+    {
+      scenario: 'engine',
+      started_at: new Date().toISOString(),
+      machine: machineInfo(),
+      config: { requests: n, batch, inflight, shards: config.engine.shards, journal: 'none' },
+      cases,
+    },
+    values.json,
+  );
+}

@@ -1,0 +1,314 @@
+import { EventEmitter } from 'node:events';
+import { Op, STATUS_NAMES, isValidQty, isValidSkuId, isValidToken, IDEMPOTENCY_KEY_BYTES_MAX, USER_ID_BYTES_MAX, checkSkuDefinition } from '../actors/index.js';
+import type { ClockSpec, ManualClock, OpCode, ShardStats, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
+import { loadConfig, withOverrides } from '../config/index.js';
+import type { ConfigInput, StockadeConfig } from '../config/index.js';
+import { EngineError } from './errors.js';
+import { EventSubscription } from './event-subscription.js';
+import { invalid, parseReservationId, rejection } from './results.js';
+import type {
+  CloseResult,
+  ConfirmResult,
+  DefineResult,
+  Rejection,
+  ReserveRequest,
+  ReserveResult,
+  RestockResult,
+} from './results.js';
+import { shardOf } from './router.js';
+import { ShardClient, Waiter } from './shard-client.js';
+
+export interface EngineOptions {
+  /** A configuration from `loadConfig()`; without it, one is loaded (defaults, file, env). */
+  config?: StockadeConfig;
+  /** Overrides applied on top of `config`. */
+  overrides?: ConfigInput;
+  /** A manual clock for tests; the system clock by default. */
+  clock?: ManualClock;
+}
+
+export interface EngineStats {
+  shards: (ShardStats & { up: boolean; queueDepth: number; batchesSent: number })[];
+  subscribers: number;
+}
+
+export interface ShardDownInfo {
+  shard: number;
+  error: Error;
+}
+
+/**
+ * The embeddable engine: SKU actors sharded across worker threads, behind an async API that
+ * returns typed results. Business outcomes (`sold_out`, `limit_exceeded`, ...) are results;
+ * only faults throw (`EngineError`). Emits `shard_down` with `ShardDownInfo` when a shard worker
+ * dies.
+ */
+export class Engine extends EventEmitter {
+  readonly config: StockadeConfig;
+  private readonly shards: ShardClient[];
+  private readonly subscriptions = new Set<EventSubscription>();
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  /** Use `createEngine()`. */
+  constructor(config: StockadeConfig, clock: ClockSpec) {
+    super();
+    this.config = config;
+    const e = config.engine;
+    const shardOptions = { qtyMax: e.qtyMax, holdTtlMsDefault: e.holdTtlMsDefault, timerTickMs: e.timerTickMs };
+    this.shards = Array.from(
+      { length: e.shards },
+      (_, i) =>
+        new ShardClient(i, shardOptions, clock, e.batchSizeMax, {
+          onEvents: (events) => this.publish(events),
+          onDown: (shard, error) => this.emit('shard_down', { shard, error } satisfies ShardDownInfo),
+        }),
+    );
+  }
+
+  /** Resolves once every shard worker answers. */
+  async ready(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.control.stats()));
+  }
+
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** The shard that owns a SKU. */
+  shardOf(sku: string): number {
+    return shardOf(sku, this.shards.length);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EngineError('engine_closed');
+  }
+
+  private clientFor(sku: string): ShardClient {
+    return this.shards[shardOf(sku, this.shards.length)];
+  }
+
+  /** Defines a new SKU (its sale). Rejections: `invalid` (with field), `sku_exists`. */
+  async defineSku(def: SkuDefinition): Promise<DefineResult> {
+    this.assertOpen();
+    const bad = checkSkuDefinition(def);
+    if (bad) return invalid(bad);
+    const client = this.clientFor(def.sku);
+    if (client.down) return rejection('shard_unavailable');
+    client.flush();
+    return toDefineResult(await client.control.define(def));
+  }
+
+  /** Changes a SKU's limits, hold time, window, price or name. Stock changes use `restock`. */
+  async updateSku(sku: string, update: SkuUpdate): Promise<DefineResult> {
+    this.assertOpen();
+    if (!isValidSkuId(sku)) return invalid('sku');
+    const client = this.clientFor(sku);
+    if (client.down) return rejection('shard_unavailable');
+    client.flush();
+    return toDefineResult(await client.control.update(sku, update));
+  }
+
+  /** The live state of a SKU, or null if it is not defined. */
+  async getSku(sku: string): Promise<SkuSnapshot | null> {
+    this.assertOpen();
+    if (!isValidSkuId(sku)) return null;
+    const client = this.clientFor(sku);
+    if (client.down) throw new EngineError('shard_unavailable');
+    await client.drain();
+    return client.control.get(sku);
+  }
+
+  /** Reserves units for a user. Holds them until confirmed, cancelled or expired. */
+  reserve(request: ReserveRequest): Promise<ReserveResult> {
+    this.assertOpen();
+    return new Promise((resolve) => {
+      const waiter = new Waiter(1, (r) => resolve(r[0] as ReserveResult));
+      this.route(request, waiter, 0);
+    });
+  }
+
+  /**
+   * Reserves for many requests at once (the batch form for embedders): results come back in
+   * request order. Far cheaper per request than calling `reserve` in a loop.
+   */
+  reserveMany(requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
+    this.assertOpen();
+    if (requests.length === 0) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const waiter = new Waiter(requests.length, (r) => resolve(r as ReserveResult[]));
+      for (let i = 0; i < requests.length; i++) this.route(requests[i], waiter, i);
+      for (const s of this.shards) s.flush();
+    });
+  }
+
+  private route(req: ReserveRequest, waiter: Waiter, slot: number): void {
+    const bad = checkReserve(req, this.config.engine.qtyMax);
+    if (bad) {
+      waiter.settle(slot, bad);
+      return;
+    }
+    const client = this.clientFor(req.sku);
+    if (client.down) waiter.settle(slot, rejection('shard_unavailable'));
+    else if (client.depth >= this.config.engine.shardQueueMax) waiter.settle(slot, rejection('overloaded'));
+    else client.enqueueReserve(req.sku, req.qty, req.userId, req.idempotencyKey, waiter, slot);
+  }
+
+  /** Confirms a held reservation: its units become sold. */
+  confirm(reservationId: string): Promise<ConfirmResult> {
+    return this.reservationCommand(Op.confirm, reservationId);
+  }
+
+  /** Cancels a held reservation: its units go back on sale. */
+  cancel(reservationId: string): Promise<ConfirmResult> {
+    return this.reservationCommand(Op.cancel, reservationId);
+  }
+
+  /** Returns a confirmed order (its reservation id): units back on sale, the user's count back. */
+  returnOrder(reservationId: string): Promise<ConfirmResult> {
+    return this.reservationCommand(Op.return, reservationId);
+  }
+
+  /** Adds units to a SKU's stock. */
+  restock(sku: string, qty: number): Promise<RestockResult> {
+    if (!isValidSkuId(sku)) return this.reject(invalid('sku'));
+    if (typeof qty !== 'number' || !Number.isInteger(qty) || qty < 1 || qty > 0x7fffffff) {
+      return this.reject(invalid('stock'));
+    }
+    return this.command(Op.restock, sku, qty) as Promise<RestockResult>;
+  }
+
+  /** Ends a SKU's sale: no new reservations; open holds may still be confirmed. */
+  closeSale(sku: string): Promise<CloseResult> {
+    if (!isValidSkuId(sku)) return this.reject(invalid('sku'));
+    return this.command(Op.close, sku, 0) as Promise<CloseResult>;
+  }
+
+  private reservationCommand(op: OpCode, id: string): Promise<ConfirmResult> {
+    const parsed = parseReservationId(id);
+    if (!parsed || !isValidSkuId(parsed.sku)) return this.reject(invalid('reservationId'));
+    return this.command(op, parsed.sku, parsed.n) as Promise<ConfirmResult>;
+  }
+
+  private reject(r: Rejection): Promise<Rejection> {
+    this.assertOpen();
+    return Promise.resolve(r);
+  }
+
+  private command(op: OpCode, sku: string, n: number): Promise<unknown> {
+    this.assertOpen();
+    const client = this.clientFor(sku);
+    if (client.down) return Promise.resolve(rejection('shard_unavailable'));
+    if (client.depth >= this.config.engine.shardQueueMax) return Promise.resolve(rejection('overloaded'));
+    return new Promise((resolve) => {
+      client.enqueueCommand(op, sku, n, new Waiter(1, (r) => resolve(r[0])), 0);
+    });
+  }
+
+  /** Per-shard counters: SKUs, commands applied, queue depth, holds, whether it is up. */
+  async stats(): Promise<EngineStats> {
+    const shards = await Promise.all(
+      this.shards.map(async (s) => {
+        const base = { up: !s.down, queueDepth: s.depth, batchesSent: s.batchesSent };
+        if (s.down) return { ...emptyStats(s.index), ...base };
+        return { ...(await s.control.stats()), ...base };
+      }),
+    );
+    return { shards, subscribers: this.subscriptions.size };
+  }
+
+  /**
+   * Subscribes to every event the shards emit from now on (after the returned promise resolves).
+   * A subscriber that falls more than `engine.eventsBufferMax` events behind is ended with
+   * `events_overflow`. Forwarding costs nothing while nobody subscribes.
+   */
+  async subscribe(): Promise<EventSubscription> {
+    this.assertOpen();
+    const sub = new EventSubscription(this.config.engine.eventsBufferMax, () => {
+      this.subscriptions.delete(sub);
+      if (this.subscriptions.size === 0 && !this.closed) void this.setForwarding(false);
+    });
+    this.subscriptions.add(sub);
+    if (this.subscriptions.size === 1) await this.setForwarding(true);
+    return sub;
+  }
+
+  private async setForwarding(on: boolean): Promise<void> {
+    await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.setEventForwarding(on)));
+  }
+
+  private publish(events: SkuEvent[]): void {
+    for (const sub of this.subscriptions) sub.push(events);
+  }
+
+  /** Runs every shard's hold-expiry timer now (tests with a manual clock). Returns holds expired. */
+  async tick(): Promise<number> {
+    const counts = await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.tick()));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Waits until every request sent so far has its answer. */
+  async drain(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.drain()));
+  }
+
+  /** Stops taking commands, lets in-flight work finish, and stops the shard workers. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    this.closing = (async () => {
+      await Promise.all(this.shards.map((s) => s.close()));
+      for (const sub of this.subscriptions) sub.end();
+    })();
+    return this.closing;
+  }
+
+  /** Test hook: kills one shard worker the way a crash would. */
+  async crashShardForTest(shard: number): Promise<void> {
+    await this.shards[shard].crashForTest();
+  }
+}
+
+function checkReserve(req: ReserveRequest, qtyMax: number): Rejection | null {
+  if (typeof req !== 'object' || req === null) return invalid('sku');
+  if (!isValidSkuId(req.sku)) return invalid('sku');
+  if (!isValidToken(req.userId, USER_ID_BYTES_MAX)) return invalid('userId');
+  if (!isValidQty(req.qty, qtyMax)) return invalid('qty');
+  if (!isValidToken(req.idempotencyKey, IDEMPOTENCY_KEY_BYTES_MAX)) return invalid('idempotencyKey');
+  return null;
+}
+
+function toDefineResult(r: { status: number; field?: string; snapshot?: SkuSnapshot }): DefineResult {
+  const name = STATUS_NAMES[r.status];
+  if (name === 'defined' || name === 'updated') return { status: name, sku: r.snapshot! };
+  if (name === 'invalid') return invalid(r.field as Parameters<typeof invalid>[0]);
+  return rejection(name as Parameters<typeof rejection>[0]);
+}
+
+function emptyStats(shard: number): ShardStats {
+  return { shard, skus: 0, commandsApplied: 0, batchesApplied: 0, holdsScheduled: 0, expiredTotal: 0, heapUsedBytes: 0 };
+}
+
+/**
+ * Starts an engine: validates the configuration, starts the shard workers and waits until they
+ * answer.
+ *
+ * ```ts
+ * const engine = await createEngine({ overrides: { engine: { shards: 2 } } });
+ * await engine.defineSku({ sku: 'tee', stock: 100, perUserLimit: 2 });
+ * const r = await engine.reserve({ sku: 'tee', userId: 'u1', qty: 1, idempotencyKey: 'k1' });
+ * ```
+ */
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const base = options.config ?? loadConfig();
+  const config = options.overrides ? withOverrides(base, options.overrides) : base;
+  const clock: ClockSpec = options.clock ? options.clock.spec : { kind: 'system' };
+  const engine = new Engine(config, clock);
+  try {
+    await engine.ready();
+  } catch (err) {
+    await engine.close().catch(() => {});
+    throw err;
+  }
+  return engine;
+}

@@ -1,0 +1,85 @@
+/**
+ * The one catalogue of outcome and error codes. Every rejection a command can return and every
+ * error the engine can throw has a stable `code` here, whether it is worth retrying, the HTTP
+ * status the gateway maps it to, and a sentence for the docs (a test checks the README lists
+ * every code). Across threads, branch on `code`, never on `instanceof`.
+ */
+export interface CodeInfo {
+  readonly retriable: boolean;
+  readonly http: number;
+  readonly description: string;
+}
+
+export const ERROR_CATALOGUE = {
+  sold_out: { retriable: false, http: 409, description: 'Not enough units left for this quantity.' },
+  limit_exceeded: {
+    retriable: false,
+    http: 409,
+    description: 'The user would hold or own more than the SKU’s per-user limit.',
+  },
+  not_open: { retriable: true, http: 403, description: 'The sale has not started yet (`startsAt`).' },
+  closed: { retriable: false, http: 403, description: 'The sale has ended (`endsAt` passed or `closeSale`).' },
+  unknown_sku: { retriable: false, http: 404, description: 'No SKU with this id is defined.' },
+  invalid: {
+    retriable: false,
+    http: 422,
+    description: 'A field is missing or out of range; `field` names it. Nothing was changed.',
+  },
+  idempotency_conflict: {
+    retriable: false,
+    http: 409,
+    description: 'The idempotency key was already used on this SKU with another user or quantity.',
+  },
+  overloaded: {
+    retriable: true,
+    http: 503,
+    description: 'The shard’s queue is full; retry shortly with the same idempotency key.',
+  },
+  hold_expired: {
+    retriable: false,
+    http: 409,
+    description: 'The reservation’s hold ran out before it was confirmed; its units went back on sale.',
+  },
+  unknown_reservation: { retriable: false, http: 404, description: 'No reservation with this id exists.' },
+  invalid_transition: {
+    retriable: false,
+    http: 409,
+    description: 'The reservation is in a state where this command does not apply; `state` says which.',
+  },
+  sku_exists: { retriable: false, http: 409, description: 'A SKU with this id is already defined.' },
+  shard_unavailable: {
+    retriable: true,
+    http: 503,
+    description: 'The shard that owns the SKU is not running (crashed or restarting); retry with the same key.',
+  },
+  engine_closed: { retriable: false, http: 503, description: 'The engine was closed; no new commands are taken.' },
+  events_overflow: {
+    retriable: false,
+    http: 500,
+    description: 'An event subscriber fell more than `engine.eventsBufferMax` events behind and was ended.',
+  },
+  config_invalid: {
+    retriable: false,
+    http: 500,
+    description: 'A configuration value is unknown or out of range; the message names the key and range.',
+  },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CATALOGUE, code);
+}
+
+/** A fault the engine throws (business outcomes are returned as results instead). */
+export class EngineError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CATALOGUE[code].description, options);
+    this.name = 'EngineError';
+    this.code = code;
+    this.retriable = ERROR_CATALOGUE[code].retriable;
+  }
+}

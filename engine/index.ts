@@ -1,0 +1,29 @@
+/**
+ * Stockade's public face: `createEngine`, its types, and the error catalogue.
+ *
+ * ```ts
+ * import { createEngine } from 'stockade';
+ * ```
+ */
+export { createEngine, Engine } from './engine.js';
+export type { EngineOptions, EngineStats, ShardDownInfo } from './engine.js';
+export { EngineError, ERROR_CATALOGUE, isErrorCode } from './errors.js';
+export type { ErrorCode, CodeInfo } from './errors.js';
+export { isRejection, parseReservationId, reservationId } from './results.js';
+export type * from './results.js';
+export { EventSubscription } from './event-subscription.js';
+export { shardOf } from './router.js';
+export { ManualClock, TRANSITIONS, RESERVATION_STATES } from '../actors/index.js';
+export type {
+  SkuDefinition,
+  SkuUpdate,
+  SkuSnapshot,
+  SkuSettings,
+  SkuEvent,
+  SkuEventType,
+  ReservationState,
+  InvalidField,
+  ShardStats,
+} from '../actors/index.js';
+export { loadConfig, ConfigError, configFields } from '../config/index.js';
+export type { StockadeConfig, ConfigInput } from '../config/index.js';
