@@ -27,5 +27,5 @@ export function comlinkEndpoint(port: MessagePort): Endpoint {
     },
     start: () => port.start(),
   };
-  return endpoint as unknown as Endpoint;
+  return endpoint;
 }

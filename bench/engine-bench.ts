@@ -23,7 +23,7 @@ interface Workload {
 function hotWorkload(n: number): Workload {
   // Users appear about 2.2 times each with a limit of 2, so some attempts hit the limit.
   const users = Math.max(1, Math.floor(n / 2.2));
-  const requests: ReserveRequest[] = new Array(n);
+  const requests = new Array<ReserveRequest>(n);
   for (let i = 0; i < n; i++) {
     requests[i] = { sku: 'hot', userId: `user-${(i * 7919) % users}`, qty: 1, idempotencyKey: `hot-${i}` };
   }
@@ -36,7 +36,7 @@ function spreadWorkload(n: number, skuCount = 10_000): Workload {
     stock: Math.ceil(n / skuCount),
     perUserLimit: 2,
   }));
-  const requests: ReserveRequest[] = new Array(n);
+  const requests = new Array<ReserveRequest>(n);
   for (let i = 0; i < n; i++) {
     const s = i % skuCount;
     requests[i] = { sku: skus[s].sku, userId: `user-${(i * 7919) % 1_000_003}`, qty: 1, idempotencyKey: `k-${i}` };
@@ -80,7 +80,7 @@ async function drive(
   batch: number,
   inflight: number,
 ): Promise<{ perSec: number; latencies: number[]; results: ReserveResult[] }> {
-  const results: ReserveResult[] = new Array(w.requests.length);
+  const results = new Array<ReserveResult>(w.requests.length);
   const latencies: number[] = [];
   let next = 0;
   const t0 = performance.now();

@@ -1,0 +1,22 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { ERROR_CATALOGUE, configFields } from '../../engine/index.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+t.test('every error code is documented in the README with its retriable flag and HTTP status', async (t) => {
+  for (const [code, info] of Object.entries(ERROR_CATALOGUE)) {
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+    t.ok(row, `${code} has a row`);
+    if (!row) continue;
+    const cells = row.split('|').map((c) => c.trim());
+    t.equal(cells[2], info.retriable ? 'yes' : 'no', `${code} retriable`);
+    t.equal(cells[3], String(info.http), `${code} http`);
+  }
+});
+
+t.test('every configuration key and its env var is documented in the README', async (t) => {
+  for (const f of configFields) {
+    t.ok(readme.includes(`| \`${f.key}\` | \`${f.env}\` |`), `${f.key} / ${f.env}`);
+  }
+});
