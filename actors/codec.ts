@@ -17,6 +17,8 @@
  * where `status` is an index into STATUS_NAMES, `aux` is the invalid field, the reservation
  * state or the duplicate flag, and `value` is the reservation number or the new stock.
  */
+import { IDEMPOTENCY_KEY_BYTES_MAX, USER_ID_BYTES_MAX } from './validate.js';
+
 export const Op = { reserve: 1, confirm: 2, cancel: 3, return: 4, restock: 5, close: 6 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -32,9 +34,9 @@ export class BatchWriter {
   pos = 0;
   count = 0;
 
-  constructor(private readonly initialBytes = 64 * 1024) {
-    this.buf = new Uint8Array(initialBytes);
-    this.view = new DataView(this.buf.buffer);
+  constructor(buffer: ArrayBuffer = new ArrayBuffer(64 * 1024)) {
+    this.buf = new Uint8Array(buffer);
+    this.view = new DataView(buffer);
   }
 
   private ensure(): void {
@@ -45,15 +47,24 @@ export class BatchWriter {
     this.view = new DataView(bigger.buffer);
   }
 
-  /** Writes a string as u8 length + UTF-8; callers have checked it is at most 255 bytes. */
-  private str(s: string): void {
+  /**
+   * Writes a string as u8 length + UTF-8 and returns its byte length, or -1 (writing nothing
+   * useful) when it is empty or longer than `maxBytes`. Validating while encoding saves the
+   * caller a second pass over every user id and key.
+   */
+  private str(s: string, maxBytes: number): number {
+    const n = s.length;
+    if (n === 0 || n > maxBytes) return -1;
     const buf = this.buf;
     const lenAt = this.pos;
     let p = lenAt + 1;
-    for (let i = 0; i < s.length; i++) {
+    for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c > 0x7f) {
-        // Rare: non-ASCII text goes through the UTF-8 encoder.
+        // Rare: non-ASCII text goes through the UTF-8 encoder (at most 4 bytes per UTF-16 unit
+        // pair, so 255 bytes of room is enough for any string that passes the check below).
+        const bytes = Buffer.byteLength(s, 'utf8');
+        if (bytes > maxBytes) return -1;
         p = lenAt + 1 + Buffer.from(buf.buffer, buf.byteOffset).write(s, lenAt + 1, 'utf8');
         break;
       }
@@ -61,23 +72,37 @@ export class BatchWriter {
     }
     buf[lenAt] = p - lenAt - 1;
     this.pos = p;
+    return p - lenAt - 1;
   }
 
-  reserve(sku: string, qty: number, userId: string, idempotencyKey: string): void {
+  /**
+   * Appends a reserve request. Returns 0, or -1 if `userId` and -2 if `idempotencyKey` is empty
+   * or longer than its byte limit, in which case nothing is appended. The SKU id and qty are
+   * checked by the caller.
+   */
+  reserve(sku: string, qty: number, userId: unknown, idempotencyKey: unknown): number {
     this.ensure();
+    const start = this.pos;
     this.buf[this.pos++] = Op.reserve;
-    this.str(sku);
+    this.str(sku, 255);
     this.view.setUint32(this.pos, qty, true);
     this.pos += 4;
-    this.str(userId);
-    this.str(idempotencyKey);
+    if (typeof userId !== 'string' || this.str(userId, USER_ID_BYTES_MAX) < 0) {
+      this.pos = start;
+      return -1;
+    }
+    if (typeof idempotencyKey !== 'string' || this.str(idempotencyKey, IDEMPOTENCY_KEY_BYTES_MAX) < 0) {
+      this.pos = start;
+      return -2;
+    }
     this.count++;
+    return 0;
   }
 
   reservationCommand(op: OpCode, sku: string, reservation: number): void {
     this.ensure();
     this.buf[this.pos++] = op;
-    this.str(sku);
+    this.str(sku, 255);
     this.view.setFloat64(this.pos, reservation, true);
     this.pos += 8;
     this.count++;
@@ -86,7 +111,7 @@ export class BatchWriter {
   restock(sku: string, qty: number): void {
     this.ensure();
     this.buf[this.pos++] = Op.restock;
-    this.str(sku);
+    this.str(sku, 255);
     this.view.setUint32(this.pos, qty, true);
     this.pos += 4;
     this.count++;
@@ -95,15 +120,18 @@ export class BatchWriter {
   close(sku: string): void {
     this.ensure();
     this.buf[this.pos++] = Op.close;
-    this.str(sku);
+    this.str(sku, 255);
     this.count++;
   }
 
-  /** Hands over the written bytes (to be transferred) and starts a fresh buffer. */
-  take(): { buffer: ArrayBuffer; bytes: number; count: number } {
+  /**
+   * Hands over the written bytes (to be transferred) and continues in `next`, a buffer the
+   * caller recycled from an earlier batch, so a steady stream of batches allocates nothing.
+   */
+  take(next: ArrayBuffer): { buffer: ArrayBuffer; bytes: number; count: number } {
     const out = { buffer: this.buf.buffer as ArrayBuffer, bytes: this.pos, count: this.count };
-    this.buf = new Uint8Array(this.initialBytes);
-    this.view = new DataView(this.buf.buffer);
+    this.buf = new Uint8Array(next);
+    this.view = new DataView(next);
     this.pos = 0;
     this.count = 0;
     return out;

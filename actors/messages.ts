@@ -7,6 +7,7 @@
  *   ─────────────────────                    ────────────
  *   BatchWriter ──BatchMessage (transfer)──▶ Shard.applyBatch
  *   waiters     ◀─ResultsMessage (transfer)─ Float64Array results
+ *   (both buffers travel back and forth and are reused: no allocation per batch)
  *   subscribers ◀─EventsMessage──────────── CollectingEventLog (only while subscribed)
  *   Comlink ◀──────── control port ───────▶ ShardControl (define, get, stats, ...)
  */
@@ -28,12 +29,16 @@ export interface BatchMessage {
   buffer: ArrayBuffer;
   bytes: number;
   count: number;
+  /** Where the worker writes the results: at least `count * RESULT_STRIDE` float64s. */
+  results: ArrayBuffer;
 }
 
 export interface ResultsMessage {
   kind: 'results';
   id: number;
+  /** The request buffer, handed back for reuse. */
   buffer: ArrayBuffer;
+  results: ArrayBuffer;
 }
 
 export interface EventsMessage {

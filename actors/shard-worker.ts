@@ -26,11 +26,11 @@ function flushEvents(): void {
 
 port.on('message', (msg: BatchMessage) => {
   const bytes = new Uint8Array(msg.buffer, 0, msg.bytes);
-  const results = shard.applyBatch(bytes, msg.count, clock.now());
+  shard.applyBatch(bytes, msg.count, clock.now(), new Float64Array(msg.results));
   batchesApplied++;
   flushEvents();
-  const reply: ResultsMessage = { kind: 'results', id: msg.id, buffer: results.buffer as ArrayBuffer };
-  port.postMessage(reply, [reply.buffer]);
+  const reply: ResultsMessage = { kind: 'results', id: msg.id, buffer: msg.buffer, results: msg.results };
+  port.postMessage(reply, [reply.buffer, reply.results]);
 });
 
 const timer = setInterval(() => {

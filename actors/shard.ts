@@ -119,8 +119,8 @@ export class Shard {
    * Applies every request of a batch in order and returns one result triple per request (see
    * codec.ts). Strings are never decoded: SKUs, user ids and keys are looked up as bytes.
    */
-  applyBatch(bytes: Uint8Array, count: number, now: number): Float64Array {
-    const out = new Float64Array(count * RESULT_STRIDE);
+  applyBatch(bytes: Uint8Array, count: number, now: number, out: Float64Array): void {
+    if (out.length < count * RESULT_STRIDE) throw new RangeError('applyBatch: results buffer too small');
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const qtyMax = this.options.qtyMax;
     let lastSkuOff = -1;
@@ -197,7 +197,6 @@ export class Shard {
       }
     }
     this.commandsApplied += count;
-    return out;
   }
 }
 

@@ -72,9 +72,9 @@ export class SkuActor {
   seq = 0;
 
   /** userId bytes → units the user holds or has bought (held + confirmed, not returned). */
-  private readonly users = new ByteMap();
+  private readonly users: ByteMap;
   /** idempotency key bytes → reservation number. */
-  private readonly keys = new ByteMap();
+  private readonly keys: ByteMap;
 
   private resCount = 0;
   private resUser = new Int32Array(64);
@@ -101,6 +101,11 @@ export class SkuActor {
     this.name = settings.name;
     this.available = settings.stock;
     this.initialStock = settings.stock;
+    // Sized for a small sale up front (no rehash for the first ~128 buyers), small enough that
+    // a shard with 10,000 SKUs does not reserve memory it may never use.
+    const hint = Math.max(16, Math.min(settings.stock, 128));
+    this.users = new ByteMap(hint);
+    this.keys = new ByteMap(hint);
   }
 
   /** Creates the actor for a validated definition and emits `sku_defined` (seq 1). */

@@ -3,3 +3,4 @@ export type { LoadConfigOptions } from './load.js';
 export { configFields } from './fields.js';
 export type { FieldSpec, FieldKind } from './field.js';
 export type * from './types.js';
+export { configTableMarkdown, withConfigTable, CONFIG_TABLE_START, CONFIG_TABLE_END } from './docs.js';

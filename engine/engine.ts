@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Op, STATUS_NAMES, isValidQty, isValidSkuId, isValidToken, IDEMPOTENCY_KEY_BYTES_MAX, USER_ID_BYTES_MAX, checkSkuDefinition } from '../actors/index.js';
+import { Op, STATUS_NAMES, isValidQty, isValidSkuId, checkSkuDefinition } from '../actors/index.js';
 import type { ClockSpec, ManualClock, OpCode, ShardStats, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
 import { loadConfig, withOverrides } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
@@ -47,6 +47,7 @@ export class Engine extends EventEmitter {
   readonly config: StockadeConfig;
   private readonly shards: ShardClient[];
   private readonly subscriptions = new Set<EventSubscription>();
+  private readonly skuShards = new Map<string, number>();
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -143,15 +144,24 @@ export class Engine extends EventEmitter {
   }
 
   private route(req: ReserveRequest, waiter: Waiter, slot: number): void {
-    const bad = checkReserve(req, this.config.engine.qtyMax);
-    if (bad) {
-      waiter.settle(slot, bad);
-      return;
+    if (typeof req !== 'object' || req === null) return waiter.settle(slot, invalid('sku'));
+    const sku = req.sku;
+    // Valid SKU ids are cached with their shard: the hot path skips the regex and the hash.
+    let shard = this.skuShards.get(sku);
+    if (shard === undefined) {
+      if (!isValidSkuId(sku)) return waiter.settle(slot, invalid('sku'));
+      shard = shardOf(sku, this.shards.length);
+      if (this.skuShards.size >= SKU_CACHE_MAX) this.skuShards.clear();
+      this.skuShards.set(sku, shard);
     }
-    const client = this.clientFor(req.sku);
-    if (client.down) waiter.settle(slot, rejection('shard_unavailable'));
-    else if (client.depth >= this.config.engine.shardQueueMax) waiter.settle(slot, rejection('overloaded'));
-    else client.enqueueReserve(req.sku, req.qty, req.userId, req.idempotencyKey, waiter, slot);
+    const qty = req.qty;
+    if (!isValidQty(qty, this.config.engine.qtyMax)) return waiter.settle(slot, invalid('qty'));
+    const client = this.shards[shard];
+    if (client.down) return waiter.settle(slot, rejection('shard_unavailable'));
+    if (client.depth >= this.config.engine.shardQueueMax) return waiter.settle(slot, rejection('overloaded'));
+    // The client validates the user id and key while it encodes them.
+    const bad = client.enqueueReserve(sku, qty, req.userId, req.idempotencyKey, waiter, slot);
+    if (bad !== 0) waiter.settle(slot, invalid(bad === -1 ? 'userId' : 'idempotencyKey'));
   }
 
   /** Confirms a held reservation: its units become sold. */
@@ -269,14 +279,8 @@ export class Engine extends EventEmitter {
   }
 }
 
-function checkReserve(req: ReserveRequest, qtyMax: number): Rejection | null {
-  if (typeof req !== 'object' || req === null) return invalid('sku');
-  if (!isValidSkuId(req.sku)) return invalid('sku');
-  if (!isValidToken(req.userId, USER_ID_BYTES_MAX)) return invalid('userId');
-  if (!isValidQty(req.qty, qtyMax)) return invalid('qty');
-  if (!isValidToken(req.idempotencyKey, IDEMPOTENCY_KEY_BYTES_MAX)) return invalid('idempotencyKey');
-  return null;
-}
+/** Bound on the SKU → shard cache; past it the cache starts over (unknown ids cannot pile up). */
+const SKU_CACHE_MAX = 100_000;
 
 function toDefineResult(r: { status: number; field?: string; snapshot?: SkuSnapshot }): DefineResult {
   const name = STATUS_NAMES[r.status];

@@ -9,7 +9,7 @@ export { createEngine, Engine } from './engine.js';
 export type { EngineOptions, EngineStats, ShardDownInfo } from './engine.js';
 export { EngineError, ERROR_CATALOGUE, isErrorCode } from './errors.js';
 export type { ErrorCode, CodeInfo } from './errors.js';
-export { isRejection, parseReservationId, reservationId } from './results.js';
+export { isRejection, parseReservationId, reservationId, ReservedResult } from './results.js';
 export type * from './results.js';
 export { EventSubscription } from './event-subscription.js';
 export { shardOf } from './router.js';

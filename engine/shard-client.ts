@@ -20,7 +20,7 @@ import type {
   SkuEvent,
   WorkerToMain,
 } from '../actors/index.js';
-import { rejection, rejectionOf, reservationId, stateNameOrNull } from './results.js';
+import { ReservedResult, rejection, rejectionOf, reservationId, stateNameOrNull } from './results.js';
 
 /** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
 export class Waiter {
@@ -39,19 +39,47 @@ export class Waiter {
   }
 }
 
-/** Per request kept on the main side until its result comes back, to build the result object. */
-interface Pending {
-  ops: OpCode[];
-  skus: string[];
-  nums: number[]; // qty for reserve, reservation number for commands
-  waiters: Waiter[];
-  slots: number[];
+/**
+ * What the main side keeps per request of a batch until the results come back, to build the
+ * result objects. Column arrays that grow once and are reused batch after batch.
+ */
+class PendingBatch {
+  n = 0;
+  nums = new Float64Array(1024); // qty for reserve and restock, reservation number for commands
+  slots = new Int32Array(1024);
+  skus: string[] = [];
+  waiters: Waiter[] = [];
+
+  add(sku: string, num: number, waiter: Waiter, slot: number): void {
+    const i = this.n++;
+    if (i === this.nums.length) this.grow();
+    this.nums[i] = num;
+    this.slots[i] = slot;
+    this.skus[i] = sku;
+    this.waiters[i] = waiter;
+  }
+
+  private grow(): void {
+    const nums = new Float64Array(this.nums.length * 2);
+    nums.set(this.nums);
+    const slots = new Int32Array(this.slots.length * 2);
+    slots.set(this.slots);
+    this.nums = nums;
+    this.slots = slots;
+  }
+
+  /** Forgets the references (so waiters can be collected) and makes the batch reusable. */
+  clear(): void {
+    this.skus.fill('', 0, this.n);
+    this.waiters.fill(NO_WAITER, 0, this.n);
+    this.n = 0;
+  }
 }
 
-function newPending(): Pending {
-  return { ops: [], skus: [], nums: [], waiters: [], slots: [] };
-}
+const NO_WAITER = new Waiter(1, () => {});
 
+/** Spare buffers kept per shard: enough for the batches that are usually in flight. */
+const POOL_MAX = 16;
 
 export interface ShardClientHooks {
   onEvents(events: SkuEvent[]): void;
@@ -61,7 +89,8 @@ export interface ShardClientHooks {
 /**
  * The engine's handle on one shard worker. Requests are appended to a binary batch and sent
  * once per event-loop turn (or as soon as the batch is full); results come back as one
- * Float64Array per batch and are matched to waiters by position.
+ * Float64Array per batch and are matched to waiters by position. Request and result buffers
+ * travel to the worker and back and are reused, so steady traffic allocates no buffers.
  *
  *   reserve() ─▶ writer + pending ─(setImmediate or full)─▶ worker
  *   waiter.settle() ◀─ decode(results[i]) ◀──────────────── results message
@@ -69,9 +98,12 @@ export interface ShardClientHooks {
 export class ShardClient {
   readonly control: Comlink.Remote<ShardControl>;
   private readonly worker: Worker;
-  private writer = new BatchWriter();
-  private pending = newPending();
-  private readonly inFlight = new Map<number, Pending>();
+  private readonly writer: BatchWriter;
+  private pending = new PendingBatch();
+  private readonly inFlight = new Map<number, PendingBatch>();
+  private readonly sparePending: PendingBatch[] = [];
+  private readonly spareRequests: ArrayBuffer[] = [];
+  private readonly spareResults: ArrayBuffer[] = [];
   private nextBatchId = 1;
   private flushScheduled = false;
   /** Requests accepted and not yet answered (queued here or in the worker). */
@@ -87,6 +119,7 @@ export class ShardClient {
     private readonly batchSizeMax: number,
     private readonly hooks: ShardClientHooks,
   ) {
+    this.writer = new BatchWriter();
     const { port1, port2 } = new MessageChannel();
     const workerData: ShardWorkerData = { shard: index, options, clock, control: port2 };
     this.worker = spawnWorker(import.meta.url, '../actors/shard-worker.js', {
@@ -102,26 +135,26 @@ export class ShardClient {
     });
   }
 
-  /** Queues a request; the caller has checked `depth` against the shard's bound. */
-  enqueueReserve(sku: string, qty: number, userId: string, key: string, waiter: Waiter, slot: number): void {
-    this.writer.reserve(sku, qty, userId, key);
-    this.track(Op.reserve, sku, qty, waiter, slot);
+  /**
+   * Queues a request whose SKU id and qty the caller has checked, as it has `depth` against the
+   * shard's bound. Returns 0, or -1 / -2 when the user id / idempotency key is invalid (then
+   * nothing was queued).
+   */
+  enqueueReserve(sku: string, qty: number, userId: unknown, key: unknown, waiter: Waiter, slot: number): number {
+    const bad = this.writer.reserve(sku, qty, userId, key);
+    if (bad === 0) this.track(sku, qty, waiter, slot);
+    return bad;
   }
 
   enqueueCommand(op: OpCode, sku: string, n: number, waiter: Waiter, slot: number): void {
     if (op === Op.restock) this.writer.restock(sku, n);
     else if (op === Op.close) this.writer.close(sku);
     else this.writer.reservationCommand(op, sku, n);
-    this.track(op, sku, n, waiter, slot);
+    this.track(sku, n, waiter, slot);
   }
 
-  private track(op: OpCode, sku: string, n: number, waiter: Waiter, slot: number): void {
-    const p = this.pending;
-    p.ops.push(op);
-    p.skus.push(sku);
-    p.nums.push(n);
-    p.waiters.push(waiter);
-    p.slots.push(slot);
+  private track(sku: string, n: number, waiter: Waiter, slot: number): void {
+    this.pending.add(sku, n, waiter, slot);
     this.depth++;
     if (this.writer.count >= this.batchSizeMax) this.flush();
     else if (!this.flushScheduled) {
@@ -138,16 +171,21 @@ export class ShardClient {
   /** Sends what is queued as one batch. */
   flush(): void {
     if (this.writer.count === 0) return;
-    const { buffer, bytes, count } = this.writer.take();
+    const { buffer, bytes, count } = this.writer.take(this.spareRequests.pop() ?? new ArrayBuffer(64 * 1024));
     const id = this.nextBatchId++;
     this.inFlight.set(id, this.pending);
-    this.pending = newPending();
+    this.pending = this.sparePending.pop() ?? new PendingBatch();
     if (this.down) {
       this.failBatch(id);
       return;
     }
-    const msg: BatchMessage = { kind: 'batch', id, buffer, bytes, count };
-    this.worker.postMessage(msg, [buffer]);
+    const resultBytes = count * RESULT_STRIDE * 8;
+    let results = this.spareResults.pop();
+    if (!results || results.byteLength < resultBytes) {
+      results = new ArrayBuffer(Math.max(resultBytes, this.batchSizeMax * RESULT_STRIDE * 8));
+    }
+    const msg: BatchMessage = { kind: 'batch', id, buffer, bytes, count, results };
+    this.worker.postMessage(msg, [buffer, results]);
     this.batchesSent++;
   }
 
@@ -159,21 +197,31 @@ export class ShardClient {
     const p = this.inFlight.get(msg.id);
     if (!p) return;
     this.inFlight.delete(msg.id);
-    const out = new Float64Array(msg.buffer);
-    const n = p.ops.length;
+    const out = new Float64Array(msg.results);
+    const n = p.n;
     this.depth -= n;
+    const { nums, slots, skus, waiters } = p;
     for (let i = 0, o = 0; i < n; i++, o += RESULT_STRIDE) {
-      p.waiters[i].settle(p.slots[i], decode(p.ops[i], p.skus[i], p.nums[i], out[o], out[o + 1], out[o + 2]));
+      waiters[i].settle(slots[i], decode(skus[i], nums[i], out[o], out[o + 1], out[o + 2]));
     }
+    this.recycle(p, msg.buffer, msg.results);
+  }
+
+  private recycle(p: PendingBatch, request: ArrayBuffer, results: ArrayBuffer): void {
+    p.clear();
+    if (this.sparePending.length < POOL_MAX) this.sparePending.push(p);
+    if (this.spareRequests.length < POOL_MAX) this.spareRequests.push(request);
+    if (this.spareResults.length < POOL_MAX) this.spareResults.push(results);
   }
 
   private failBatch(id: number): void {
     const p = this.inFlight.get(id);
     if (!p) return;
     this.inFlight.delete(id);
-    this.depth -= p.ops.length;
+    this.depth -= p.n;
     const r = rejection('shard_unavailable');
-    for (let i = 0; i < p.ops.length; i++) p.waiters[i].settle(p.slots[i], r);
+    for (let i = 0; i < p.n; i++) p.waiters[i].settle(p.slots[i], r);
+    p.clear();
   }
 
   /** The worker died: everything it had not answered is answered `shard_unavailable`. */
@@ -213,27 +261,16 @@ export class ShardClient {
   }
 }
 
-function decode(op: OpCode, sku: string, num: number, word: number, value: number, expiresAt: number): unknown {
+function decode(sku: string, num: number, word: number, value: number, expiresAt: number): unknown {
   const status = word & 0xff;
   const aux = word >>> 8;
   switch (status) {
     case Status.reserved:
-      return {
-        status: 'reserved',
-        reservationId: reservationId(sku, value),
-        sku,
-        qty: num,
-        expiresAt,
-        duplicate: aux === 1,
-      };
+      return new ReservedResult(sku, value, num, expiresAt, aux === 1);
     case Status.confirmed:
     case Status.cancelled:
     case Status.returned:
-      return {
-        status: STATUS_NAMES[status],
-        reservationId: reservationId(sku, num),
-        state: stateNameOrNull(aux),
-      };
+      return { status: STATUS_NAMES[status], reservationId: reservationId(sku, num), state: stateNameOrNull(aux) };
     case Status.restocked:
       return { status: 'restocked', sku, available: value };
     case Status.sale_closed:

@@ -64,6 +64,6 @@ export const engineFields = [
     max: 10_000_000,
     default: 100_000,
     env: 'STOCKADE_EVENTS_BUFFER_MAX',
-    doc: 'Events an `engine.events()` subscriber may fall behind by before it is ended with `events_overflow`.',
+    doc: 'Events an `engine.subscribe()` subscriber may fall behind by before it is ended with `events_overflow`.',
   }),
 ] as const;

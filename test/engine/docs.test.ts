@@ -1,6 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { ERROR_CATALOGUE, configFields } from '../../engine/index.js';
+import { withConfigTable } from '../../config/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -15,7 +16,8 @@ t.test('every error code is documented in the README with its retriable flag and
   }
 });
 
-t.test('every configuration key and its env var is documented in the README', async (t) => {
+t.test('the README configuration table is the one generated from the field table', async (t) => {
+  t.equal(readme, withConfigTable(readme), 'run `npm run docs` after changing config/sections');
   for (const f of configFields) {
     t.ok(readme.includes(`| \`${f.key}\` | \`${f.env}\` |`), `${f.key} / ${f.env}`);
   }
