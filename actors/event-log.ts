@@ -93,7 +93,6 @@ export class CollectingEventLog implements EventLog {
       seq,
       at,
       reservation,
-      userId: a.reservationUser(reservation),
       qty: a.reservationQty(reservation),
     });
   }

@@ -9,6 +9,15 @@ export type { StatusName, InvalidField } from './status.js';
 export { TRANSITIONS, RESERVATION_STATES, RESERVATION_COMMANDS, ResState, stateName } from './lifecycle.js';
 export type { ReservationState, ReservationCommand, Transition } from './lifecycle.js';
 export { CollectingEventLog, nullEventLog } from './event-log.js';
+export {
+  BinaryEventLog,
+  visitEvents,
+  decodeEvents,
+  EventType,
+  EventFormatError,
+  EVENT_FORMAT_VERSION,
+} from './event-codec.js';
+export type { EventVisitor } from './event-codec.js';
 export type { EventLog } from './event-log.js';
 export { TimerWheel } from './timer-wheel.js';
 export { ByteMap, hashBytes } from './byte-map.js';
@@ -18,4 +27,3 @@ export { ManualClock, systemClock, clockFromSpec } from './clock.js';
 export type { Clock, ClockSpec } from './clock.js';
 export * from './validate.js';
 export type * from './types.js';
-export type * from './messages.js';

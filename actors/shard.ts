@@ -1,4 +1,7 @@
 import { ByteMap } from './byte-map.js';
+import { EventType, visitEvents } from './event-codec.js';
+import type { EventVisitor } from './event-codec.js';
+import type { TransitionEventType } from './event-log.js';
 import { Op, RESULT_STRIDE, packResult } from './codec.js';
 import type { EventLog } from './event-log.js';
 import { CommandCode } from './lifecycle.js';
@@ -19,6 +22,13 @@ export interface ControlResult {
   field?: string;
   snapshot?: SkuSnapshot;
 }
+
+const TRANSITION_TYPES: Record<number, TransitionEventType> = {
+  [EventType.confirmed]: 'confirmed',
+  [EventType.cancelled]: 'cancelled',
+  [EventType.expired]: 'expired',
+  [EventType.returned]: 'returned',
+};
 
 const COMMAND_OF_OP: Record<number, number> = {
   [Op.confirm]: CommandCode.confirm,
@@ -95,7 +105,7 @@ export class Shard {
     return this.wheel.size;
   }
 
-  /** Applies a recorded event (recovery), re-arming the expiry timer of replayed holds. */
+  /** Applies a recorded event object (tests, tools), re-arming the expiry timer of holds. */
   replay(ev: SkuEvent): void {
     if (ev.type === 'sku_defined') {
       this.register(SkuActor.fromEvent(ev, this.actors.length));
@@ -106,6 +116,45 @@ export class Shard {
     actor.applyEvent(ev);
     if (ev.type === 'reserved') this.wheel.schedule(actor.index, ev.reservation, ev.expiresAt);
   }
+
+  /**
+   * Recovery: applies every event of a journal payload, straight from its bytes. Holds are
+   * re-armed on the timer wheel; the first tick after recovery expires those whose deadline
+   * passed while the shard was down. Returns the number of events applied.
+   */
+  replayPayload(payload: Uint8Array): number {
+    return visitEvents(payload, this.replayVisitor);
+  }
+
+  private actorAt(p: Uint8Array, skuOff: number, skuLen: number): SkuActor {
+    const e = this.skuIndex.find(p, skuOff, skuLen);
+    if (e < 0) {
+      const sku = Buffer.from(p.buffer, p.byteOffset + skuOff, skuLen).toString('utf8');
+      throw new Error(`replay: event for SKU ${sku}, which was never defined`);
+    }
+    return this.actors[this.skuIndex.value(e)];
+  }
+
+  private readonly replayVisitor: EventVisitor = {
+    defined: (ev) => {
+      if (this.find(ev.sku)) throw new Error(`replay: SKU ${ev.sku} defined twice`);
+      this.register(SkuActor.fromEvent(ev, this.actors.length));
+    },
+    updated: (ev) => {
+      const actor = this.find(ev.sku);
+      if (!actor) throw new Error(`replay: update of undefined SKU ${ev.sku}`);
+      actor.replayUpdated(ev, ev.seq);
+    },
+    reserved: (p, so, sl, seq, _at, reservation, qty, expiresAt, uo, ul, ko, kl) => {
+      const actor = this.actorAt(p, so, sl);
+      actor.replayReserved(p, uo, ul, ko, kl, qty, expiresAt, reservation, seq);
+      this.wheel.schedule(actor.index, reservation, expiresAt);
+    },
+    transition: (p, so, sl, seq, _at, type, reservation) =>
+      this.actorAt(p, so, sl).replayTransition(TRANSITION_TYPES[type], reservation, seq),
+    restocked: (p, so, sl, seq, _at, qty) => this.actorAt(p, so, sl).replayRestocked(qty, seq),
+    closed: (p, so, sl, seq) => this.actorAt(p, so, sl).replayClosed(seq),
+  };
 
   /** Expires the holds whose deadline has passed; returns how many. */
   tick(now: number): number {

@@ -303,43 +303,89 @@ export class SkuActor {
     return Status.sale_closed;
   }
 
-  /** Applies one recorded event (recovery). Replaying a SKU's events in order rebuilds it exactly. */
+  /**
+   * Recovery: the replay methods apply one recorded event each, with the same mutations the
+   * commands use, and check that the event is the next one (`seq`) and consistent with the
+   * state (reservation numbers, transitions). Replaying a SKU's events in order rebuilds it
+   * exactly. The byte-level `replayReserved` is what the journal replay calls; `applyEvent`
+   * takes an event object (tests, tools).
+   */
+  private nextSeq(seq: number): void {
+    assert.equal(seq, this.seq + 1, `${this.sku}: event seq ${seq} after ${this.seq}`);
+    this.seq = seq;
+  }
+
+  replayReserved(
+    buf: Uint8Array,
+    userOff: number,
+    userLen: number,
+    keyOff: number,
+    keyLen: number,
+    qty: number,
+    expiresAt: number,
+    reservation: number,
+    seq: number,
+  ): void {
+    this.nextSeq(seq);
+    let u = this.users.find(buf, userOff, userLen);
+    if (u < 0) u = this.users.insert(buf, userOff, userLen, 0);
+    assert.equal(this.keys.find(buf, keyOff, keyLen), -1, `${this.sku}: key reserved twice`);
+    const key = this.keys.insert(buf, keyOff, keyLen, 0);
+    const r = this.applyReserved(u, key, qty, expiresAt);
+    assert.equal(r, reservation, `${this.sku}: reservation number mismatch`);
+  }
+
+  replayTransition(type: TransitionEventType, reservation: number, seq: number): void {
+    this.nextSeq(seq);
+    assert.ok(reservation >= 1 && reservation <= this.resCount, `${this.sku}: unknown reservation ${reservation}`);
+    this.moveTo(reservation, STATE_OF_EVENT[type]);
+  }
+
+  replayRestocked(qty: number, seq: number): void {
+    this.nextSeq(seq);
+    this.available += qty;
+    this.restocked += qty;
+  }
+
+  replayClosed(seq: number): void {
+    this.nextSeq(seq);
+    this.closed = true;
+  }
+
+  replayUpdated(update: SkuUpdate, seq: number): void {
+    this.nextSeq(seq);
+    this.applySettings(update);
+  }
+
+  /** Applies one event object (tests, tools); see the replay methods. */
   applyEvent(ev: SkuEvent): void {
     assert.equal(ev.sku, this.sku);
-    assert.equal(ev.seq, this.seq + 1, `${this.sku}: event seq ${ev.seq} after ${this.seq}`);
     switch (ev.type) {
       case 'sku_defined':
         assert.fail(`${this.sku}: sku_defined replayed twice`);
         break;
       case 'sku_updated':
-        this.applySettings(ev);
+        this.replayUpdated(ev, ev.seq);
         break;
       case 'reserved': {
         const userLen = encodeScratch(ev.userId, 0);
         const keyLen = encodeScratch(ev.idempotencyKey, userLen);
-        let u = this.users.find(scratch, 0, userLen);
-        if (u < 0) u = this.users.insert(scratch, 0, userLen, 0);
-        assert.equal(this.keys.find(scratch, userLen, keyLen), -1, `${this.sku}: key reserved twice`);
-        const key = this.keys.insert(scratch, userLen, keyLen, 0);
-        const r = this.applyReserved(u, key, ev.qty, ev.expiresAt);
-        assert.equal(r, ev.reservation, `${this.sku}: reservation number mismatch`);
+        this.replayReserved(scratch, 0, userLen, userLen, keyLen, ev.qty, ev.expiresAt, ev.reservation, ev.seq);
         break;
       }
       case 'confirmed':
       case 'cancelled':
       case 'expired':
       case 'returned':
-        this.moveTo(ev.reservation, STATE_OF_EVENT[ev.type]);
+        this.replayTransition(ev.type, ev.reservation, ev.seq);
         break;
       case 'restocked':
-        this.available += ev.qty;
-        this.restocked += ev.qty;
+        this.replayRestocked(ev.qty, ev.seq);
         break;
       case 'sale_closed':
-        this.closed = true;
+        this.replayClosed(ev.seq);
         break;
     }
-    this.seq = ev.seq;
   }
 
   snapshot(): SkuSnapshot {

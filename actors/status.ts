@@ -24,6 +24,7 @@ export const STATUS_NAMES = [
   'defined',
   'updated',
   'sku_exists',
+  'journal_unavailable',
 ] as const;
 
 export type StatusName = (typeof STATUS_NAMES)[number];

@@ -76,7 +76,6 @@ export type SkuEvent =
   | (EventBase & {
       readonly type: 'confirmed' | 'cancelled' | 'expired' | 'returned';
       readonly reservation: number;
-      readonly userId: string;
       readonly qty: number;
     })
   | (EventBase & { readonly type: 'restocked'; readonly qty: number })

@@ -1,5 +1,6 @@
 import type { FieldSpec } from './field.js';
 import { engineFields } from './sections/engine.js';
+import { gatewayFields } from './sections/gateway.js';
 import { journalFields } from './sections/journal.js';
 import { logFields } from './sections/log.js';
 import { moderationFields } from './sections/moderation.js';
@@ -10,4 +11,5 @@ export const configFields: readonly FieldSpec[] = [
   ...journalFields,
   ...logFields,
   ...moderationFields,
+  ...gatewayFields,
 ];

@@ -9,10 +9,13 @@ export interface EngineSettings {
   readonly eventsBufferMax: number;
 }
 
-export type JournalKind = 'none';
+export type JournalKind = 'file' | 'none';
 
 export interface JournalSettings {
   readonly kind: JournalKind;
+  readonly dir: string;
+  readonly durability: 'fsync' | 'os';
+  readonly restartDelayMs: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -36,11 +39,35 @@ export interface ModerationSettings {
   readonly blockThreshold: number;
 }
 
+export type GatewayAuth = 'jwt' | 'none';
+
+export interface GatewaySettings {
+  readonly port: number;
+  readonly host: string;
+  readonly threads: number;
+  readonly bodyBytesMax: number;
+  readonly bodyTimeoutMs: number;
+  readonly inflightMax: number;
+  readonly wsConnectionsMax: number;
+  readonly wsIdleTimeoutS: number;
+  readonly wsBackpressureBytesMax: number;
+  readonly wsStockUpdatesPerS: number;
+  readonly skusTrackedMax: number;
+  readonly auth: GatewayAuth;
+  readonly jwtSecret: string;
+  readonly jwtPublicKey: string;
+  readonly jwtLeewayS: number;
+  readonly rateLimitPerS: number;
+  readonly rateLimitBurst: number;
+  readonly rateLimitUsersMax: number;
+}
+
 export interface StockadeConfig {
   readonly engine: EngineSettings;
   readonly journal: JournalSettings;
   readonly log: LogSettings;
   readonly moderation: ModerationSettings;
+  readonly gateway: GatewaySettings;
 }
 
 /** Any subset of the configuration, as accepted by overrides and JSON files. */

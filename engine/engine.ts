@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { Op, STATUS_NAMES, isValidQty, isValidSkuId, checkSkuDefinition } from '../actors/index.js';
-import type { ClockSpec, ManualClock, OpCode, ShardStats, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
+import type { ClockSpec, ManualClock, OpCode, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
+import type { ShardStats } from './shard-messages.js';
+import type { RecoveryStats } from './shard-host.js';
+import { JournalError, prepareJournalDir } from '../persistence/index.js';
 import { loadConfig, withOverrides } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
 import { EngineError } from './errors.js';
@@ -28,20 +31,28 @@ export interface EngineOptions {
 }
 
 export interface EngineStats {
-  shards: (ShardStats & { up: boolean; queueDepth: number; batchesSent: number })[];
+  shards: (ShardStats & { up: boolean; queueDepth: number; batchesSent: number; restarts: number })[];
   subscribers: number;
 }
 
 export interface ShardDownInfo {
   shard: number;
   error: Error;
+  /** True when a new worker is being started to recover the shard from its journal. */
+  restarting: boolean;
+}
+
+export interface ShardUpInfo {
+  shard: number;
+  recovery: RecoveryStats;
+  restarts: number;
 }
 
 /**
  * The embeddable engine: SKU actors sharded across worker threads, behind an async API that
  * returns typed results. Business outcomes (`sold_out`, `limit_exceeded`, ...) are results;
- * only faults throw (`EngineError`). Emits `shard_down` with `ShardDownInfo` when a shard worker
- * dies.
+ * only faults throw (`EngineError`). Emits `shard_down` (`ShardDownInfo`) when a shard worker
+ * dies and `shard_up` (`ShardUpInfo`) when a restarted one has recovered from the journal.
  */
 export class Engine extends EventEmitter {
   readonly config: StockadeConfig;
@@ -60,16 +71,24 @@ export class Engine extends EventEmitter {
     this.shards = Array.from(
       { length: e.shards },
       (_, i) =>
-        new ShardClient(i, shardOptions, clock, e.batchSizeMax, {
+        new ShardClient(i, shardOptions, clock, config, {
           onEvents: (events) => this.publish(events),
-          onDown: (shard, error) => this.emit('shard_down', { shard, error } satisfies ShardDownInfo),
+          onDown: (shard, error, restarting) =>
+            this.emit('shard_down', { shard, error, restarting } satisfies ShardDownInfo),
+          onUp: (shard, recovery, restarts) =>
+            this.emit('shard_up', { shard, recovery, restarts } satisfies ShardUpInfo),
         }),
     );
   }
 
-  /** Resolves once every shard worker answers. */
+  /** How the last start went: per shard, events replayed and how long it took. */
+  recovery: { shards: RecoveryStats[]; readyMs: number } | null = null;
+
+  /** Resolves once every shard has replayed its journal and takes commands. */
   async ready(): Promise<void> {
-    await Promise.all(this.shards.map((s) => s.control.stats()));
+    const started = performance.now();
+    const shards = await Promise.all(this.shards.map((s) => s.ready()));
+    this.recovery = { shards, readyMs: performance.now() - started };
   }
 
   get shardCount(): number {
@@ -219,7 +238,7 @@ export class Engine extends EventEmitter {
   async stats(): Promise<EngineStats> {
     const shards = await Promise.all(
       this.shards.map(async (s) => {
-        const base = { up: !s.down, queueDepth: s.depth, batchesSent: s.batchesSent };
+        const base = { up: !s.down, queueDepth: s.depth, batchesSent: s.batchesSent, restarts: s.restarts };
         if (s.down) return { ...emptyStats(s.index), ...base };
         return { ...(await s.control.stats()), ...base };
       }),
@@ -253,13 +272,17 @@ export class Engine extends EventEmitter {
 
   /** Runs every shard's hold-expiry timer now (tests with a manual clock). Returns holds expired. */
   async tick(): Promise<number> {
-    const counts = await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.tick()));
-    return counts.reduce((a, b) => a + b, 0);
+    const counts: number[] = await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.tick()));
+    let total = 0;
+    for (const n of counts) total += n;
+    await this.drain();
+    return total;
   }
 
-  /** Waits until every request sent so far has its answer. */
+  /** Waits until every request sent so far has its answer and every decision is durable. */
   async drain(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.drain()));
+    await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.drain()));
   }
 
   /** Stops taking commands, lets in-flight work finish, and stops the shard workers. */
@@ -290,7 +313,18 @@ function toDefineResult(r: { status: number; field?: string; snapshot?: SkuSnaps
 }
 
 function emptyStats(shard: number): ShardStats {
-  return { shard, skus: 0, commandsApplied: 0, batchesApplied: 0, holdsScheduled: 0, expiredTotal: 0, heapUsedBytes: 0 };
+  return {
+    shard,
+    skus: 0,
+    commandsApplied: 0,
+    batchesApplied: 0,
+    holdsScheduled: 0,
+    expiredTotal: 0,
+    heapUsedBytes: 0,
+    appends: 0,
+    appendsFailed: 0,
+    recovery: null,
+  };
 }
 
 /**
@@ -307,6 +341,14 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const base = options.config ?? loadConfig();
   const config = options.overrides ? withOverrides(base, options.overrides) : base;
   const clock: ClockSpec = options.clock ? options.clock.spec : { kind: 'system' };
+  if (config.journal.kind === 'file') {
+    try {
+      prepareJournalDir(config.journal.dir, config.engine.shards);
+    } catch (err) {
+      if (err instanceof JournalError) throw new EngineError(err.code, err.message, { cause: err });
+      throw err;
+    }
+  }
   const engine = new Engine(config, clock);
   try {
     await engine.ready();

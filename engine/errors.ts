@@ -52,6 +52,22 @@ export const ERROR_CATALOGUE = {
     http: 503,
     description: 'The shard that owns the SKU is not running (crashed or restarting); retry with the same key.',
   },
+  journal_unavailable: {
+    retriable: true,
+    http: 503,
+    description:
+      'The journal could not make the decision durable (disk or broker fault); nothing was confirmed. Retry with the same idempotency key.',
+  },
+  journal_corrupt: {
+    retriable: false,
+    http: 500,
+    description: 'The journal holds data that does not decode; recovery stops rather than guess.',
+  },
+  journal_mismatch: {
+    retriable: false,
+    http: 500,
+    description: 'The journal was written by a different shard count or format than configured.',
+  },
   engine_closed: { retriable: false, http: 503, description: 'The engine was closed; no new commands are taken.' },
   events_overflow: {
     retriable: false,

@@ -6,7 +6,9 @@
  * ```
  */
 export { createEngine, Engine } from './engine.js';
-export type { EngineOptions, EngineStats, ShardDownInfo } from './engine.js';
+export type { EngineOptions, EngineStats, ShardDownInfo, ShardUpInfo } from './engine.js';
+export type { ShardStats } from './shard-messages.js';
+export type { RecoveryStats } from './shard-host.js';
 export { EngineError, ERROR_CATALOGUE, isErrorCode } from './errors.js';
 export type { ErrorCode, CodeInfo } from './errors.js';
 export { isRejection, parseReservationId, reservationId, ReservedResult } from './results.js';
@@ -23,7 +25,6 @@ export type {
   SkuEventType,
   ReservationState,
   InvalidField,
-  ShardStats,
 } from '../actors/index.js';
 export { loadConfig, ConfigError, configFields } from '../config/index.js';
 export type { StockadeConfig, ConfigInput } from '../config/index.js';

@@ -10,16 +10,10 @@ import {
   comlinkEndpoint,
   spawnWorker,
 } from '../actors/index.js';
-import type {
-  BatchMessage,
-  ClockSpec,
-  OpCode,
-  ShardControl,
-  ShardOptions,
-  ShardWorkerData,
-  SkuEvent,
-  WorkerToMain,
-} from '../actors/index.js';
+import type { ClockSpec, OpCode, ShardOptions, SkuEvent } from '../actors/index.js';
+import type { StockadeConfig } from '../config/index.js';
+import type { RecoveryStats } from './shard-host.js';
+import type { BatchMessage, ShardControl, ShardWorkerData, WorkerToMain } from './shard-messages.js';
 import { ReservedResult, rejection, rejectionOf, reservationId, stateNameOrNull } from './results.js';
 
 /** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
@@ -83,7 +77,8 @@ const POOL_MAX = 16;
 
 export interface ShardClientHooks {
   onEvents(events: SkuEvent[]): void;
-  onDown(shard: number, error: Error): void;
+  onDown(shard: number, error: Error, restarting: boolean): void;
+  onUp(shard: number, recovery: RecoveryStats, restarts: number): void;
 }
 
 /**
@@ -96,8 +91,11 @@ export interface ShardClientHooks {
  *   waiter.settle() ◀─ decode(results[i]) ◀──────────────── results message
  */
 export class ShardClient {
-  readonly control: Comlink.Remote<ShardControl>;
-  private readonly worker: Worker;
+  control!: Comlink.Remote<ShardControl>;
+  private worker!: Worker;
+  private failed!: Promise<never>;
+  private workerFailed = false;
+  private failNow!: (err: Error) => void;
   private readonly writer: BatchWriter;
   private pending = new PendingBatch();
   private readonly inFlight = new Map<number, PendingBatch>();
@@ -111,28 +109,54 @@ export class ShardClient {
   down = false;
   closing = false;
   batchesSent = 0;
+  restarts = 0;
+  recovery: RecoveryStats | null = null;
 
   constructor(
     readonly index: number,
-    options: ShardOptions,
-    clock: ClockSpec,
-    private readonly batchSizeMax: number,
+    private readonly options: ShardOptions,
+    private readonly clock: ClockSpec,
+    private readonly config: StockadeConfig,
     private readonly hooks: ShardClientHooks,
   ) {
     this.writer = new BatchWriter();
+    this.batchSizeMax = config.engine.batchSizeMax;
+    this.start();
+  }
+
+  private readonly batchSizeMax: number;
+
+  /** Starts a worker; it replays the shard's journal before it answers `ready()`. */
+  private start(): void {
     const { port1, port2 } = new MessageChannel();
-    const workerData: ShardWorkerData = { shard: index, options, clock, control: port2 };
-    this.worker = spawnWorker(import.meta.url, '../actors/shard-worker.js', {
+    const workerData: ShardWorkerData = {
+      shard: this.index,
+      options: this.options,
+      clock: this.clock,
+      control: port2,
+      config: this.config,
+    };
+    const worker = spawnWorker(import.meta.url, './shard-worker.js', {
       workerData,
       transferList: [port2],
-      name: `stockade-shard-${index}`,
+      name: `stockade-shard-${this.index}`,
     });
+    this.worker = worker;
+    this.workerFailed = false;
     this.control = Comlink.wrap<ShardControl>(comlinkEndpoint(port1));
-    this.worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
-    this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('exit', (code) => {
-      if (!this.closing) this.fail(new Error(`shard ${index} worker exited with code ${code}`));
+    this.failed = new Promise<never>((_, reject) => (this.failNow = reject));
+    this.failed.catch(() => {}); // observed through ready(); never an unhandled rejection
+    worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
+    worker.on('error', (err) => this.fail(worker, err));
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fail(worker, new Error(`shard ${this.index} worker exited with code ${code}`));
     });
+  }
+
+  /** Resolves when the worker has recovered its journal; rejects if it dies first. */
+  async ready(): Promise<RecoveryStats> {
+    this.recovery = await Promise.race([this.control.ready(), this.failed]);
+    return this.recovery;
   }
 
   /**
@@ -224,13 +248,44 @@ export class ShardClient {
     p.clear();
   }
 
-  /** The worker died: everything it had not answered is answered `shard_unavailable`. */
-  private fail(error: Error): void {
-    if (this.down) return;
+  /**
+   * The worker died: everything it had not answered is answered `shard_unavailable` (its
+   * outcome is unknown; a retry with the same idempotency key will tell). With a journal, a
+   * new worker is started and recovers the shard while the other shards keep serving.
+   */
+  private fail(worker: Worker, error: Error): void {
+    if (worker !== this.worker || this.workerFailed) return;
+    this.workerFailed = true;
+    this.failNow(error);
+    const wasUp = !this.down;
     this.down = true;
     this.flush();
     for (const id of [...this.inFlight.keys()]) this.failBatch(id);
-    this.hooks.onDown(this.index, error);
+    if (!wasUp) return; // a restart attempt died: its ready() rejects and the loop retries
+    const restarting = this.config.journal.kind !== 'none' && !this.closing;
+    this.hooks.onDown(this.index, error, restarting);
+    if (restarting) this.scheduleRestart(0);
+  }
+
+  private scheduleRestart(attempt: number): void {
+    const delay = this.config.journal.restartDelayMs * 2 ** Math.min(attempt, 6);
+    const timer = setTimeout(() => {
+      if (this.closing) return;
+      this.control[Comlink.releaseProxy]();
+      this.start();
+      this.restarts++;
+      this.ready().then(
+        (recovery) => {
+          this.down = false;
+          this.hooks.onUp(this.index, recovery, this.restarts);
+        },
+        () => {
+          // The new worker died during recovery: try again, waiting longer.
+          if (!this.closing) this.scheduleRestart(attempt + 1);
+        },
+      );
+    }, delay);
+    timer.unref();
   }
 
   /** Waits until every batch sent so far has been answered. */
@@ -239,6 +294,11 @@ export class ShardClient {
     while (this.inFlight.size > 0 && !this.down) {
       await new Promise((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** Requests queued here or in the worker, for stats. */
+  get batchesInFlight(): number {
+    return this.inFlight.size;
   }
 
   async close(): Promise<void> {

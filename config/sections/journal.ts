@@ -5,9 +5,40 @@ export const journalFields = [
   field({
     key: 'journal.kind',
     kind: 'enum',
-    values: ['none'],
-    default: 'none',
+    values: ['file', 'none'],
+    default: 'file',
     env: 'STOCKADE_JOURNAL',
-    doc: 'Journal backend. `none` keeps decisions in memory only (tests, benchmarks).',
+    doc:
+      'Journal backend: `file` (one append-only file per shard in `journal.dir`, the embedded ' +
+      'default) or `none` (decisions live in memory only; for tests and benchmarks).',
+  }),
+  field({
+    key: 'journal.dir',
+    kind: 'string',
+    min: 1,
+    max: 4096,
+    default: './data',
+    env: 'STOCKADE_DATA_DIR',
+    doc: 'Directory of the file journal (created if missing).',
+  }),
+  field({
+    key: 'journal.durability',
+    kind: 'enum',
+    values: ['fsync', 'os'],
+    default: 'fsync',
+    env: 'STOCKADE_JOURNAL_DURABILITY',
+    doc:
+      '`fsync`: a group commit is on disk (fdatasync) before its replies are released. `os`: ' +
+      'written to the OS page cache only — survives a process crash, not a power loss; for tests ' +
+      'and benchmarks.',
+  }),
+  field({
+    key: 'journal.restartDelayMs',
+    kind: 'int',
+    min: 0,
+    max: 60_000,
+    default: 200,
+    env: 'STOCKADE_SHARD_RESTART_DELAY_MS',
+    doc: 'Wait before a crashed shard worker is restarted and recovered from the journal.',
   }),
 ] as const;

@@ -12,7 +12,9 @@ export const moderationFields = [
     min: 1,
     default: './models/moderation',
     env: 'STOCKADE_MODERATION_MODEL_DIR',
-    doc: 'Directory exported by Hugging Face Optimum: model.onnx, config.json, preprocessor_config.json.',
+    doc:
+      'Directory exported by Hugging Face Optimum: model.onnx, config.json, ' +
+      'preprocessor_config.json.',
   }),
   field({
     key: 'moderation.threads',
@@ -21,7 +23,9 @@ export const moderationFields = [
     max: 64,
     default: 1,
     env: 'STOCKADE_MODERATION_THREADS',
-    doc: 'Worker threads in the pool, each with its own model session; threads × intraOpThreads must not exceed the cores.',
+    doc:
+      'Worker threads in the pool, each with its own model session; ' +
+      'threads × intraOpThreads must not exceed the cores.',
   }),
   field({
     key: 'moderation.intraOpThreads',
@@ -30,7 +34,9 @@ export const moderationFields = [
     max: 64,
     default: 1,
     env: 'STOCKADE_MODERATION_INTRA_OP_THREADS',
-    doc: 'onnxruntime intra-op threads per session (the defaults leave the other cores to the purchase path).',
+    doc:
+      'onnxruntime intra-op threads per session (the defaults leave the other cores to the ' +
+      'purchase path).',
   }),
   field({
     key: 'moderation.queueMax',
@@ -48,7 +54,9 @@ export const moderationFields = [
     max: 600_000,
     default: 10_000,
     env: 'STOCKADE_MODERATION_TASK_TIMEOUT_MS',
-    doc: 'Longest an image may take, queue wait included, before it fails with `moderation_timeout`.',
+    doc:
+      'Longest an image may take, queue wait included, before it fails with ' +
+      '`moderation_timeout`.',
   }),
   field({
     key: 'moderation.batchSizeMax',
@@ -66,7 +74,9 @@ export const moderationFields = [
     max: 10_000,
     default: 5,
     env: 'STOCKADE_MODERATION_BATCH_WAIT_MS',
-    doc: 'How long the oldest waiting image may wait for others to fill its batch while a worker is idle.',
+    doc:
+      'How long the oldest waiting image may wait for others to fill its batch while a ' +
+      'worker is idle.',
   }),
   field({
     key: 'moderation.maxBytes',
@@ -84,14 +94,16 @@ export const moderationFields = [
     max: 268_402_689,
     default: 25_000_000,
     env: 'STOCKADE_MODERATION_MAX_PIXELS',
-    doc: 'Largest width × height accepted, read from the header before decoding (`image_too_many_pixels`).',
+    doc:
+      'Largest width × height accepted, read from the header before decoding ' +
+      '(`image_too_many_pixels`).',
   }),
   field({
     key: 'moderation.unsafeLabels',
     kind: 'list',
     default: ['nsfw'],
     env: 'STOCKADE_MODERATION_UNSAFE_LABELS',
-    doc: "Model labels (from config.json id2label) whose probability counts as unsafe.",
+    doc: 'Model labels (from config.json id2label) whose probability counts as unsafe.',
   }),
   field({
     key: 'moderation.reviewThreshold',
@@ -100,7 +112,7 @@ export const moderationFields = [
     max: 1,
     default: 0.5,
     env: 'STOCKADE_MODERATION_REVIEW_THRESHOLD',
-    doc: "Unsafe probability from which an image is held for human review.",
+    doc: 'Unsafe probability from which an image is held for human review.',
   }),
   field({
     key: 'moderation.blockThreshold',

@@ -7,7 +7,8 @@ import { loadConfig, configFields, ConfigError } from '../../config/index.js';
 t.test('defaults are valid and frozen', async (t) => {
   const c = loadConfig({ env: {} });
   t.ok(c.engine.shards >= 1);
-  t.equal(c.journal.kind, 'none');
+  t.equal(c.journal.kind, 'file', 'durable by default');
+  t.equal(c.journal.durability, 'fsync');
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.engine));
   t.throws(() => {
     (c.engine as { shards: number }).shards = 9;

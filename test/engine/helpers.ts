@@ -1,13 +1,29 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createEngine, loadConfig } from '../../engine/index.js';
-import type { ConfigInput, EngineOptions } from '../../engine/index.js';
+import type { ConfigInput, EngineOptions, StockadeConfig } from '../../engine/index.js';
 
-/** A test engine: environment ignored, two shards unless told otherwise. */
-export function testEngine(overrides: ConfigInput = {}, options: Omit<EngineOptions, 'config' | 'overrides'> = {}) {
-  const config = loadConfig({ env: {}, overrides: { engine: { shards: 2, ...overrides.engine }, ...rest(overrides) } });
-  return createEngine({ config, ...options });
+/**
+ * The test preset: environment ignored, two shards, no journal unless the test asks for one.
+ * Sections in `overrides` are merged over the preset.
+ */
+export function testConfig(overrides: ConfigInput = {}): StockadeConfig {
+  return loadConfig({
+    env: {},
+    overrides: {
+      ...overrides,
+      engine: { shards: 2, ...overrides.engine },
+      journal: { kind: 'none', ...overrides.journal },
+    },
+  });
 }
 
-function rest(o: ConfigInput): ConfigInput {
-  const { engine: _engine, ...others } = o;
-  return others;
+export function testEngine(overrides: ConfigInput = {}, options: Omit<EngineOptions, 'config' | 'overrides'> = {}) {
+  return createEngine({ config: testConfig(overrides), ...options });
+}
+
+/** A fresh directory for a file journal. */
+export function tempDir(prefix = 'stockade-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
 }

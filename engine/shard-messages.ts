@@ -8,19 +8,23 @@
  *   BatchWriter ──BatchMessage (transfer)──▶ Shard.applyBatch
  *   waiters     ◀─ResultsMessage (transfer)─ Float64Array results
  *   (both buffers travel back and forth and are reused: no allocation per batch)
- *   subscribers ◀─EventsMessage──────────── CollectingEventLog (only while subscribed)
+ *   subscribers ◀─EventsMessage──────────── durable events, decoded (only while subscribed)
  *   Comlink ◀──────── control port ───────▶ ShardControl (define, get, stats, ...)
+ *
+ * Replies to a batch are posted only when its events are durable (see shard-host.ts).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { ClockSpec } from './clock.js';
-import type { ControlResult, ShardOptions } from './shard.js';
-import type { SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from './types.js';
+import type { ClockSpec, ControlResult, ShardOptions, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
+import type { StockadeConfig } from '../config/index.js';
+import type { RecoveryStats } from './shard-host.js';
 
 export interface ShardWorkerData {
   shard: number;
   options: ShardOptions;
   clock: ClockSpec;
   control: MessagePort;
+  /** The engine's configuration; the worker opens its own journal from `journal`. */
+  config: StockadeConfig;
 }
 
 export interface BatchMessage {
@@ -56,18 +60,24 @@ export interface ShardStats {
   holdsScheduled: number;
   expiredTotal: number;
   heapUsedBytes: number;
+  appends: number;
+  appendsFailed: number;
+  recovery: RecoveryStats | null;
 }
 
 /** The control plane of one shard, called through Comlink (so every method is async there). */
 export interface ShardControl {
-  define(def: SkuDefinition): ControlResult;
-  update(sku: string, update: SkuUpdate): ControlResult;
+  /** Resolves once the shard has replayed its journal and takes commands. */
+  ready(): Promise<RecoveryStats>;
+  define(def: SkuDefinition): Promise<ControlResult>;
+  update(sku: string, update: SkuUpdate): Promise<ControlResult>;
   get(sku: string): SkuSnapshot | null;
   stats(): ShardStats;
   /** Runs the expiry timer now (tests with a manual clock); returns how many holds expired. */
   tick(): number;
   setEventForwarding(on: boolean): void;
-  /** Resolves once every message sent to the worker before it has been applied. */
-  drain(): boolean;
-  shutdown(): void;
+  /** Resolves once every decision so far is durable. */
+  drain(): Promise<boolean>;
+  /** Flushes the journal, closes it and lets the worker exit. */
+  shutdown(): Promise<void>;
 }

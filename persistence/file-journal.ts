@@ -1,0 +1,241 @@
+import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writev, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32c } from './crc32c.js';
+import { JournalError } from './journal.js';
+import type { Journal, JournalPosition } from './journal.js';
+
+/**
+ * The embedded journal: one append-only file per shard, `shard-<n>.journal` in a directory.
+ *
+ *   file  := frame*
+ *   frame := u32 payloadLength | u32 crc32c(payload) | payload      (little endian)
+ *
+ * One frame per group commit, written with one `writev` and made durable with one `fdatasync`
+ * (`durability: 'fsync'`, the default) before `append` resolves. A frame whose length runs
+ * past the end of the file or whose checksum does not match is a torn or corrupt tail: it and
+ * everything after it are truncated when the shard's file is first read, never replayed.
+ * (A frame is only ever written after every frame before it is durable, so nothing valid can
+ * follow a bad frame.)
+ */
+export type Durability = 'fsync' | 'os';
+
+export interface FileJournalOptions {
+  dir: string;
+  durability: Durability;
+  /** Largest payload accepted and believed when reading (a bound on a corrupt length). */
+  frameBytesMax?: number;
+}
+
+export const FRAME_HEADER_BYTES = 8;
+
+/** The 8-byte header of a frame for `payload`: length and CRC-32C. */
+export function frameHeader(payload: Uint8Array): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32LE(payload.length, 0);
+  header.writeUInt32LE(crc32c(payload), 4);
+  return header;
+}
+
+/**
+ * Checks the frame that starts at `at` in `buf[.., end)`: returns its payload length if the
+ * whole frame is there and its checksum matches, -1 if it is torn (runs past `end`) or corrupt.
+ * The one definition of a valid frame, shared by the file reader and the simulation's disk.
+ */
+export function validFrameAt(buf: Uint8Array, at: number, end: number, frameBytesMax: number): number {
+  if (at + FRAME_HEADER_BYTES > end) return -1;
+  const len = buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] * 2 ** 24);
+  const crc = (buf[at + 4] | (buf[at + 5] << 8) | (buf[at + 6] << 16) | (buf[at + 7] << 24)) >>> 0;
+  if (len === 0 || len > frameBytesMax || at + FRAME_HEADER_BYTES + len > end) return -1;
+  const p = at + FRAME_HEADER_BYTES;
+  return crc32c(buf, p, p + len) === crc ? len : -1;
+}
+const READ_CHUNK_BYTES = 8 * 1024 * 1024;
+
+interface ShardFile {
+  fd: number;
+  /** Position after the last durable frame; -1 until the file has been scanned. */
+  end: number;
+  writing: boolean;
+  broken: boolean;
+  truncatedBytes: number;
+}
+
+export class FileJournal implements Journal {
+  readonly kind = 'file' as const;
+  private readonly files = new Map<number, ShardFile>();
+  private readonly frameBytesMax: number;
+
+  constructor(private readonly options: FileJournalOptions) {
+    this.frameBytesMax = options.frameBytesMax ?? 256 * 1024 * 1024;
+    mkdirSync(options.dir, { recursive: true });
+  }
+
+  path(shard: number): string {
+    return join(this.options.dir, `shard-${shard}.journal`);
+  }
+
+  private file(shard: number): ShardFile {
+    let f = this.files.get(shard);
+    if (!f || f.broken) {
+      if (f) closeQuietly(f.fd);
+      f = { fd: openSync(this.path(shard), 'a+'), end: -1, writing: false, broken: false, truncatedBytes: 0 };
+      // 'a+' would make every write an append; positioned writes need 'r+' on an existing file.
+      closeSync(f.fd);
+      f.fd = openSync(this.path(shard), 'r+');
+      this.files.set(shard, f);
+    }
+    return f;
+  }
+
+  durablePosition(shard: number): JournalPosition {
+    const f = this.files.get(shard);
+    return f && f.end > 0 ? f.end : 0;
+  }
+
+  /** Bytes cut off the shard's file as a torn or corrupt tail when it was last opened. */
+  truncatedBytes(shard: number): number {
+    return this.files.get(shard)?.truncatedBytes ?? 0;
+  }
+
+  read(
+    shard: number,
+    from: JournalPosition,
+    visit: (payload: Uint8Array, position: JournalPosition) => void,
+  ): Promise<JournalPosition> {
+    try {
+      return Promise.resolve(this.scan(shard, from, visit));
+    } catch (err) {
+      return Promise.reject(err instanceof JournalError ? err : unavailable(`reading ${this.path(shard)}`, err));
+    }
+  }
+
+  /** Reads frames from `from`; on a bad frame truncates the file there. Returns the end. */
+  private scan(shard: number, from: number, visit?: (p: Uint8Array, pos: number) => void): number {
+    const f = this.file(shard);
+    const size = fstatSync(f.fd).size;
+    let chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, Math.max(size - from, FRAME_HEADER_BYTES)));
+    let chunkStart = from;
+    let chunkLen = 0;
+    let pos = from;
+    const fill = (need: number): boolean => {
+      // Makes bytes [pos, pos + need) available in `chunk`; false if the file ends first.
+      if (pos + need <= chunkStart + chunkLen) return true;
+      if (pos + need > size) return false;
+      if (need > chunk.length) chunk = Buffer.allocUnsafe(need);
+      chunkStart = pos;
+      chunkLen = readSync(f.fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+      return chunkLen >= need;
+    };
+    while (pos < size) {
+      if (!fill(FRAME_HEADER_BYTES)) break;
+      const declared = chunk.readUInt32LE(pos - chunkStart);
+      if (declared === 0 || declared > this.frameBytesMax || !fill(FRAME_HEADER_BYTES + declared)) break;
+      const len = validFrameAt(chunk, pos - chunkStart, chunkLen, this.frameBytesMax);
+      if (len < 0) break;
+      const p = pos - chunkStart + FRAME_HEADER_BYTES;
+      pos += FRAME_HEADER_BYTES + len;
+      // The visitor gets a copy: the chunk buffer is reused for the next reads.
+      if (visit) {
+        const copy = new Uint8Array(len);
+        copy.set(chunk.subarray(p, p + len));
+        visit(copy, pos);
+      }
+    }
+    if (pos < size) {
+      // A torn or corrupt tail: cut it off so it can never be replayed or appended after.
+      ftruncateSync(f.fd, pos);
+      fsyncSync(f.fd);
+      f.truncatedBytes = size - pos;
+    }
+    f.end = pos;
+    return pos;
+  }
+
+  append(shard: number, payload: Uint8Array): Promise<JournalPosition> {
+    let f: ShardFile;
+    try {
+      f = this.file(shard);
+      if (f.end < 0) this.scan(shard, 0);
+    } catch (err) {
+      return Promise.reject(unavailable(`opening ${this.path(shard)}`, err));
+    }
+    if (f.writing) return Promise.reject(new Error(`FileJournal: second append in flight on shard ${shard}`));
+    if (payload.length === 0 || payload.length > this.frameBytesMax) {
+      return Promise.reject(new RangeError(`FileJournal: payload of ${payload.length} bytes`));
+    }
+    const header = frameHeader(payload);
+    f.writing = true;
+    const at = f.end;
+    return new Promise((resolve, reject) => {
+      const fail = (what: string, err: unknown) => {
+        // After a failed write or fsync the page cache can no longer be trusted ("fsyncgate"):
+        // the file is reopened and rescanned before anything else is read or written.
+        f.writing = false;
+        f.broken = true;
+        reject(unavailable(`${what} ${this.path(shard)}`, err));
+      };
+      writev(f.fd, [header, payload], at, (err) => {
+        if (err) return fail('writing', err);
+        const done = () => {
+          f.writing = false;
+          f.end = at + FRAME_HEADER_BYTES + payload.length;
+          resolve(f.end);
+        };
+        if (this.options.durability === 'os') return done();
+        fdatasync(f.fd, (err2) => (err2 ? fail('syncing', err2) : done()));
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    for (const f of this.files.values()) closeQuietly(f.fd);
+    this.files.clear();
+    return Promise.resolve();
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+}
+
+function unavailable(what: string, cause: unknown): JournalError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new JournalError('journal_unavailable', `${what}: ${detail}`, { cause });
+}
+
+const META_FILE = 'stockade.json';
+const META_FORMAT = 1;
+
+/**
+ * Creates the journal directory, or checks one that exists: its shard count must match the
+ * configuration, because SKUs are placed on shards by hash and a different count would replay
+ * each SKU's events on the wrong shard.
+ */
+export function prepareJournalDir(dir: string, shards: number): void {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, META_FILE);
+  if (!existsSync(path)) {
+    writeFileSync(path, JSON.stringify({ format: META_FORMAT, shards }, null, 2) + '\n');
+    return;
+  }
+  let meta: { format?: unknown; shards?: unknown };
+  try {
+    meta = JSON.parse(readFileSync(path, 'utf8')) as typeof meta;
+  } catch (err) {
+    throw new JournalError('journal_corrupt', `${path} is not valid JSON`, { cause: err });
+  }
+  if (meta.format !== META_FORMAT) {
+    throw new JournalError('journal_mismatch', `${path}: journal format ${String(meta.format)}, expected ${META_FORMAT}`);
+  }
+  if (meta.shards !== shards) {
+    throw new JournalError(
+      'journal_mismatch',
+      `the journal in ${dir} was written by ${String(meta.shards)} shards but engine.shards is ${shards}; ` +
+        'start with the same shard count (SKUs are placed on shards by hash)',
+    );
+  }
+}
