@@ -1,0 +1,106 @@
+import { FRAME_HEADER_BYTES, JournalError, frameHeader, validFrameAt } from '../../persistence/index.js';
+import type { Journal, JournalPosition } from '../../persistence/index.js';
+
+/** What happens to the append in flight when the process dies or the write fails. */
+export type WriteFate = 'lost' | 'torn' | 'written';
+
+interface InFlight {
+  payload: Uint8Array;
+  resolve: (pos: JournalPosition) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * A journal on a simulated disk, in the file journal's exact frame format, whose appends
+ * complete only when the simulation says so. A crash can leave the append in flight lost,
+ * torn (a prefix of its frame on disk) or fully written but never acknowledged. Reading uses
+ * the file journal's own frame check, so torn tails are handled by the code under test.
+ */
+export class SimJournal implements Journal {
+  readonly kind = 'memory' as const;
+  private disk = new Uint8Array(1 << 16);
+  private diskLen = 0;
+  private inFlight: InFlight | null = null;
+  torn = 0;
+
+  get pending(): boolean {
+    return this.inFlight !== null;
+  }
+
+  append(_shard: number, payload: Uint8Array): Promise<JournalPosition> {
+    if (this.inFlight) return Promise.reject(new Error('SimJournal: second append in flight'));
+    return new Promise((resolve, reject) => {
+      this.inFlight = { payload, resolve, reject };
+    });
+  }
+
+  private write(bytes: Uint8Array): void {
+    if (this.diskLen + bytes.length > this.disk.length) {
+      const bigger = new Uint8Array(Math.max(this.disk.length * 2, this.diskLen + bytes.length));
+      bigger.set(this.disk.subarray(0, this.diskLen));
+      this.disk = bigger;
+    }
+    this.disk.set(bytes, this.diskLen);
+    this.diskLen += bytes.length;
+  }
+
+  private frame(payload: Uint8Array): Uint8Array {
+    const out = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
+    out.set(frameHeader(payload), 0);
+    out.set(payload, FRAME_HEADER_BYTES);
+    return out;
+  }
+
+  /** The append in flight reaches the disk and is acknowledged. */
+  complete(): void {
+    const f = this.inFlight!;
+    this.inFlight = null;
+    this.write(this.frame(f.payload));
+    f.resolve(this.diskLen);
+  }
+
+  /** Leaves the append in flight to `fate`; `reject` says whether its caller hears an error. */
+  private settle(fate: WriteFate, cut: number, notify: boolean): void {
+    const f = this.inFlight;
+    if (!f) return;
+    this.inFlight = null;
+    const frame = this.frame(f.payload);
+    if (fate === 'written') this.write(frame);
+    if (fate === 'torn') {
+      this.write(frame.subarray(0, Math.max(1, Math.min(frame.length - 1, cut))));
+      this.torn++;
+    }
+    if (notify) f.reject(new JournalError('journal_unavailable', `simulated write failure (${fate})`));
+  }
+
+  /** The process dies: the caller never hears about the append in flight. */
+  crash(fate: WriteFate, cut: number): void {
+    this.settle(fate, cut, false);
+  }
+
+  /** The write fails and the caller is told so. */
+  fail(fate: WriteFate, cut: number): void {
+    this.settle(fate, cut, true);
+  }
+
+  read(_shard: number, from: JournalPosition, visit: (p: Uint8Array, pos: JournalPosition) => void): Promise<JournalPosition> {
+    let pos = from;
+    for (;;) {
+      const len = validFrameAt(this.disk, pos, this.diskLen, 1 << 30);
+      if (len < 0) break;
+      const start = pos + FRAME_HEADER_BYTES;
+      pos = start + len;
+      visit(this.disk.slice(start, pos), pos);
+    }
+    this.diskLen = pos; // a torn tail is cut off, as the file journal does
+    return Promise.resolve(pos);
+  }
+
+  durablePosition(): JournalPosition {
+    return this.diskLen;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
