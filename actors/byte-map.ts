@@ -31,6 +31,11 @@ export class ByteMap {
     this.arena = new Uint8Array(Math.max(256, (n >>> 1) * 16));
   }
 
+  // Where the last `find` that missed stopped: `insertMissed` puts the key there without
+  // hashing and probing again (the common find-then-insert of a new buyer costs one probe).
+  private missHash = 0;
+  private missSlot = -1;
+
   /** Index of the entry for `buf[off, off+len)`, or -1. */
   find(buf: Uint8Array, off: number, len: number): number {
     const h = hashBytes(buf, off, len);
@@ -38,10 +43,26 @@ export class ByteMap {
     let i = h & this.mask;
     for (;;) {
       const s = slots[2 * i + 1];
-      if (s === 0) return -1;
+      if (s === 0) {
+        this.missHash = h;
+        this.missSlot = i;
+        return -1;
+      }
       if (slots[2 * i] === h && this.equals(s - 1, buf, off, len)) return s - 1;
       i = (i + 1) & this.mask;
     }
+  }
+
+  /**
+   * Inserts the key that the immediately preceding `find` on this map did not find (same
+   * arguments, no other insert in between). Returns the new entry index.
+   */
+  insertMissed(buf: Uint8Array, off: number, len: number, value: number): number {
+    if ((this.size + 1) * 2 > this.mask + 1) return this.insert(buf, off, len, value);
+    const i = this.missSlot;
+    this.missSlot = -1;
+    if (i < 0 || this.slots[2 * i + 1] !== 0) throw new Error('ByteMap.insertMissed without a missed find');
+    return this.place(i, this.missHash, buf, off, len, value);
   }
 
   /** Adds a key that is not in the map (checked) and returns its entry index. */
@@ -56,6 +77,10 @@ export class ByteMap {
       assert.ok(!(slots[2 * i] === h && this.equals(e, buf, off, len)), 'ByteMap.insert of a present key');
       i = (i + 1) & this.mask;
     }
+    return this.place(i, h, buf, off, len, value);
+  }
+
+  private place(i: number, h: number, buf: Uint8Array, off: number, len: number, value: number): number {
     const e = this.size++;
     if (this.arenaUsed + len > this.arena.length) {
       const bigger = new Uint8Array(Math.max(this.arena.length * 2, this.arenaUsed + len));
@@ -69,8 +94,8 @@ export class ByteMap {
     this.meta[2 * e + 1] = len;
     this.numbers[e] = value;
     this.arenaUsed = at + len;
-    slots[2 * i] = h;
-    slots[2 * i + 1] = e + 1;
+    this.slots[2 * i] = h;
+    this.slots[2 * i + 1] = e + 1;
     return e;
   }
 
@@ -112,7 +137,8 @@ export class ByteMap {
   }
 
   private grow(): void {
-    const n = (this.mask + 1) * 2;
+    // Small maps grow fourfold (fewer rehashes on the way up a hot sale), large ones double.
+    const n = (this.mask + 1) * (this.mask < 1 << 20 ? 4 : 2);
     const meta = new Int32Array(n);
     meta.set(this.meta);
     const numbers = new Float64Array(n >>> 1);

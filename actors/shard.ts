@@ -156,12 +156,14 @@ export class Shard {
     closed: (p, so, sl, seq) => this.actorAt(p, so, sl).replayClosed(seq),
   };
 
-  /** Expires the holds whose deadline has passed; returns how many. */
+  /** Expires the holds whose deadline has passed; returns how many timer entries it visited. */
   tick(now: number): number {
-    const fired = this.wheel.advance(now, (a, r) => {
-      if (this.actors[a].expire(r, now, this.log)) this.expiredTotal++;
+    return this.wheel.advance(now, (a, r) => {
+      const actor = this.actors[a];
+      if (actor.isHeld(r) && actor.reservationExpiresAt(r) > now) return false; // not due yet
+      if (actor.expire(r, now, this.log)) this.expiredTotal++;
+      return true;
     });
-    return fired;
   }
 
   /**

@@ -101,8 +101,8 @@ export class SkuActor {
     this.name = settings.name;
     this.available = settings.stock;
     this.initialStock = settings.stock;
-    // Sized for a small sale up front (no rehash for the first ~128 buyers), small enough that
-    // a shard with 10,000 SKUs does not reserve memory it may never use.
+    // Sized for a small sale up front (no rehash for the first ~128 buyers), small enough
+    // that a shard with 10,000 SKUs does not reserve memory it may never use.
     const hint = Math.max(16, Math.min(settings.stock, 128));
     this.users = new ByteMap(hint);
     this.keys = new ByteMap(hint);
@@ -187,8 +187,9 @@ export class SkuActor {
     if (this.perUserLimit > 0 && (u >= 0 ? this.users.value(u) : 0) + qty > this.perUserLimit) {
       return Status.limit_exceeded;
     }
-    if (u < 0) u = this.users.insert(buf, userOff, userLen, 0);
-    const key = this.keys.insert(buf, keyOff, keyLen, 0);
+    if (u < 0) u = this.users.insertMissed(buf, userOff, userLen, 0);
+    // `keys.find` above missed and nothing was inserted into `keys` since.
+    const key = this.keys.insertMissed(buf, keyOff, keyLen, 0);
     const r = this.applyReserved(u, key, qty, now + this.holdTtlMs);
     this.outReservation = r;
     this.outExpiresAt = this.resExpiresAt[r];
@@ -328,9 +329,9 @@ export class SkuActor {
   ): void {
     this.nextSeq(seq);
     let u = this.users.find(buf, userOff, userLen);
-    if (u < 0) u = this.users.insert(buf, userOff, userLen, 0);
+    if (u < 0) u = this.users.insertMissed(buf, userOff, userLen, 0);
     assert.equal(this.keys.find(buf, keyOff, keyLen), -1, `${this.sku}: key reserved twice`);
-    const key = this.keys.insert(buf, keyOff, keyLen, 0);
+    const key = this.keys.insertMissed(buf, keyOff, keyLen, 0);
     const r = this.applyReserved(u, key, qty, expiresAt);
     assert.equal(r, reservation, `${this.sku}: reservation number mismatch`);
   }
@@ -409,6 +410,10 @@ export class SkuActor {
 
   reservationState(r: number): ReservationState | null {
     return r >= 1 && r <= this.resCount ? stateName(this.resState[r]) : null;
+  }
+
+  isHeld(r: number): boolean {
+    return this.resState[r] === ResState.held;
   }
 
   reservationQty(r: number): number {
