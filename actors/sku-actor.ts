@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { ByteMap } from './byte-map.js';
+import { ReservationTable } from './reservation-table.js';
 import type { EventLog, TransitionEventType } from './event-log.js';
 import { CommandCode, ResState, TRANSITION_BY_CODE, stateName } from './lifecycle.js';
 import type { ReservationState } from './lifecycle.js';
@@ -76,12 +77,7 @@ export class SkuActor {
   /** idempotency key bytes → reservation number. */
   private readonly keys: ByteMap;
 
-  private resCount = 0;
-  private resUser = new Int32Array(64);
-  private resKey = new Int32Array(64);
-  private resQty = new Int32Array(64);
-  private resExpiresAt = new Float64Array(64);
-  private resState = new Uint8Array(64);
+  private readonly res: ReservationTable;
 
   /** Outputs of the last `reserve` (set instead of allocating a result object). */
   outReservation = 0;
@@ -106,6 +102,7 @@ export class SkuActor {
     const hint = Math.max(16, Math.min(settings.stock, 128));
     this.users = new ByteMap(hint);
     this.keys = new ByteMap(hint);
+    this.res = new ReservationTable(hint);
   }
 
   /** Creates the actor for a validated definition and emits `sku_defined` (seq 1). */
@@ -168,15 +165,16 @@ export class SkuActor {
     now: number,
     log: EventLog,
   ): number {
+    const res = this.res;
     const k = this.keys.find(buf, keyOff, keyLen);
     if (k >= 0) {
       // A retry: the original answer, or a conflict if the retry asks for something else.
       const r = this.keys.value(k);
-      if (this.resQty[r] !== qty || !this.users.equals(this.resUser[r], buf, userOff, userLen)) {
+      if (res.qty(r) !== qty || !this.users.refEquals(res.userRef(r), buf, userOff, userLen)) {
         return Status.idempotency_conflict;
       }
       this.outReservation = r;
-      this.outExpiresAt = this.resExpiresAt[r];
+      this.outExpiresAt = res.expiresAt(r);
       this.outDuplicate = true;
       return Status.reserved;
     }
@@ -192,7 +190,7 @@ export class SkuActor {
     const key = this.keys.insertMissed(buf, keyOff, keyLen, 0);
     const r = this.applyReserved(u, key, qty, now + this.holdTtlMs);
     this.outReservation = r;
-    this.outExpiresAt = this.resExpiresAt[r];
+    this.outExpiresAt = res.expiresAt(r);
     this.outDuplicate = false;
     log.reserved(this, ++this.seq, now, r);
     return Status.reserved;
@@ -205,43 +203,25 @@ export class SkuActor {
     return this.reserve(scratch, 0, userLen, userLen, keyLen, qty, now, log);
   }
 
-  private applyReserved(userEntry: number, keyEntry: number, qty: number, expiresAt: number): number {
-    const r = ++this.resCount;
-    if (r >= this.resState.length) this.growReservations();
-    this.resUser[r] = userEntry;
-    this.resKey[r] = keyEntry;
-    this.resQty[r] = qty;
-    this.resExpiresAt[r] = expiresAt;
-    this.resState[r] = ResState.held;
-    this.users.setValue(userEntry, this.users.value(userEntry) + qty);
-    this.keys.setValue(keyEntry, r);
+  /** Records a hold for the user in `userSlot` under the key in `keySlot` (slots just found). */
+  private applyReserved(userSlot: number, keySlot: number, qty: number, expiresAt: number): number {
+    const r = this.res.add(this.users.ref(userSlot), this.keys.ref(keySlot), qty, ResState.held, expiresAt);
+    this.users.setValue(userSlot, this.users.value(userSlot) + qty);
+    this.keys.setValue(keySlot, r);
     this.available -= qty;
     this.reserved += qty;
     assert.ok(this.available >= 0, `${this.sku}: available went below zero`);
     return r;
   }
 
-  private growReservations(): void {
-    const n = this.resState.length * 2;
-    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.resUser = grow(this.resUser, (k) => new Int32Array(k));
-    this.resKey = grow(this.resKey, (k) => new Int32Array(k));
-    this.resQty = grow(this.resQty, (k) => new Int32Array(k));
-    this.resExpiresAt = grow(this.resExpiresAt, (k) => new Float64Array(k));
-    this.resState = grow(this.resState, (k) => new Uint8Array(k));
-  }
-
   /** confirm, cancel or return reservation `r`, following the transition table. */
   command(r: number, command: number, now: number, log: EventLog): number {
-    if (!(r >= 1 && r <= this.resCount)) return Status.unknown_reservation;
+    const res = this.res;
+    if (!res.has(r)) return Status.unknown_reservation;
     // A hold past its deadline is expired even if the timer wheel has not got to it yet.
-    if (this.resState[r] === ResState.held && this.resExpiresAt[r] <= now) this.expire(r, now, log);
-    const t = TRANSITION_BY_CODE[this.resState[r]][command];
-    this.outState = this.resState[r];
+    if (res.state(r) === ResState.held && res.expiresAt(r) <= now) this.expire(r, now, log);
+    const t = TRANSITION_BY_CODE[res.state(r)][command];
+    this.outState = res.state(r);
     switch (t.kind) {
       case 'reject':
         return t.status === 'hold_expired' ? Status.hold_expired : Status.invalid_transition;
@@ -251,24 +231,23 @@ export class SkuActor {
         return SUCCESS_OF_COMMAND[command];
       case 'move':
         this.moveTo(r, ResState[t.to]);
-        this.outState = this.resState[r];
-        log.transition(this, ++this.seq, now, EVENT_OF_STATE[this.resState[r]], r);
+        this.outState = res.state(r);
+        log.transition(this, ++this.seq, now, EVENT_OF_STATE[res.state(r)], r);
         return SUCCESS_OF_COMMAND[command];
     }
   }
 
   /** The timer wheel's call: expires `r` if it is still held and its deadline has passed. */
   expire(r: number, now: number, log: EventLog): boolean {
-    if (this.resState[r] !== ResState.held || this.resExpiresAt[r] > now) return false;
+    if (this.res.state(r) !== ResState.held || this.res.expiresAt(r) > now) return false;
     this.moveTo(r, ResState.expired);
     log.transition(this, ++this.seq, now, 'expired', r);
     return true;
   }
 
   private moveTo(r: number, to: number): void {
-    const qty = this.resQty[r];
-    const from = this.resState[r];
-    const u = this.resUser[r];
+    const qty = this.res.qty(r);
+    const from = this.res.state(r);
     if (from === ResState.held && to === ResState.confirmed) {
       this.reserved -= qty;
       this.sold += qty;
@@ -276,17 +255,23 @@ export class SkuActor {
       // cancelled or expired: the units go back on sale and the user may buy again.
       this.reserved -= qty;
       this.available += qty;
-      this.users.setValue(u, this.users.value(u) - qty);
+      this.giveBack(r, qty);
     } else if (from === ResState.confirmed && to === ResState.returned) {
       this.sold -= qty;
       this.returned += qty;
       this.available += qty;
-      this.users.setValue(u, this.users.value(u) - qty);
+      this.giveBack(r, qty);
     } else {
       assert.fail(`${this.sku}: no transition from ${stateName(from)} to ${stateName(to)}`);
     }
-    this.resState[r] = to;
+    this.res.setState(r, to);
     assert.ok(this.reserved >= 0 && this.sold >= 0, `${this.sku}: counters went below zero`);
+  }
+
+  /** The user of reservation r holds `qty` fewer units (a rarer path: one re-hash). */
+  private giveBack(r: number, qty: number): void {
+    const slot = this.users.slotOf(this.res.userRef(r));
+    this.users.setValue(slot, this.users.value(slot) - qty);
   }
 
   restock(qty: number, now: number, log: EventLog): number {
@@ -338,7 +323,7 @@ export class SkuActor {
 
   replayTransition(type: TransitionEventType, reservation: number, seq: number): void {
     this.nextSeq(seq);
-    assert.ok(reservation >= 1 && reservation <= this.resCount, `${this.sku}: unknown reservation ${reservation}`);
+    assert.ok(this.res.has(reservation), `${this.sku}: unknown reservation ${reservation}`);
     this.moveTo(reservation, STATE_OF_EVENT[type]);
   }
 
@@ -399,46 +384,46 @@ export class SkuActor {
       restocked: this.restocked,
       initialStock: this.initialStock,
       closed: this.closed,
-      reservations: this.resCount,
+      reservations: this.res.count,
       seq: this.seq,
     };
   }
 
   get reservationCount(): number {
-    return this.resCount;
+    return this.res.count;
   }
 
   reservationState(r: number): ReservationState | null {
-    return r >= 1 && r <= this.resCount ? stateName(this.resState[r]) : null;
+    return this.res.has(r) ? stateName(this.res.state(r)) : null;
   }
 
   isHeld(r: number): boolean {
-    return this.resState[r] === ResState.held;
+    return this.res.state(r) === ResState.held;
   }
 
   reservationQty(r: number): number {
-    return this.resQty[r];
+    return this.res.qty(r);
   }
 
   reservationExpiresAt(r: number): number {
-    return this.resExpiresAt[r];
+    return this.res.expiresAt(r);
   }
 
   reservationUser(r: number): string {
-    return this.users.keyString(this.resUser[r]);
+    return this.users.refString(this.res.userRef(r));
   }
 
   reservationKey(r: number): string {
-    return this.keys.keyString(this.resKey[r]);
+    return this.keys.refString(this.res.keyRef(r));
   }
 
   /** Copies reservation r's user id bytes into `out` (the binary journal's path). */
   copyReservationUser(r: number, out: Uint8Array, at: number): number {
-    return this.users.copyKey(this.resUser[r], out, at);
+    return this.users.copyRef(this.res.userRef(r), out, at);
   }
 
   copyReservationKey(r: number, out: Uint8Array, at: number): number {
-    return this.keys.copyKey(this.resKey[r], out, at);
+    return this.keys.copyRef(this.res.keyRef(r), out, at);
   }
 
   /** Units a user currently holds or has bought. */
@@ -454,8 +439,6 @@ export class SkuActor {
 
   /** Sum of all users' units; equals `reserved + sold` (checked by tests). */
   userUnitsTotal(): number {
-    let total = 0;
-    for (let e = 0; e < this.users.size; e++) total += this.users.value(e);
-    return total;
+    return this.users.valueTotal();
   }
 }
