@@ -127,7 +127,9 @@ export class ByteMap {
   /** Copies the key at `ref` into `out` at `at`; returns its length. */
   copyRef(ref: number, out: Uint8Array, at: number): number {
     const len = this.refLength(ref);
-    out.set(this.arena.subarray(ref + 2, ref + 2 + len), at);
+    const a = this.arena;
+    // A plain loop: keys are short, and subarray() would allocate a view per call.
+    for (let k = 0; k < len; k++) out[at + k] = a[ref + 2 + k];
     return len;
   }
 

@@ -62,10 +62,12 @@ export class BinaryEventLog implements EventLog {
 
   private head(type: number, a: SkuActor, seq: number, at: number, body: number): void {
     this.ensure(2 + 256 + 16 + body);
-    this.buf[this.pos++] = type;
-    const skuLen = Buffer.from(this.buf.buffer).write(a.sku, this.pos + 1, 'utf8');
-    this.buf[this.pos] = skuLen;
-    this.pos += 1 + skuLen;
+    const buf = this.buf;
+    buf[this.pos++] = type;
+    const sku = a.skuBytes;
+    buf[this.pos++] = sku.length;
+    for (let k = 0; k < sku.length; k++) buf[this.pos + k] = sku[k];
+    this.pos += sku.length;
     this.view.setFloat64(this.pos, seq, true);
     this.view.setFloat64(this.pos + 8, at, true);
     this.pos += 16;

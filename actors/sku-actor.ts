@@ -53,6 +53,8 @@ function encodeScratch(s: string, at: number): number {
  */
 export class SkuActor {
   readonly sku: string;
+  /** The SKU id as UTF-8, encoded once for the event log. */
+  readonly skuBytes: Uint8Array;
   /** Position of this actor in its shard, used by the shard's timer wheel. */
   readonly index: number;
 
@@ -88,6 +90,7 @@ export class SkuActor {
 
   private constructor(settings: SkuSettings, index: number) {
     this.sku = settings.sku;
+    this.skuBytes = new Uint8Array(Buffer.from(settings.sku, 'utf8'));
     this.index = index;
     this.perUserLimit = settings.perUserLimit;
     this.holdTtlMs = settings.holdTtlMs;
@@ -97,9 +100,9 @@ export class SkuActor {
     this.name = settings.name;
     this.available = settings.stock;
     this.initialStock = settings.stock;
-    // Sized for a small sale up front (no rehash for the first ~128 buyers), small enough
+    // Sized for a small sale up front (no rehash for the first ~256 buyers), small enough
     // that a shard with 10,000 SKUs does not reserve memory it may never use.
-    const hint = Math.max(16, Math.min(settings.stock, 128));
+    const hint = Math.max(16, Math.min(settings.stock, 256));
     this.users = new ByteMap(hint);
     this.keys = new ByteMap(hint);
     this.res = new ReservationTable(hint);
