@@ -5,12 +5,18 @@
  * same requests (stock decrement, per-user count, idempotency set) gives the ceiling.
  *
  * Flags: --requests N (default 2,000,000), --batch N (requests per reserveMany, default 16,384),
- * --inflight N (batches in flight, default 8), --shards N, --cases hot,spread, --json FILE.
+ * --inflight N (batches in flight, default 8), --shards N, --cases hot,spread,
+ * --journal none|file|none,file (default none; file = the file journal with fsync, measured
+ * with its replay speed and time-to-ready on restart), --json FILE.
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createEngine, loadConfig } from '../engine/index.js';
-import type { Engine, ReserveRequest, ReserveResult } from '../engine/index.js';
+import type { Engine, ReserveRequest, ReserveResult, StockadeConfig } from '../engine/index.js';
+import { withOverrides } from '../config/index.js';
 import { machineInfo, percentile, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
@@ -44,8 +50,30 @@ function spreadWorkload(n: number, skuCount = 10_000): Workload {
   return { name: 'spread_10k_skus', skus, requests };
 }
 
-/** The ceiling: the same decisions in one thread, no workers, no encoding. */
+/**
+ * The ceiling: a plain single-threaded loop doing the same stock decrements on the same
+ * requests (a Map of stock per SKU), with none of the rules. Nothing can be faster than this.
+ */
 function ceiling(w: Workload): { perSec: number; reserved: number } {
+  const stock = new Map<string, number>();
+  for (const s of w.skus) stock.set(s.sku, s.stock);
+  let reserved = 0;
+  const t0 = performance.now();
+  for (const r of w.requests) {
+    const left = stock.get(r.sku)!;
+    if (left < r.qty) continue;
+    stock.set(r.sku, left - r.qty);
+    reserved++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { perSec: w.requests.length / seconds, reserved };
+}
+
+/**
+ * A second baseline: the same rules (per-user limit, idempotency keys) in one thread with the
+ * usual JS Map and Set, as an in-process implementation without Stockade would do it.
+ */
+function sameRulesBaseline(w: Workload): { perSec: number; reserved: number } {
   const stock = new Map<string, number>();
   const limit = new Map<string, number>();
   for (const s of w.skus) {
@@ -99,6 +127,57 @@ async function drive(
   return { perSec: w.requests.length / seconds, latencies, results };
 }
 
+interface Figures {
+  throughput_per_s: number;
+  latency_ms: { p50: number; p99: number };
+  oversold: number;
+  [extra: string]: unknown;
+}
+
+async function measure(
+  config: StockadeConfig,
+  w: Workload,
+  batch: number,
+  inflight: number,
+): Promise<Figures> {
+  const engine = await createEngine({ config });
+  let closed = false;
+  try {
+    for (const s of w.skus) await engine.defineSku({ ...s, holdTtlMs: 3_600_000 });
+    const { perSec, latencies, results } = await drive(engine, w, batch, inflight);
+    const reserved = results.filter((r) => r.status === 'reserved').length;
+    const over = await oversold(engine, w, results);
+    const stats = await engine.stats();
+    const appends = stats.shards.reduce((a, s) => a + s.appends, 0);
+    const out: Figures = {
+      throughput_per_s: Math.round(perSec),
+      latency_ms: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
+      latency_unit: `one reserveMany call of ${batch} requests`,
+      oversold: over,
+      reserved,
+      group_commits: appends,
+    };
+    if (config.journal.kind === 'file') {
+      await engine.close();
+      closed = true;
+      // Recovery: a new engine replays the whole journal before it takes commands.
+      const again = await createEngine({ config });
+      const rec = again.recovery!;
+      const events = rec.shards.reduce((a, s) => a + s.events, 0);
+      const slowest = Math.max(...rec.shards.map((s) => s.ms));
+      out.replay_events = events;
+      out.replay_events_per_s = Math.round((events / slowest) * 1000);
+      out.time_to_ready_ms = round(rec.readyMs, 1);
+      const snap = await again.getSku(w.skus[0].sku);
+      if (!snap || snap.reserved + snap.sold > snap.initialStock) out.oversold += 1;
+      await again.close();
+    }
+    return out;
+  } finally {
+    if (!closed) await engine.close();
+  }
+}
+
 async function oversold(engine: Engine, w: Workload, results: ReserveResult[]): Promise<number> {
   const unitsBySku = new Map<string, number>();
   for (let i = 0; i < results.length; i++) {
@@ -131,40 +210,40 @@ export async function run(argv: string[]): Promise<void> {
   const n = Number(values.requests);
   const batch = Number(values.batch);
   const inflight = Number(values.inflight);
-  if (values.journal !== 'none') throw new Error(`--journal ${values.journal}: only 'none' is available so far`);
-  const config = loadConfig({
-    overrides: {
-      engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch },
-      journal: { kind: 'none' },
-    },
+  const journalKinds = values.journal.split(',');
+  for (const kind of journalKinds) {
+    if (kind !== 'none' && kind !== 'file') throw new Error(`--journal ${kind}: expected none or file`);
+  }
+  const base = loadConfig({
+    overrides: { engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch } },
   });
   const cases: BenchCase[] = [];
   for (const which of values.cases.split(',')) {
     const w = which === 'hot' ? hotWorkload(n) : spreadWorkload(n);
     process.stdout.write(`${w.name}: ${n.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`);
     const ceil = ceiling(w);
-    const engine = await createEngine({ config });
-    try {
-      for (const s of w.skus) await engine.defineSku({ ...s, holdTtlMs: 3_600_000 });
-      const { perSec, latencies, results } = await drive(engine, w, batch, inflight);
-      const reserved = results.filter((r) => r.status === 'reserved').length;
-      const over = await oversold(engine, w, results);
-      cases.push({
-        name: w.name,
-        throughput_per_s: Math.round(perSec),
-        latency_ms: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
-        latency_unit: `one reserveMany call of ${batch} requests`,
-        oversold: over,
-        ceiling_throughput_per_s: Math.round(ceil.perSec),
-        ratio_to_ceiling: round(perSec / ceil.perSec),
-        journal: 'none',
-        requests: n,
-        reserved,
-        ceiling_reserved: ceil.reserved,
-        shards: config.engine.shards,
+    const rules = sameRulesBaseline(w);
+    for (const kind of journalKinds) {
+      const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
+      const config = withOverrides(base, {
+        journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: 'none' },
       });
-    } finally {
-      await engine.close();
+      try {
+        const c = await measure(config, w, batch, inflight);
+        cases.push({
+          name: `${w.name}/journal=${kind}`,
+          ...c,
+          ceiling_throughput_per_s: Math.round(ceil.perSec),
+          ratio_to_ceiling: round(c.throughput_per_s / ceil.perSec),
+          same_rules_single_thread_per_s: Math.round(rules.perSec),
+          ratio_to_same_rules: round(c.throughput_per_s / rules.perSec),
+          journal: kind === 'file' ? 'file (fsync)' : 'none',
+          requests: n,
+          shards: config.engine.shards,
+        });
+      } finally {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
     }
   }
   writeReport(
@@ -172,7 +251,7 @@ export async function run(argv: string[]): Promise<void> {
       scenario: 'engine',
       started_at: new Date().toISOString(),
       machine: machineInfo(),
-      config: { requests: n, batch, inflight, shards: config.engine.shards, journal: 'none' },
+      config: { requests: n, batch, inflight, shards: base.engine.shards, journal: values.journal },
       cases,
     },
     values.json,
