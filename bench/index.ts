@@ -6,6 +6,8 @@ type Scenario = (argv: string[]) => Promise<void>;
 
 const scenarios: Record<string, () => Promise<Scenario>> = {
   engine: async () => (await import('./engine-bench.js')).run,
+  'kafka-journal': async () => (await import('./kafka-journal.js')).run,
+  http: async () => (await import('./http.js')).run,
 };
 
 async function main(): Promise<void> {

@@ -2,14 +2,18 @@ import type { FieldSpec } from './field.js';
 import { engineFields } from './sections/engine.js';
 import { gatewayFields } from './sections/gateway.js';
 import { journalFields } from './sections/journal.js';
+import { kafkaFields } from './sections/kafka.js';
 import { logFields } from './sections/log.js';
 import { moderationFields } from './sections/moderation.js';
+import { storeFields } from './sections/stores.js';
 
 /** Every configuration setting Stockade has, in documentation order. */
 export const configFields: readonly FieldSpec[] = [
   ...engineFields,
   ...journalFields,
+  ...kafkaFields,
   ...logFields,
   ...moderationFields,
   ...gatewayFields,
+  ...storeFields,
 ];

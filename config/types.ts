@@ -9,13 +9,24 @@ export interface EngineSettings {
   readonly eventsBufferMax: number;
 }
 
-export type JournalKind = 'file' | 'none';
+export type JournalKind = 'file' | 'kafka' | 'none';
 
 export interface JournalSettings {
   readonly kind: JournalKind;
   readonly dir: string;
   readonly durability: 'fsync' | 'os';
   readonly restartDelayMs: number;
+}
+
+export interface KafkaSettings {
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly clientId: string;
+  readonly appendTimeoutMs: number;
+  readonly connectionTimeoutMs: number;
+  readonly replicationFactor: number;
+  readonly messageBytesMax: number;
+  readonly fetchBytesMax: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -45,6 +56,7 @@ export interface GatewaySettings {
   readonly port: number;
   readonly host: string;
   readonly threads: number;
+  readonly threadPorts: 'shared' | 'consecutive';
   readonly bodyBytesMax: number;
   readonly bodyTimeoutMs: number;
   readonly inflightMax: number;
@@ -62,12 +74,20 @@ export interface GatewaySettings {
   readonly rateLimitUsersMax: number;
 }
 
+export interface UrlSettings {
+  readonly url: string;
+}
+
 export interface StockadeConfig {
   readonly engine: EngineSettings;
   readonly journal: JournalSettings;
+  readonly kafka: KafkaSettings;
   readonly log: LogSettings;
   readonly moderation: ModerationSettings;
   readonly gateway: GatewaySettings;
+  readonly mysql: UrlSettings;
+  readonly redis: UrlSettings;
+  readonly mongo: UrlSettings;
 }
 
 /** Any subset of the configuration, as accepted by overrides and JSON files. */

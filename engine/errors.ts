@@ -79,6 +79,57 @@ export const ERROR_CATALOGUE = {
     http: 500,
     description: 'A configuration value is unknown or out of range; the message names the key and range.',
   },
+  // Protocol-level codes, answered by the gateway before a request reaches the engine.
+  malformed_json: {
+    retriable: false,
+    http: 400,
+    description: 'The request body is not valid JSON, or not a JSON object. Nothing was changed.',
+  },
+  unauthorized: {
+    retriable: false,
+    http: 401,
+    description:
+      'No bearer token, or one that is malformed, badly signed, expired or not yet valid.',
+  },
+  forbidden: {
+    retriable: false,
+    http: 403,
+    description: 'The token is valid but lacks `role: "admin"`.',
+  },
+  not_found: { retriable: false, http: 404, description: 'No route matches this path.' },
+  method_not_allowed: {
+    retriable: false,
+    http: 405,
+    description: 'The route exists but not for this method; `Allow` lists the ones it takes.',
+  },
+  request_timeout: {
+    retriable: true,
+    http: 408,
+    description: 'The request body did not arrive within `gateway.bodyTimeoutMs`.',
+  },
+  payload_too_large: {
+    retriable: false,
+    http: 413,
+    description: 'The body (or WebSocket message) is larger than `gateway.bodyBytesMax`.',
+  },
+  unsupported_media_type: {
+    retriable: false,
+    http: 415,
+    description: 'A request with a body must send `Content-Type: application/json`.',
+  },
+  rate_limited: {
+    retriable: true,
+    http: 429,
+    description:
+      'The user spent their token bucket; retry after `Retry-After` seconds with the same key.',
+  },
+  not_ready: {
+    retriable: true,
+    http: 503,
+    description:
+      'The engine is still starting (or recovering its journal), or the server is shutting down.',
+  },
+  internal: { retriable: true, http: 500, description: 'An unexpected fault; it was logged.' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

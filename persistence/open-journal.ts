@@ -1,5 +1,6 @@
 import type { StockadeConfig } from '../config/index.js';
 import { FileJournal } from './file-journal.js';
+import { KafkaJournal } from './kafka-journal.js';
 import type { Journal } from './journal.js';
 
 /** The journal the configuration asks for, or null for `journal.kind = none`. */
@@ -9,5 +10,8 @@ export function openJournal(config: StockadeConfig): Journal | null {
       return null;
     case 'file':
       return new FileJournal({ dir: config.journal.dir, durability: config.journal.durability });
+    case 'kafka':
+      // Each shard worker opens its own KafkaJournal and so its own producer for its partition.
+      return new KafkaJournal(config.kafka, config.engine.shards);
   }
 }

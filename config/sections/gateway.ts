@@ -31,7 +31,15 @@ export const gatewayFields = [
     max: 64,
     default: 1,
     env: 'STOCKADE_GATEWAY_THREADS',
-    doc: 'uWS apps on the port: one on the main thread next to the engine, the rest in worker threads that forward to it (1 measured fastest on 2 cores).',
+    doc: 'uWS apps: one on the main thread next to the engine, the rest in worker threads that forward to it (see `gateway.threadPorts`; 1 measured fastest on 2 cores).',
+  }),
+  field({
+    key: 'gateway.threadPorts',
+    kind: 'enum',
+    values: ['shared', 'consecutive'],
+    default: 'shared',
+    env: 'STOCKADE_GATEWAY_THREAD_PORTS',
+    doc: 'With several gateway threads: `shared` binds every thread to `port` (SO_REUSEPORT: the kernel spreads connections), `consecutive` binds thread k to `port + k`, for a load balancer in front.',
   }),
   field({
     key: 'gateway.bodyBytesMax',
@@ -165,6 +173,6 @@ export const gatewayFields = [
     max: 10_000_000,
     default: 1_000_000,
     env: 'STOCKADE_RATE_LIMIT_USERS_MAX',
-    doc: 'Users whose buckets are kept per gateway thread; past it the least recently seen are forgotten.',
+    doc: 'Users whose buckets are kept per gateway thread; past it those first seen longest ago are forgotten (they get a full bucket).',
   }),
 ] as const;

@@ -5,12 +5,13 @@ export const journalFields = [
   field({
     key: 'journal.kind',
     kind: 'enum',
-    values: ['file', 'none'],
+    values: ['file', 'kafka', 'none'],
     default: 'file',
     env: 'STOCKADE_JOURNAL',
     doc:
       'Journal backend: `file` (one append-only file per shard in `journal.dir`, the embedded ' +
-      'default) or `none` (decisions live in memory only; for tests and benchmarks).',
+      'default), `kafka` (a topic with one partition per shard, see `kafka.*`; production) or ' +
+      '`none` (decisions live in memory only; for tests and benchmarks).',
   }),
   field({
     key: 'journal.dir',

@@ -1,0 +1,369 @@
+/**
+ * `npm run bench -- http`: purchases per second over HTTP, measured with wrk (100 connections,
+ * no pipelining, a fresh idempotency key per request from a Lua `request()` counter), against
+ *   (a) `stockade serve --demo --auth none` in its own process, and
+ *   (b) a bare uWS server that parses the same JSON and answers a similar body (the ceiling),
+ * in the same run, one after the other, both on 127.0.0.1 only. Each case first runs a short
+ * warm-up that is not counted. Reports throughput, p50/p99 from wrk's `--latency`, the ratio to
+ * the ceiling, and `oversold` (from GET /v1/skus/demo: sold + reserved must not exceed stock).
+ *
+ * Flags: --duration 10s, --warmup 3s, --connections 100, --wrk-threads 2, --shards N,
+ * --gateway-threads N (they share the port), --journal none|file,
+ * --cases bare,stockade, --json FILE. Needs `wrk` (Debian: apt-get install -y wrk).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { machineInfo, round, writeReport } from './report.js';
+import type { BenchCase } from './report.js';
+
+const LUA = `
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  -- args[1] is unique per wrk run, so the warm-up's keys are never replayed as duplicates.
+  prefix = args[1] .. "-t" .. id .. "-"
+  counter = 0
+end
+request = function()
+  counter = counter + 1
+  local body = '{"userId":"u' .. id .. '-' .. (counter % 50000) .. '","qty":1,"idempotencyKey":"' ..
+    prefix .. counter .. '"}'
+  return wrk.format("POST", "/v1/skus/demo/reservations", {["Content-Type"] = "application/json"}, body)
+end
+`;
+
+interface WrkResult {
+  requests: number;
+  perSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: string;
+}
+
+function toMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value.trim());
+  if (!m) throw new Error(`cannot read wrk latency '${value}'`);
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+export function parseWrk(out: string): WrkResult {
+  const pct = (p: string) =>
+    toMs(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? 'NaNus');
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const perSec = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  if (!Number.isFinite(perSec)) throw new Error(`cannot read wrk output:\n${out}`);
+  return {
+    requests,
+    perSec,
+    p50Ms: pct('50'),
+    p99Ms: pct('99'),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    errors: /Socket errors: .*/.exec(out)?.[0] ?? '',
+  };
+}
+
+function runWrk(
+  url: string,
+  script: string,
+  connections: number,
+  threads: number,
+  duration: string,
+): Promise<string> {
+  const runId = `r${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const args = [
+    '-t',
+    String(threads),
+    '-c',
+    String(connections),
+    '-d',
+    duration,
+    '--latency',
+    '-s',
+    script,
+    url,
+    '--',
+    runId,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}:\n${out}`)),
+    );
+  });
+}
+
+/** wrk against several ports at once (one wrk each), summed; latency from the slowest. */
+async function load(
+  ports: number[],
+  script: string,
+  connections: number,
+  threads: number,
+  duration: string,
+) {
+  const outs = await Promise.all(
+    ports.map((p) =>
+      runWrk(
+        `http://127.0.0.1:${p}`,
+        script,
+        Math.ceil(connections / ports.length),
+        Math.max(1, Math.floor(threads / ports.length)),
+        duration,
+      ),
+    ),
+  );
+  const rs = outs.map(parseWrk);
+  return {
+    requests: rs.reduce((a, r) => a + r.requests, 0),
+    perSec: rs.reduce((a, r) => a + r.perSec, 0),
+    p50Ms: Math.max(...rs.map((r) => r.p50Ms)),
+    p99Ms: Math.max(...rs.map((r) => r.p99Ms)),
+    non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+    errors: rs
+      .map((r) => r.errors)
+      .filter(Boolean)
+      .join('; '),
+    raw: outs.join('\n'),
+  };
+}
+
+/** Starts a node script (the built .js, or the .ts source through tsx) and waits for `ready`. */
+function startChild(
+  rel: string,
+  args: string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const typescript = import.meta.url.endsWith('.ts');
+  const path = fileURLToPath(
+    new URL(typescript ? rel.replace(/\.js$/, '.ts') : rel, import.meta.url),
+  );
+  const node = typescript ? ['--import=tsx', path] : [path];
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('STOCKADE_')),
+  );
+  const child = spawn(process.execPath, [...node, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = ready.exec(text);
+      if (m) resolve({ child, match: m });
+    };
+    child.stdout.on('data', (c: Buffer) => ((text += c.toString()), check()));
+    child.stderr.on('data', (c: Buffer) => ((text += c.toString()), check()));
+    child.on('exit', (code) =>
+      reject(new Error(`${rel} exited ${code} before it was ready:\n${text}`)),
+    );
+  });
+}
+
+/** Stops a child we started, by its PID, and waits for it. */
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+async function post(url: string, body: unknown): Promise<unknown> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return r.json();
+}
+
+interface Options {
+  duration: string;
+  warmup: string;
+  connections: number;
+  wrkThreads: number;
+  script: string;
+}
+
+async function benchBare(o: Options): Promise<BenchCase & { raw: string }> {
+  const { child, match } = await startChild('./bare-uws.js', ['--port', '0'], /listening (\d+)/);
+  try {
+    const port = Number(match[1]);
+    await load([port], o.script, o.connections, o.wrkThreads, o.warmup);
+    const load1 = loadavg()[0];
+    const r = await load([port], o.script, o.connections, o.wrkThreads, o.duration);
+    return {
+      name: 'bare_uws_ceiling',
+      throughput_per_s: Math.round(r.perSec),
+      latency_ms: { p50: round(r.p50Ms), p99: round(r.p99Ms) },
+      oversold: 0,
+      requests: r.requests,
+      non_2xx: r.non2xx,
+      socket_errors: r.errors,
+      load_avg_1m_before: round(load1, 2),
+      raw: r.raw,
+    };
+  } finally {
+    await stop(child);
+  }
+}
+
+async function benchStockade(
+  o: Options,
+  serveArgs: string[],
+  name: string,
+): Promise<BenchCase & { raw: string }> {
+  const args = [
+    'serve',
+    '--port',
+    '0',
+    '--demo',
+    '--auth',
+    'none',
+    '--log-level',
+    'warn',
+    ...serveArgs,
+  ];
+  const { child, match } = await startChild(
+    '../gateway/cli.js',
+    args,
+    /demo sale 'demo'[^\n]*\n[^\n]*(http:\/\/127\.0\.0\.1:(\d+))/,
+  );
+  try {
+    const base = match[1];
+    const mainPort = Number(match[2]);
+    // Gateway threads share the port (SO_REUSEPORT): the kernel spreads wrk's connections.
+    const ports = [mainPort];
+    await load(ports, o.script, o.connections, o.wrkThreads, o.warmup);
+    // Put the warm-up's units back so the measured run sells rather than answers sold_out.
+    await post(`${base}/v1/skus/demo/restock`, { qty: 20_000_000 });
+    const before = (await (await fetch(`${base}/v1/skus/demo`)).json()) as { reserved: number };
+    const load1 = loadavg()[0];
+    const r = await load(ports, o.script, o.connections, o.wrkThreads, o.duration);
+    const snap = (await (await fetch(`${base}/v1/skus/demo`)).json()) as {
+      reserved: number;
+      sold: number;
+      initialStock: number;
+      restocked: number;
+      returned: number;
+    };
+    const stock = snap.initialStock + snap.restocked + snap.returned;
+    return {
+      name,
+      throughput_per_s: Math.round(r.perSec),
+      latency_ms: { p50: round(r.p50Ms), p99: round(r.p99Ms) },
+      oversold: Math.max(0, snap.sold + snap.reserved - stock),
+      requests: r.requests,
+      non_2xx: r.non2xx,
+      reserved_in_run: snap.reserved - before.reserved,
+      socket_errors: r.errors,
+      load_avg_1m_before: round(load1, 2),
+      raw: r.raw,
+    };
+  } finally {
+    const code = await stop(child);
+    if (code !== 0)
+      process.stderr.write(`stockade exited with ${code} (expected 0 after SIGTERM)\n`);
+  }
+}
+
+/** Ratios to the same run's ceiling: throughput (higher is better) and p99 (lower is better). */
+function addRatios(cases: BenchCase[]): void {
+  const ceiling = cases.find((c) => c.name === 'bare_uws_ceiling');
+  for (const c of cases) {
+    if (!ceiling || c === ceiling) continue;
+    c.ceiling_throughput_per_s = ceiling.throughput_per_s;
+    c.ratio_to_ceiling = round(c.throughput_per_s / ceiling.throughput_per_s);
+    c.p99_ratio_to_ceiling = round(c.latency_ms.p99 / ceiling.latency_ms.p99);
+  }
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '10s' },
+      warmup: { type: 'string', default: '3s' },
+      connections: { type: 'string', default: '100' },
+      'wrk-threads': { type: 'string', default: '2' },
+      shards: { type: 'string' },
+      'gateway-threads': { type: 'string', default: '1' },
+      journal: { type: 'string', default: 'none' },
+      cases: { type: 'string', default: 'bare,stockade' },
+      json: { type: 'string' },
+    },
+  });
+  if (spawnSync('wrk', ['-v']).error)
+    throw new Error('wrk is not installed (Debian: apt-get install -y wrk)');
+  const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-http-'));
+  const script = join(dir, 'reserve.lua');
+  writeFileSync(script, LUA);
+  const o: Options = {
+    duration: values.duration,
+    warmup: values.warmup,
+    connections: Number(values.connections),
+    wrkThreads: Number(values['wrk-threads']),
+    script,
+  };
+  const serveArgs = ['--journal', values.journal, '--threads', values['gateway-threads']];
+  if (values.journal === 'file') serveArgs.push('--data-dir', join(dir, 'data'));
+  if (values.shards) serveArgs.push('--shards', values.shards);
+  const loadStart = loadavg().map((n) => round(n, 2));
+  const cases: BenchCase[] = [];
+  try {
+    for (const which of values.cases.split(',')) {
+      process.stdout.write(
+        `${which}: warm-up ${o.warmup}, then ${o.duration} with ${o.connections} connections ...\n`,
+      );
+      const c =
+        which === 'bare'
+          ? await benchBare(o)
+          : await benchStockade(o, serveArgs, `stockade_${values.journal}`);
+      if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
+      delete (c as Partial<typeof c>).raw;
+      cases.push(c);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  addRatios(cases);
+  writeReport(
+    {
+      scenario: 'http',
+      started_at: new Date().toISOString(),
+      machine: machineInfo(),
+      config: {
+        tool: 'wrk',
+        duration: o.duration,
+        warmup: o.warmup,
+        connections: o.connections,
+        wrk_threads: o.wrkThreads,
+        pipelining: 1,
+        journal: values.journal,
+        gateway_threads: Number(values['gateway-threads']),
+        shards: values.shards ?? 'default (CPU count)',
+        load_avg_at_start: loadStart,
+        load_avg_at_end: loadavg().map((n) => round(n, 2)),
+      },
+      cases,
+    },
+    values.json,
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * One uWS App with every route, for one gateway thread (the main thread or a gateway worker).
+ * Several Apps can listen on the same port: uWS sets SO_REUSEPORT on a listen socket with a
+ * fixed port (not on port 0) unless told `LIBUS_LISTEN_EXCLUSIVE_PORT`, so each thread binds the
+ * port itself and the kernel spreads new connections among them.
+ */
+import uWS from '@trufflesuite/uws-js-unofficial';
+import type { TemplatedApp, WebSocket, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
+import type { Logger } from 'pino';
+import type { StockadeConfig } from '../config/index.js';
+import { createVerifier } from './auth.js';
+import { GatewayContext } from './context.js';
+import type { EngineLink } from './engine-link.js';
+import type { Metrics } from './metrics.js';
+import { createRateLimiter } from './rate-limiter.js';
+import { registerHttpRoutes } from './routes.js';
+import { StockFeed } from './stock-feed.js';
+import { registerWsRoutes } from './ws-routes.js';
+import type { WsSession } from './ws-routes.js';
+
+/**
+ * `App.close()` (closes every socket) and `listen(host, port, options, cb)` exist in uWS.js
+ * 20.30 but are missing from its types.
+ */
+type ClosableApp = TemplatedApp & { close?: () => void };
+type ListenWithOptions = {
+  listen(
+    host: string,
+    port: number,
+    options: number,
+    cb: (ls: us_listen_socket | false) => void,
+  ): void;
+};
+
+export class GatewayApp {
+  readonly app: ClosableApp;
+  readonly ctx: GatewayContext;
+  readonly feed: StockFeed;
+  private readonly sockets = new Set<WebSocket<WsSession>>();
+  private listenSocket: us_listen_socket | null = null;
+
+  constructor(
+    config: StockadeConfig,
+    link: EngineLink,
+    metrics: Metrics,
+    log: Logger,
+    thread: number,
+  ) {
+    const g = config.gateway;
+    // With several gateway threads each keeps its own buckets; the kernel spreads a user's
+    // connections over threads, so each thread refills at its share of the rate.
+    const share = g.threads;
+    const limiter = createRateLimiter(
+      g.rateLimitPerS / share,
+      Math.max(1, Math.ceil(g.rateLimitBurst / share)),
+      g.rateLimitUsersMax,
+    );
+    this.ctx = new GatewayContext(config, link, createVerifier(g), limiter, metrics, log, thread);
+    this.app = uWS.App();
+    this.feed = new StockFeed(this.app, link, g.wsStockUpdatesPerS, (err) =>
+      log.warn({ err }, 'stock feed'),
+    );
+    registerWsRoutes(this.app, this.ctx, this.feed, this.sockets);
+    registerHttpRoutes(this.app, this.ctx);
+  }
+
+  /**
+   * Listens on host:port (0 = any free port); resolves with the port. `exclusive` refuses a
+   * port another socket holds; without it uWS sets SO_REUSEPORT (for a fixed port), so several
+   * gateway threads can bind the same one and the kernel spreads connections among them.
+   */
+  listen(host: string, port: number, exclusive: boolean): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const done = (ls: us_listen_socket | false) => {
+        if (!ls) {
+          reject(
+            new Error(
+              `cannot listen on ${host}:${port} (in use, or not an address of this machine)`,
+            ),
+          );
+          return;
+        }
+        this.listenSocket = ls;
+        resolve(uWS.us_socket_local_port(ls));
+      };
+      const exclusiveFlag = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number })
+        .LIBUS_LISTEN_EXCLUSIVE_PORT;
+      if (exclusive)
+        (this.app as unknown as ListenWithOptions).listen(host, port, exclusiveFlag, done);
+      else this.app.listen(host, port, done);
+    });
+  }
+
+  /** Stops accepting connections; open ones keep being served (and are told to close). */
+  stopListening(): void {
+    this.ctx.draining = true;
+    if (this.listenSocket !== null) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+  }
+
+  /** Ends every WebSocket and closes every remaining connection. */
+  closeAll(): void {
+    this.feed.close();
+    for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
+    this.app.close?.();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * What every route of one uWS App shares: settings, the engine link, auth, the rate limiter,
+ * metrics, and the admission count. One per gateway thread.
+ */
+import type { Logger } from 'pino';
+import type { StockadeConfig } from '../config/index.js';
+import type { JwtVerifier, Principal } from './auth.js';
+import type { EngineLink } from './engine-link.js';
+import type { Metrics } from './metrics.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+export class GatewayContext {
+  readonly qtyMax: number;
+  readonly bodyBytesMax: number;
+  readonly inflightMax: number;
+  readonly authNone: boolean;
+  /** Checked once here: per-request debug lines cost nothing when debug is off. */
+  readonly logRequests: boolean;
+  /** Set when the server starts draining: new requests get `not_ready`, /readyz says 503. */
+  draining = false;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    readonly config: StockadeConfig,
+    readonly link: EngineLink,
+    readonly verifier: JwtVerifier | null,
+    readonly limiter: RateLimiter,
+    readonly metrics: Metrics,
+    readonly log: Logger,
+    /** Which gateway thread this is (0 = the main thread). */
+    readonly thread: number,
+  ) {
+    this.qtyMax = config.engine.qtyMax;
+    this.bodyBytesMax = config.gateway.bodyBytesMax;
+    this.inflightMax = config.gateway.inflightMax;
+    this.authNone = config.gateway.auth === 'none';
+    this.logRequests = log.isLevelEnabled('debug');
+  }
+
+  get ready(): boolean {
+    return this.link.ready && !this.draining;
+  }
+
+  /** Admits one more request if the in-flight bound allows. */
+  admit(): boolean {
+    if (this.metrics.inflight >= this.inflightMax) return false;
+    this.metrics.inflight++;
+    return true;
+  }
+
+  release(): void {
+    this.metrics.inflight--;
+    if (this.drained !== null && this.metrics.inflight === 0) {
+      const done = this.drained;
+      this.drained = null;
+      done();
+    }
+  }
+
+  /** Resolves when every admitted request has been answered (or aborted). */
+  whenIdle(): Promise<void> {
+    if (this.metrics.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.drained = resolve));
+  }
+
+  /**
+   * The principal of an `Authorization` header: undefined when auth is off, null when the
+   * header is missing or the token is not acceptable.
+   */
+  authenticate(header: string): Principal | null | undefined {
+    if (this.verifier === null) return undefined;
+    return this.verifier.verifyHeader(header);
+  }
+}

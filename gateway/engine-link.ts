@@ -1,0 +1,79 @@
+/**
+ * What the routes need from the engine, whether it lives on this thread (`EngineService`) or on
+ * the main thread behind a MessagePort (`RemoteLink` in a gateway worker). Reservations go
+ * through `reserve`, which batches per event-loop turn and answers through a callback object
+ * (no promise per request); everything else is a promise-returning call.
+ */
+import type {
+  CloseResult,
+  ConfirmResult,
+  DefineResult,
+  ReserveRequest,
+  ReserveResult,
+  RestockResult,
+  SkuDefinition,
+  SkuSnapshot,
+  SkuUpdate,
+} from '../engine/index.js';
+import type { GatewayCode } from './errors.js';
+import type { EngineGauges, IntervalStats, MetricsSnapshot } from './metrics.js';
+
+/** A refusal made by the gateway itself (e.g. `not_ready`), shaped like an engine rejection. */
+export interface GatewayRejection {
+  readonly status: GatewayCode;
+  readonly retriable: boolean;
+  readonly field?: string;
+  readonly state?: string;
+}
+
+export type ReserveOutcome = ReserveResult | GatewayRejection;
+
+/** The receiver of one reservation's result (an HTTP exchange or a WebSocket request). */
+export interface ReserveWaiter {
+  settle(result: ReserveOutcome): void;
+}
+
+/** Calls that are not on the per-request hot path; structured messages across threads. */
+export interface EngineCalls {
+  confirm(id: string): Promise<ConfirmResult>;
+  cancel(id: string): Promise<ConfirmResult>;
+  returnOrder(id: string): Promise<ConfirmResult>;
+  getSku(sku: string): Promise<SkuSnapshot | null>;
+  /** Defines the SKU if it is new, else applies `update` (see `putSku` in engine-service.ts). */
+  putSku(
+    def: SkuDefinition | null,
+    sku: string,
+    update: SkuUpdate,
+    stock: number | null,
+  ): Promise<DefineResult>;
+  restock(sku: string, qty: number): Promise<RestockResult>;
+  closeSale(sku: string): Promise<CloseResult>;
+  /** SKUs defined or read through the gateway (bounded by `gateway.skusTrackedMax`). */
+  trackedSkus(): Promise<string[]>;
+  /** Engine and SKU gauges plus the metrics of every gateway thread, added up. */
+  clusterMetrics(): Promise<{ metrics: MetricsSnapshot; gauges: EngineGauges }>;
+  /** The dashboard's figures over the last second, across every gateway thread. */
+  clusterStats(): Promise<IntervalStats>;
+}
+
+export interface EngineLink extends EngineCalls {
+  /** True once the engine is ready (recovered); routes answer `not_ready` before. */
+  readonly ready: boolean;
+  /** Queues a reservation for this turn's batch; `waiter.settle` runs with its result. */
+  reserve(request: ReserveRequest, waiter: ReserveWaiter): void;
+}
+
+/** Methods a gateway worker may call on the main thread, by name. */
+export const CALL_METHODS = [
+  'confirm',
+  'cancel',
+  'returnOrder',
+  'getSku',
+  'putSku',
+  'restock',
+  'closeSale',
+  'trackedSkus',
+  'clusterMetrics',
+  'clusterStats',
+] as const satisfies readonly (keyof EngineCalls)[];
+export type CallMethod = (typeof CALL_METHODS)[number];

@@ -1,0 +1,199 @@
+/**
+ * The main-thread side of the gateway workers: starts them, serves their reservation batches
+ * and calls from the `EngineService`, keeps their metrics, and drains and stops them.
+ *
+ *   worker k ──{reserve batch}──▶ host ─▶ service.reserveBatch ─▶ {reserved words} ──▶ worker k
+ */
+import { Worker } from 'node:worker_threads';
+import type { WorkerOptions } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { StockadeConfig } from '../config/index.js';
+import { CALL_METHODS } from './engine-link.js';
+import type { EngineService } from './engine-service.js';
+import { codeOfError } from './engine-service.js';
+import { decodeReserveBatch, encodeResults } from './messages.js';
+import type { GatewayWorkerData, MainToWorker, WorkerToMain } from './messages.js';
+
+/**
+ * Starts a worker module next to this file with this file's extension: the built package runs
+ * `.js`, the test suite runs the TypeScript sources through tsx. The same idea as the engine's
+ * `spawnWorker` (actors/spawn-worker.ts), which the gateway may not import: Node 20 does not
+ * carry `--import` loader hooks into workers, so a `.ts` worker registers tsx first.
+ */
+function spawnGatewayWorker(options: WorkerOptions): Worker {
+  const typescript = import.meta.url.endsWith('.ts');
+  const url = new URL(typescript ? './gateway-worker.ts' : './gateway-worker.js', import.meta.url);
+  if (!typescript) return new Worker(url, options);
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const bootstrap =
+    `import(${JSON.stringify(tsxApi)})` +
+    `.then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })` +
+    `.catch((err) => { setImmediate(() => { throw err; }); });`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}
+
+const callable = new Set<string>(CALL_METHODS);
+
+class HostedWorker {
+  readonly worker: Worker;
+  private drained: (() => void) | null = null;
+  private listening: ((err: string | null, port: number) => void) | null = null;
+
+  constructor(
+    readonly thread: number,
+    config: StockadeConfig,
+    port: number,
+    exclusive: boolean,
+    private readonly service: EngineService,
+    private readonly log: Logger,
+  ) {
+    const workerData: GatewayWorkerData = { config, thread, port, exclusive };
+    this.worker = spawnGatewayWorker({ workerData, name: `stockade-gateway-${thread}` });
+    this.worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
+    this.worker.on('error', (err) => {
+      log.error({ err, thread }, 'gateway worker failed');
+      this.listening?.(err.message, 0);
+    });
+  }
+
+  private post(msg: MainToWorker, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(msg, transfer);
+  }
+
+  /** Resolves with the port the worker's App listens on. */
+  started(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.listening = (err, port) => (err === null ? resolve(port) : reject(new Error(err)));
+    });
+  }
+
+  setReady(ready: boolean): void {
+    this.post({ kind: 'ready', ready });
+  }
+
+  private onMessage(msg: WorkerToMain): void {
+    switch (msg.kind) {
+      case 'reserve': {
+        const reqs = decodeReserveBatch(msg.buffer, msg.bytes, msg.count);
+        void this.service.reserveBatch(reqs).then((results) => {
+          const { words, details } = encodeResults(results);
+          this.post(
+            {
+              kind: 'reserved',
+              id: msg.id,
+              words: words.buffer as ArrayBuffer,
+              details,
+              buffer: msg.buffer,
+            },
+            [words.buffer as ArrayBuffer, msg.buffer],
+          );
+        });
+        return;
+      }
+      case 'call':
+        return this.onCall(msg.id, msg.method, msg.args);
+      case 'metrics':
+        return this.service.setWorkerMetrics(this.thread, msg.snapshot);
+      case 'listening':
+        return this.listening?.(msg.error, msg.port);
+      case 'drained':
+        return this.drained?.();
+      case 'closed':
+        return;
+    }
+  }
+
+  private onCall(id: number, method: string, args: unknown[]): void {
+    if (!callable.has(method)) {
+      this.post({
+        kind: 'reply',
+        id,
+        value: null,
+        error: { code: 'internal', message: `no method ${method}` },
+      });
+      return;
+    }
+    const fn = (this.service as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
+      method
+    ];
+    Promise.resolve()
+      .then(() => fn.apply(this.service, args))
+      .then(
+        (value) => this.post({ kind: 'reply', id, value: toPlain(value), error: null }),
+        (err: unknown) => {
+          const code = codeOfError(err);
+          if (code === 'internal') this.log.error({ err, method }, 'gateway worker call failed');
+          this.post({
+            kind: 'reply',
+            id,
+            value: null,
+            error: { code, message: String((err as Error)?.message) },
+          });
+        },
+      );
+  }
+
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      this.drained = resolve;
+      this.post({ kind: 'drain' });
+    });
+  }
+
+  /** Asks the worker to close its sockets and waits for it to exit on its own. */
+  async close(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    if (this.worker.threadId === -1) return; // already gone
+    this.post({ kind: 'close' });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>(
+      (resolve) => (timer = setTimeout(() => resolve('late'), 5000)),
+    );
+    if ((await Promise.race([exited, late])) === 'late') {
+      this.log.warn({ thread: this.thread }, 'gateway worker did not exit; terminating it');
+      await this.worker.terminate();
+    }
+    clearTimeout(timer);
+  }
+}
+
+/** Results may be class instances (e.g. `ReservedResult`); send their JSON form. */
+function toPlain(value: unknown): unknown {
+  return value !== null && typeof value === 'object' && 'toJSON' in value
+    ? (value as { toJSON(): unknown }).toJSON()
+    : value;
+}
+
+export class GatewayHost {
+  private readonly workers: HostedWorker[] = [];
+
+  constructor(
+    private readonly service: EngineService,
+    private readonly config: StockadeConfig,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Starts `count` gateway workers: on the main thread's `port` (threadPorts `shared`), or on
+   * `port + k` (`consecutive`; any free port when the main one was 0). Resolves with their ports.
+   */
+  async start(count: number, port: number, consecutive: boolean): Promise<number[]> {
+    for (let i = 1; i <= count; i++) {
+      const p = !consecutive ? port : this.config.gateway.port === 0 ? 0 : port + i;
+      this.workers.push(new HostedWorker(i, this.config, p, consecutive, this.service, this.log));
+    }
+    return Promise.all(this.workers.map((w) => w.started()));
+  }
+
+  setReady(ready: boolean): void {
+    for (const w of this.workers) w.setReady(ready);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.drain()));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+}

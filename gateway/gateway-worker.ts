@@ -1,0 +1,47 @@
+/**
+ * Entry of a gateway worker thread: one uWS App on the shared port, reaching the engine on the
+ * main thread through `RemoteLink`. Thin on purpose; the routes are the same code the main
+ * thread's App runs.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { GatewayApp } from './app.js';
+import { createLogger } from './logger.js';
+import type { GatewayWorkerData, MainToWorker, WorkerToMain } from './messages.js';
+import { Metrics } from './metrics.js';
+import { RemoteLink } from './remote-link.js';
+
+const data = workerData as GatewayWorkerData;
+const port = parentPort!;
+const post = (msg: WorkerToMain): void => port.postMessage(msg);
+const log = createLogger(data.config.log.level).child({ thread: data.thread });
+const link = new RemoteLink(port);
+const metrics = new Metrics();
+const gateway = new GatewayApp(data.config, link, metrics, log, data.thread);
+const metricsTimer = setInterval(
+  () => post({ kind: 'metrics', snapshot: metrics.snapshot() }),
+  1000,
+);
+
+port.on('message', (msg: MainToWorker) => {
+  if (link.onMessage(msg)) return;
+  if (msg.kind === 'drain') {
+    gateway.stopListening();
+    void gateway.ctx.whenIdle().then(() => post({ kind: 'drained' }));
+  } else if (msg.kind === 'close') {
+    clearInterval(metricsTimer);
+    post({ kind: 'metrics', snapshot: metrics.snapshot() });
+    gateway.closeAll();
+    // Let uWS finish closing its sockets, then leave the loop empty so the thread exits by
+    // itself: terminating a worker while uWS still polls a socket aborts the whole process
+    // (node's CheckedUvLoopClose assertion).
+    setImmediate(() => {
+      post({ kind: 'closed' });
+      port.close();
+    });
+  }
+});
+
+gateway.listen(data.config.gateway.host, data.port, data.exclusive).then(
+  (p) => post({ kind: 'listening', port: p, error: null }),
+  (err: Error) => post({ kind: 'listening', port: 0, error: err.message }),
+);

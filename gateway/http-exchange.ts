@@ -1,0 +1,180 @@
+/**
+ * One HTTP request that is answered later than its handler returns: it owns the uWS response,
+ * registers `onAborted` (uWS terminates the process if an async response has none), reads the
+ * body within `bodyBytesMax` and `bodyTimeoutMs`, and writes the reply corked. Every reply goes
+ * through `send`, which writes nothing once the client is gone and records the metrics.
+ *
+ *   handler ─▶ new HttpExchange (onAborted) ─▶ onData … isLast ─▶ parse ─▶ engine ─▶ send (cork)
+ */
+import { performance } from 'node:perf_hooks';
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
+import type { GatewayContext } from './context.js';
+import { errorReply } from './errors.js';
+import type { ErrorReply } from './errors.js';
+import { OUTCOME_ABORTED, OUTCOME_OK, ROUTES, outcomeOf } from './metrics.js';
+import { parseObject } from './validate.js';
+
+export const JSON_TYPE = 'application/json';
+export const STATUS_200 = '200 OK';
+export const STATUS_201 = '201 Created';
+
+export type BodyHandler = (x: HttpExchange, body: Record<string, unknown>) => void;
+
+/** Exchanges whose body is still arriving, for the `bodyTimeoutMs` sweep. */
+const reading = new Set<HttpExchange>();
+let sweeper: NodeJS.Timeout | null = null;
+
+function sweep(): void {
+  const now = performance.now();
+  for (const x of reading) {
+    if (now - x.startedMs > x.ctx.config.gateway.bodyTimeoutMs)
+      x.fail(errorReply('request_timeout'), true);
+  }
+  if (reading.size === 0 && sweeper !== null) {
+    clearInterval(sweeper);
+    sweeper = null;
+  }
+}
+
+export class HttpExchange implements ReserveWaiter {
+  aborted = false;
+  done = false;
+  private chunks: Buffer[] | null = null;
+  private received = 0;
+  private onBody: BodyHandler | null = null;
+  /** The route's path parameter (SKU id or reservation id), read before the handler returned. */
+  param: string;
+  /** The user from the token, or null with `auth: none` (then the body names the user). */
+  userId: string | null = null;
+  /** Quantity of a reservation in flight (for the reply). */
+  qty = 0;
+
+  constructor(
+    readonly res: HttpResponse,
+    readonly ctx: GatewayContext,
+    readonly route: number,
+    readonly startedMs: number,
+    param: string,
+  ) {
+    this.param = param;
+    res.onAborted(() => this.onAborted());
+  }
+
+  private onAborted(): void {
+    this.aborted = true;
+    if (this.done) return;
+    this.done = true;
+    reading.delete(this);
+    this.ctx.metrics.observe(this.route, OUTCOME_ABORTED, performance.now() - this.startedMs);
+    this.ctx.release();
+  }
+
+  /** Reads the JSON body, then calls `then` with it (a parsed object), or answers 400/413/408. */
+  readJson(then: BodyHandler): void {
+    this.onBody = then;
+    this.res.onData((chunk, isLast) => this.onData(chunk, isLast));
+  }
+
+  private onData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.done) return;
+    this.received += chunk.byteLength;
+    if (this.received > this.ctx.bodyBytesMax) {
+      this.fail(errorReply('payload_too_large'), true);
+      return;
+    }
+    if (!isLast) {
+      // A body in several chunks is watched by the timeout sweep. One that has not started
+      // arriving needs no watch: uWS closes a connection that sends nothing for 10 s.
+      if (this.chunks === null) {
+        reading.add(this);
+        sweeper ??= setInterval(sweep, 250).unref();
+      }
+      // uWS neuters the chunk when this callback returns: keep a copy.
+      (this.chunks ??= []).push(Buffer.from(chunk.slice(0)));
+      return;
+    }
+    reading.delete(this);
+    // The common case, a body in one chunk, decodes straight from uWS's buffer.
+    const text =
+      this.chunks === null
+        ? Buffer.from(chunk).toString('utf8')
+        : Buffer.concat([...this.chunks, Buffer.from(chunk)]).toString('utf8');
+    this.chunks = null;
+    const body = parseObject(text);
+    if (body === null) this.fail(errorReply('malformed_json'));
+    else this.onBody!(this, body);
+  }
+
+  /** The result of a reservation: 201 with the reservation, or the rejection's error reply. */
+  settle(r: ReserveOutcome): void {
+    if (r.status === 'reserved') {
+      const body =
+        `{"status":"reserved","reservationId":"${r.reservationId}","sku":"${r.sku}","qty":${r.qty},` +
+        `"expiresAt":${r.expiresAt},"duplicate":${r.duplicate}}`;
+      this.send(STATUS_201, body, OUTCOME_OK, false, false);
+    } else {
+      this.fail(errorReply(r.status, r.field, r.state));
+    }
+  }
+
+  fail(reply: ErrorReply, closeConnection = false): void {
+    this.send(reply.status, reply.body, outcomeOf(reply.code), reply.retryAfter, closeConnection);
+  }
+
+  ok(status: string, body: string, contentType = JSON_TYPE): void {
+    this.send(status, body, OUTCOME_OK, false, false, contentType);
+  }
+
+  send(
+    status: string,
+    body: string,
+    outcome: number,
+    retryAfter: boolean,
+    closeConnection: boolean,
+    contentType = JSON_TYPE,
+  ): void {
+    if (this.done) return;
+    this.done = true;
+    reading.delete(this);
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(status).writeHeader('Content-Type', contentType);
+      if (retryAfter) res.writeHeader('Retry-After', '1');
+      res.end(body, closeConnection || this.ctx.draining);
+    });
+    const ms = performance.now() - this.startedMs;
+    this.ctx.metrics.observe(this.route, outcome, ms);
+    if (this.ctx.logRequests)
+      this.ctx.log.debug({ route: ROUTES[this.route], status, ms }, 'request');
+    this.ctx.release();
+  }
+}
+
+/**
+ * Answers at once from inside a route handler (no exchange, nothing admitted). uWS corks the
+ * synchronous part of a handler, so no explicit cork is needed here.
+ */
+export function replyNow(
+  res: HttpResponse,
+  ctx: GatewayContext,
+  route: number,
+  startedMs: number,
+  reply: ErrorReply,
+  closeConnection = false,
+): void {
+  res.writeStatus(reply.status).writeHeader('Content-Type', JSON_TYPE);
+  if (reply.retryAfter) res.writeHeader('Retry-After', '1');
+  res.end(reply.body, closeConnection || ctx.draining);
+  ctx.metrics.observe(route, outcomeOf(reply.code), performance.now() - startedMs);
+}
+
+/** Checks the request's content type: JSON (any charset) or nothing else. */
+export function isJsonContentType(ct: string): boolean {
+  if (ct.length < 16) return false;
+  const head = ct.length === 16 ? ct : ct.slice(0, 16);
+  if (head !== JSON_TYPE && head.toLowerCase() !== JSON_TYPE) return false;
+  if (ct.length === 16) return true;
+  const next = ct.charCodeAt(16);
+  return next === 59 /* ; */ || next === 32; /* space */
+}

@@ -1,0 +1,248 @@
+/**
+ * The HTTP routes. Each engine-bound handler runs the same gate, in this order, before anything
+ * reaches the engine: ready → auth → content type and declared length → admission (in-flight
+ * bound). Handlers read everything they need from the request (parameters, headers) before they
+ * return, because uWS's request object is only valid inside the handler.
+ */
+import { performance } from 'node:perf_hooks';
+import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
+import type { GatewayContext } from './context.js';
+import { dashboardHtml } from './dashboard.js';
+import { codeOfError } from './engine-service.js';
+import { errorReply, errorReplyWithMessage } from './errors.js';
+import type { GatewayCode } from './errors.js';
+import {
+  HttpExchange,
+  STATUS_200,
+  STATUS_201,
+  isJsonContentType,
+  replyNow,
+} from './http-exchange.js';
+import { RouteId, outcomeOf, prometheusText } from './metrics.js';
+import {
+  checkReservationId,
+  checkReserve,
+  checkRestock,
+  checkSkuBody,
+  isSkuId,
+} from './validate.js';
+
+type Access = 'public' | 'user' | 'admin';
+
+/** `overloaded`, said by the gateway's admission bound rather than a shard queue. */
+export const GATEWAY_BUSY = errorReplyWithMessage(
+  'overloaded',
+  'Too many requests in flight at this gateway; retry shortly with the same idempotency key.',
+);
+
+/**
+ * The common gate of an engine-bound route: answers at once and returns null when the request
+ * may not proceed, else returns the admitted exchange.
+ */
+function begin(
+  res: HttpResponse,
+  req: HttpRequest,
+  ctx: GatewayContext,
+  route: number,
+  access: Access,
+  withBody: boolean,
+): HttpExchange | null {
+  const started = performance.now();
+  if (!ctx.ready) {
+    replyNow(res, ctx, route, started, errorReply('not_ready'));
+    return null;
+  }
+  let userId: string | null = null;
+  if (access !== 'public') {
+    const p = ctx.authenticate(req.getHeader('authorization'));
+    if (p === null) return deny(res, ctx, route, started, 'unauthorized');
+    if (p !== undefined) {
+      if (access === 'admin' && !p.admin) return deny(res, ctx, route, started, 'forbidden');
+      userId = p.userId;
+    }
+  }
+  if (withBody) {
+    if (!isJsonContentType(req.getHeader('content-type'))) {
+      return deny(res, ctx, route, started, 'unsupported_media_type');
+    }
+    const length = req.getHeader('content-length');
+    if (length !== '' && Number(length) > ctx.bodyBytesMax) {
+      replyNow(res, ctx, route, started, errorReply('payload_too_large'), true);
+      return null;
+    }
+  }
+  if (!ctx.admit()) {
+    replyNow(res, ctx, route, started, GATEWAY_BUSY);
+    return null;
+  }
+  const x = new HttpExchange(res, ctx, route, started, req.getParameter(0) ?? '');
+  x.userId = userId;
+  return x;
+}
+
+function deny(
+  res: HttpResponse,
+  ctx: GatewayContext,
+  route: number,
+  started: number,
+  code: GatewayCode,
+): null {
+  replyNow(res, ctx, route, started, errorReply(code));
+  return null;
+}
+
+function isRejection(r: object): r is { status: GatewayCode; field?: string; state?: string } {
+  return 'retriable' in r;
+}
+
+/** Answers an exchange from an engine call: 2xx with the JSON result, or the rejection. */
+function answer(
+  x: HttpExchange,
+  p: Promise<object | null>,
+  status: (r: { status: string }) => string,
+): void {
+  p.then(
+    (r) => {
+      if (r === null) x.fail(errorReply('unknown_sku'));
+      else if (isRejection(r)) x.fail(errorReply(r.status, r.field, r.state));
+      else x.ok(status(r as { status: string }), JSON.stringify(r));
+    },
+    (err: unknown) => {
+      const code = codeOfError(err);
+      if (code === 'internal') x.ctx.log.error({ err }, 'engine call failed');
+      x.fail(errorReply(code));
+    },
+  );
+}
+
+const ok200 = (): string => STATUS_200;
+
+function onReserveBody(x: HttpExchange, body: Record<string, unknown>): void {
+  const c = checkReserve(x.param, body, x.userId, x.ctx.qtyMax);
+  if (!c.ok) return x.fail(errorReply('invalid', c.field));
+  const allowed = x.ctx.limiter.take(c.value.userId, performance.now());
+  if (allowed === true) return x.ctx.link.reserve(c.value, x);
+  if (allowed === false) return x.fail(errorReply('rate_limited'));
+  allowed.then(
+    (yes) => (yes ? x.ctx.link.reserve(c.value, x) : x.fail(errorReply('rate_limited'))),
+    (err: unknown) => {
+      x.ctx.log.error({ err }, 'rate limiter failed');
+      x.fail(errorReply('internal'));
+    },
+  );
+}
+
+function onPutBody(x: HttpExchange, body: Record<string, unknown>): void {
+  const c = checkSkuBody(x.param, body);
+  if (!c.ok) return x.fail(errorReply('invalid', c.field));
+  const { definition, update, stock } = c.value;
+  answer(x, x.ctx.link.putSku(definition, x.param, update, stock), (r) =>
+    r.status === 'defined' ? STATUS_201 : STATUS_200,
+  );
+}
+
+function onRestockBody(x: HttpExchange, body: Record<string, unknown>): void {
+  const c = checkRestock(x.param, body);
+  if (!c.ok) return x.fail(errorReply('invalid', c.field));
+  answer(x, x.ctx.link.restock(x.param, c.value), ok200);
+}
+
+type ReservationMethod = 'confirm' | 'cancel' | 'returnOrder';
+
+function reservationCommand(ctx: GatewayContext, route: number, method: ReservationMethod) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const x = begin(res, req, ctx, route, 'user', false);
+    if (!x) return;
+    const id = checkReservationId(x.param);
+    if (id === null) return x.fail(errorReply('invalid', 'reservationId'));
+    answer(x, ctx.link[method](id), ok200);
+  };
+}
+
+/** The routes and the methods each takes, for the 405 answers. */
+const ALLOWED: [string, string][] = [
+  ['/v1/skus/:sku/reservations', 'POST'],
+  ['/v1/reservations/:id/confirm', 'POST'],
+  ['/v1/reservations/:id/cancel', 'POST'],
+  ['/v1/orders/:id/return', 'POST'],
+  ['/v1/skus/:sku', 'GET, PUT'],
+  ['/v1/skus/:sku/restock', 'POST'],
+  ['/v1/skus/:sku/close', 'POST'],
+  ['/healthz', 'GET'],
+  ['/readyz', 'GET'],
+  ['/metrics', 'GET'],
+  ['/', 'GET'],
+];
+
+export function registerHttpRoutes(app: TemplatedApp, ctx: GatewayContext): void {
+  app.post('/v1/skus/:sku/reservations', (res, req) => {
+    begin(res, req, ctx, RouteId.reserve, 'user', true)?.readJson(onReserveBody);
+  });
+  app.post('/v1/reservations/:id/confirm', reservationCommand(ctx, RouteId.confirm, 'confirm'));
+  app.post('/v1/reservations/:id/cancel', reservationCommand(ctx, RouteId.cancel, 'cancel'));
+  app.post('/v1/orders/:id/return', reservationCommand(ctx, RouteId.return, 'returnOrder'));
+  app.get('/v1/skus/:sku', (res, req) => {
+    const x = begin(res, req, ctx, RouteId.get_sku, 'public', false);
+    if (!x) return;
+    if (!isSkuId(x.param)) return x.fail(errorReply('invalid', 'sku'));
+    answer(x, ctx.link.getSku(x.param), ok200);
+  });
+  app.put('/v1/skus/:sku', (res, req) => {
+    begin(res, req, ctx, RouteId.put_sku, 'admin', true)?.readJson(onPutBody);
+  });
+  app.post('/v1/skus/:sku/restock', (res, req) => {
+    begin(res, req, ctx, RouteId.restock, 'admin', true)?.readJson(onRestockBody);
+  });
+  app.post('/v1/skus/:sku/close', (res, req) => {
+    const x = begin(res, req, ctx, RouteId.close, 'admin', false);
+    if (!x) return;
+    if (!isSkuId(x.param)) return x.fail(errorReply('invalid', 'sku'));
+    answer(x, ctx.link.closeSale(x.param), ok200);
+  });
+  registerOpsRoutes(app, ctx);
+  for (const [pattern, allow] of ALLOWED) {
+    const reply = errorReplyWithMessage('method_not_allowed', `This route takes ${allow}.`);
+    app.any(pattern, (res) => {
+      res
+        .writeStatus(reply.status)
+        .writeHeader('Content-Type', 'application/json')
+        .writeHeader('Allow', allow);
+      res.end(reply.body);
+      ctx.metrics.observe(RouteId.unmatched, outcomeOf('method_not_allowed'), 0);
+    });
+  }
+  app.any('/*', (res) =>
+    replyNow(res, ctx, RouteId.unmatched, performance.now(), errorReply('not_found')),
+  );
+}
+
+/** Health, readiness, metrics and the dashboard page. */
+function registerOpsRoutes(app: TemplatedApp, ctx: GatewayContext): void {
+  app.get('/healthz', (res) => {
+    res.writeHeader('Content-Type', 'application/json').end('{"status":"ok"}');
+    ctx.metrics.observe(RouteId.healthz, 0, 0);
+  });
+  app.get('/readyz', (res) => {
+    if (!ctx.ready)
+      return replyNow(res, ctx, RouteId.readyz, performance.now(), errorReply('not_ready'));
+    res.writeHeader('Content-Type', 'application/json').end('{"status":"ready"}');
+    ctx.metrics.observe(RouteId.readyz, 0, 0);
+  });
+  app.get('/metrics', (res) => {
+    if (!ctx.admit()) return replyNow(res, ctx, RouteId.metrics, performance.now(), GATEWAY_BUSY);
+    const x = new HttpExchange(res, ctx, RouteId.metrics, performance.now(), '');
+    ctx.link.clusterMetrics().then(
+      ({ metrics, gauges }) =>
+        x.ok(STATUS_200, prometheusText(metrics, gauges), 'text/plain; version=0.0.4'),
+      (err: unknown) => x.fail(errorReply(codeOfError(err))),
+    );
+  });
+  const page = dashboardHtml();
+  app.get('/', (res) => {
+    res
+      .writeHeader('Content-Type', 'text/html; charset=utf-8')
+      .writeHeader('Cache-Control', 'no-store')
+      .end(page);
+    ctx.metrics.observe(RouteId.dashboard, 0, 0);
+  });
+}

@@ -1,0 +1,248 @@
+/**
+ * The WebSocket API on `/v1/ws`. JSON text messages:
+ *
+ *   → {"type":"reserve","id":"c1","sku":"demo","qty":1,"idempotencyKey":"k1","userId"?:"u1"}
+ *   ← {"type":"reserved","id":"c1","reservationId":"demo:1",...}
+ *     or {"type":"error","id":"c1","error":{...}}
+ *   → {"type":"subscribe","sku":"demo"}   (or "*" for every SKU)   ← {"type":"stock",...} ≤ N/s
+ *   → {"type":"unsubscribe","sku":"demo"}
+ *   → {"type":"subscribe_stats"}          ← {"type":"stats",...} once a second
+ *
+ * The user is the token's `sub` (a `?token=` query parameter or an Authorization header at the
+ * upgrade, since browsers cannot set headers on a WebSocket); with `auth: none`, the message's
+ * `userId`. Subscriptions need no token. A socket whose send buffer passes
+ * `wsBackpressureBytesMax` is closed (uWS `closeOnBackpressureLimit`): a slow consumer is
+ * dropped rather than buffered without bound.
+ */
+import { performance } from 'node:perf_hooks';
+import uWS from '@trufflesuite/uws-js-unofficial';
+import type { TemplatedApp, WebSocket } from '@trufflesuite/uws-js-unofficial';
+import type { GatewayContext } from './context.js';
+import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
+import { errorReply } from './errors.js';
+import type { ErrorReply, GatewayCode } from './errors.js';
+import { OUTCOME_ABORTED, OUTCOME_OK, RouteId, outcomeOf } from './metrics.js';
+import { refusal } from './engine-service.js';
+import type { StockFeed } from './stock-feed.js';
+import { ALL_SKUS } from './stock-feed.js';
+import { checkReserve, isSkuId, parseObject } from './validate.js';
+
+/** Bound on the topics one socket may subscribe to. */
+const TOPICS_PER_SOCKET_MAX = 64;
+
+export class WsSession {
+  open = true;
+  readonly topics = new Set<string>();
+  stats = false;
+  constructor(readonly userId: string | null) {}
+}
+
+type Socket = WebSocket<WsSession>;
+
+function idJson(id: unknown): string {
+  if (typeof id === 'number' && Number.isFinite(id)) return String(id);
+  if (typeof id === 'string' && id.length <= 128) return JSON.stringify(id);
+  return 'null';
+}
+
+function send(ws: Socket, session: WsSession, msg: string): void {
+  if (!session.open) return;
+  ws.cork(() => ws.send(msg, false, false));
+}
+
+function sendError(ws: Socket, session: WsSession, id: string, reply: ErrorReply): void {
+  // reply.body is `{"error":{...}}`: splice the type and id in front of it.
+  send(ws, session, `{"type":"error","id":${id},${reply.body.slice(1)}`);
+}
+
+/** One purchase over a socket, waiting for its result. */
+class WsRequest implements ReserveWaiter {
+  constructor(
+    readonly ws: Socket,
+    readonly session: WsSession,
+    readonly id: string,
+    readonly ctx: GatewayContext,
+    readonly startedMs: number,
+  ) {}
+
+  settle(r: ReserveOutcome): void {
+    const ms = performance.now() - this.startedMs;
+    this.ctx.release();
+    if (!this.session.open) {
+      this.ctx.metrics.observe(RouteId.ws_reserve, OUTCOME_ABORTED, ms);
+      return;
+    }
+    if (r.status === 'reserved') {
+      send(
+        this.ws,
+        this.session,
+        `{"type":"reserved","id":${this.id},"reservationId":"${r.reservationId}","sku":"${r.sku}",` +
+          `"qty":${r.qty},"expiresAt":${r.expiresAt},"duplicate":${r.duplicate}}`,
+      );
+      this.ctx.metrics.observe(RouteId.ws_reserve, OUTCOME_OK, ms);
+    } else {
+      sendError(this.ws, this.session, this.id, errorReply(r.status, r.field, r.state));
+      this.ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(r.status), ms);
+    }
+  }
+}
+
+function refuse(
+  ws: Socket,
+  s: WsSession,
+  ctx: GatewayContext,
+  id: string,
+  started: number,
+  code: GatewayCode,
+  field?: string,
+) {
+  sendError(ws, s, id, errorReply(code, field));
+  ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(code), performance.now() - started);
+}
+
+function onReserve(
+  ws: Socket,
+  s: WsSession,
+  ctx: GatewayContext,
+  m: Record<string, unknown>,
+  id: string,
+): void {
+  const started = performance.now();
+  if (!ctx.ready) return refuse(ws, s, ctx, id, started, 'not_ready');
+  if (!ctx.authNone && s.userId === null) {
+    return refuse(ws, s, ctx, id, started, 'unauthorized');
+  }
+  const sku = typeof m.sku === 'string' ? m.sku : '';
+  const c = checkReserve(sku, m, s.userId, ctx.qtyMax);
+  if (!c.ok) return refuse(ws, s, ctx, id, started, 'invalid', c.field);
+  const allowed = ctx.limiter.take(c.value.userId, started);
+  if (allowed === false) return refuse(ws, s, ctx, id, started, 'rate_limited');
+  if (!ctx.admit()) return refuse(ws, s, ctx, id, started, 'overloaded');
+  const waiter = new WsRequest(ws, s, id, ctx, started);
+  if (allowed === true) return ctx.link.reserve(c.value, waiter);
+  allowed.then(
+    (yes) =>
+      yes ? ctx.link.reserve(c.value, waiter) : waiter.settle(refusal('rate_limited', true)),
+    () => waiter.settle(refusal('internal', true)),
+  );
+}
+
+function onSubscribe(
+  ws: Socket,
+  s: WsSession,
+  feed: StockFeed,
+  m: Record<string, unknown>,
+  id: string,
+): void {
+  const sku = m.sku;
+  if (sku !== ALL_SKUS && !isSkuId(sku)) return sendError(ws, s, id, errorReply('invalid', 'sku'));
+  if (s.topics.size >= TOPICS_PER_SOCKET_MAX)
+    return sendError(ws, s, id, errorReply('invalid', 'sku'));
+  if (!ws.subscribe(`stock/${sku}`)) return;
+  s.topics.add(sku);
+  feed.added(sku);
+  send(ws, s, `{"type":"subscribed","id":${id},"sku":${JSON.stringify(sku)}}`);
+  // The first snapshot goes to this socket only; later ones are published when seq moves.
+  feed.firstSnapshots(sku).then(
+    (msgs) => {
+      for (const msg of msgs) send(ws, s, msg);
+    },
+    () => {},
+  );
+}
+
+function onUnsubscribe(
+  ws: Socket,
+  s: WsSession,
+  feed: StockFeed,
+  m: Record<string, unknown>,
+): void {
+  const sku = typeof m.sku === 'string' ? m.sku : '';
+  if (!s.topics.delete(sku)) return;
+  ws.unsubscribe(`stock/${sku}`);
+  feed.removed(sku);
+}
+
+function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: ArrayBuffer): void {
+  const s = ws.getUserData();
+  const m = parseObject(Buffer.from(message).toString('utf8'));
+  if (m === null) return sendError(ws, s, 'null', errorReply('malformed_json'));
+  const id = idJson(m.id);
+  switch (m.type) {
+    case 'reserve':
+      return onReserve(ws, s, ctx, m, id);
+    case 'subscribe':
+      return onSubscribe(ws, s, feed, m, id);
+    case 'unsubscribe':
+      return onUnsubscribe(ws, s, feed, m);
+    case 'subscribe_stats':
+      if (!s.stats && ws.subscribe('stats')) {
+        s.stats = true;
+        feed.statsAdded();
+      }
+      return;
+    default:
+      return sendError(ws, s, id, errorReply('invalid', 'type'));
+  }
+}
+
+export function registerWsRoutes(
+  app: TemplatedApp,
+  ctx: GatewayContext,
+  feed: StockFeed,
+  sockets: Set<Socket>,
+): void {
+  const g = ctx.config.gateway;
+  app.ws<WsSession>('/v1/ws', {
+    compression: uWS.DISABLED,
+    maxPayloadLength: ctx.bodyBytesMax,
+    idleTimeout: g.wsIdleTimeoutS,
+    maxBackpressure: g.wsBackpressureBytesMax,
+    closeOnBackpressureLimit: 1,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      const started = performance.now();
+      const refuse = (code: GatewayCode) => {
+        const r = errorReply(code);
+        res.writeStatus(r.status).writeHeader('Content-Type', 'application/json').end(r.body);
+        ctx.metrics.observe(RouteId.ws_upgrade, outcomeOf(code), performance.now() - started);
+      };
+      if (ctx.draining) return refuse('not_ready');
+      if (sockets.size >= g.wsConnectionsMax) return refuse('overloaded');
+      let userId: string | null = null;
+      if (!ctx.authNone) {
+        const token = req.getQuery('token');
+        const header = req.getHeader('authorization');
+        const p = token
+          ? ctx.verifier!.verify(token)
+          : header
+            ? ctx.verifier!.verifyHeader(header)
+            : undefined;
+        // A token that is present but bad is refused outright; no token means read-only.
+        if (p === null) return refuse('unauthorized');
+        userId = p?.userId ?? null;
+      }
+      res.upgrade(
+        new WsSession(userId),
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+      ctx.metrics.observe(RouteId.ws_upgrade, OUTCOME_OK, performance.now() - started);
+    },
+    open: (ws) => {
+      sockets.add(ws);
+      ctx.metrics.wsConnections = sockets.size;
+    },
+    message: (ws, message) => onMessage(ws, ctx, feed, message),
+    close: (ws) => {
+      const s = ws.getUserData();
+      s.open = false;
+      sockets.delete(ws);
+      ctx.metrics.wsConnections = sockets.size;
+      for (const sku of s.topics) feed.removed(sku);
+      if (s.stats) feed.statsRemoved();
+    },
+  });
+}

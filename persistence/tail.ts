@@ -1,0 +1,384 @@
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+// The one import of actors/ in persistence/: a tool that prints events needs the event decoder,
+// and a second copy of it here could drift from the one the engine replays with.
+import { decodeEvents } from '../actors/index.js';
+import type { SkuEvent } from '../actors/index.js';
+import { loadConfig } from '../config/index.js';
+import type { ConfigInput, StockadeConfig } from '../config/index.js';
+import { FRAME_HEADER_BYTES, validFrameAt } from './file-journal.js';
+import { KafkaJournal } from './kafka-journal.js';
+import type { JournalPayload } from './kafka-journal.js';
+
+/**
+ * `stockade tail`: prints the events of a journal, file or Kafka, one line each, without ever
+ * writing to it (the file journal's own reader truncates a torn tail; this one only reports it,
+ * so it is safe next to a running engine).
+ *
+ *   journal ──read one batch (≤ 8 MiB)──▶ decode ──lines──▶ out ──await 'drain'──▶ next batch
+ *
+ * Memory stays bounded by one batch however slow `out` is. With `--follow` it polls every
+ * `--poll-ms` for new events until `--limit` events were printed or `signal` aborts (Ctrl-C).
+ * Each line carries the shard and the journal position after the payload holding the event:
+ * `--from` that position resumes after it.
+ */
+export const TAIL_USAGE = `usage: stockade tail [options]
+  --journal file|kafka   which journal (default: journal.kind from the configuration)
+  --shard N              only shard N (default: every shard)
+  --from POS             start at position POS of that shard (needs --shard; default 0)
+  --follow               keep polling for new events until Ctrl-C
+  --poll-ms N            wait between polls with --follow (default 500)
+  --limit N              stop after N events
+  --format json|text     JSON lines (default) or one readable line per event
+  --data-dir DIR         file journal directory (default: journal.dir)
+  --kafka-brokers LIST   host:port,... (default: kafka.brokers)
+  --kafka-topic TOPIC    (default: kafka.topic)
+`;
+
+export interface TailOptions {
+  /** Where errors and warnings go (default: process.stderr). */
+  err?: NodeJS.WritableStream;
+  /** Stops a `--follow` (or a long read) between batches. */
+  signal?: AbortSignal;
+  /** Environment for the configuration (default: process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+interface TailArgs {
+  journal: string;
+  shard: number | null;
+  from: number;
+  follow: boolean;
+  pollMs: number;
+  limit: number;
+  format: 'json' | 'text';
+  config: StockadeConfig;
+}
+
+/** Batches of payloads from a position, then the position after the last one. */
+type Batches = AsyncGenerator<JournalPayload[], number> | Generator<JournalPayload[], number>;
+
+interface TailSource {
+  shards(): number[];
+  batches(shard: number, from: number): Batches;
+  close(): Promise<void>;
+}
+
+class UsageError extends Error {}
+
+/** Runs `stockade tail argv…`, printing to `out`; resolves to the process exit code. */
+export async function tail(
+  argv: string[],
+  out: NodeJS.WritableStream,
+  options: TailOptions = {},
+): Promise<number> {
+  const err = options.err ?? process.stderr;
+  let args: TailArgs | null;
+  try {
+    args = parseTailArgs(argv, options.env);
+  } catch (e) {
+    err.write(`stockade tail: ${messageOf(e)}\n${TAIL_USAGE}`);
+    return 2;
+  }
+  if (!args) {
+    out.write(TAIL_USAGE);
+    return 0;
+  }
+  let source: TailSource | null = null;
+  try {
+    source = args.journal === 'kafka' ? await kafkaSource(args) : fileSource(args, err);
+    await printAll(args, source, new Printer(out, args.format, args.limit), options.signal);
+    return 0;
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'EPIPE') return 0; // `stockade tail | head`: the reader has what it wanted
+    err.write(`stockade tail: ${typeof code === 'string' ? `${code}: ` : ''}${messageOf(e)}\n`);
+    return 1;
+  } finally {
+    await source?.close();
+  }
+}
+
+function parseTailArgs(argv: string[], env: TailOptions['env']): TailArgs | null {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      journal: { type: 'string' },
+      shard: { type: 'string' },
+      from: { type: 'string' },
+      follow: { type: 'boolean', default: false },
+      'poll-ms': { type: 'string' },
+      limit: { type: 'string' },
+      format: { type: 'string', default: 'json' },
+      'data-dir': { type: 'string' },
+      'kafka-brokers': { type: 'string' },
+      'kafka-topic': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (v.help) return null;
+  if (v.format !== 'json' && v.format !== 'text') {
+    throw new UsageError(`--format must be json or text, got ${v.format}`);
+  }
+  const brokers = v['kafka-brokers']?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+  const overrides: ConfigInput = {
+    journal: { dir: v['data-dir'] },
+    kafka: { brokers, topic: v['kafka-topic'] },
+  };
+  const config = loadConfig({ env, overrides });
+  const journal = v.journal ?? config.journal.kind;
+  if (journal !== 'file' && journal !== 'kafka') {
+    const kind = config.journal.kind;
+    throw new UsageError(`--journal must be file or kafka (journal.kind is ${kind})`);
+  }
+  const shard = v.shard === undefined ? null : count('--shard', v.shard);
+  if (v.from !== undefined && shard === null) {
+    throw new UsageError('--from needs --shard: positions are per shard');
+  }
+  return {
+    journal,
+    shard,
+    from: v.from === undefined ? 0 : count('--from', v.from),
+    follow: v.follow,
+    pollMs: v['poll-ms'] === undefined ? 500 : Math.max(1, count('--poll-ms', v['poll-ms'])),
+    limit: v.limit === undefined ? Infinity : count('--limit', v.limit),
+    format: v.format,
+    config,
+  };
+}
+
+function count(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`${flag} must be a whole number, got ${raw}`);
+  }
+  return n;
+}
+
+async function printAll(
+  args: TailArgs,
+  source: TailSource,
+  printer: Printer,
+  signal?: AbortSignal,
+): Promise<void> {
+  const positions = new Map<number, number>();
+  for (;;) {
+    const shards = args.shard === null ? source.shards() : [args.shard];
+    for (const shard of shards) {
+      if (printer.done || signal?.aborted) return;
+      const from = positions.get(shard) ?? args.from;
+      positions.set(shard, await printShard(source, shard, from, printer, signal));
+    }
+    if (!args.follow || printer.done || signal?.aborted) return;
+    try {
+      await delay(args.pollMs, undefined, { signal });
+    } catch {
+      return; // aborted while waiting
+    }
+  }
+}
+
+/** Prints one shard from `from`; returns the position to continue from. */
+async function printShard(
+  source: TailSource,
+  shard: number,
+  from: number,
+  printer: Printer,
+  signal?: AbortSignal,
+): Promise<number> {
+  const batches = source.batches(shard, from);
+  let pos = from;
+  for (;;) {
+    const next = await batches.next();
+    if (next.done) return next.value;
+    for (const p of next.value) {
+      printer.payload(shard, p);
+      pos = p.position;
+      if (printer.done) break;
+    }
+    await printer.flush();
+    if (printer.done || signal?.aborted) {
+      await batches.return(pos);
+      return pos;
+    }
+  }
+}
+
+class Printer {
+  private printed = 0;
+  private chunk: string[] = [];
+
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly format: 'json' | 'text',
+    private readonly limit: number,
+  ) {}
+
+  get done(): boolean {
+    return this.printed >= this.limit;
+  }
+
+  payload(shard: number, p: JournalPayload): void {
+    for (const ev of decodeEvents(p.payload)) {
+      if (this.done) return;
+      const line = this.format === 'json' ? jsonLine : textLine;
+      this.chunk.push(line(shard, p.position, ev));
+      this.printed++;
+    }
+  }
+
+  /** Writes what was collected and waits until `out` takes more. */
+  async flush(): Promise<void> {
+    if (this.chunk.length === 0) return;
+    const text = this.chunk.join('');
+    this.chunk = [];
+    if (!this.out.write(text)) await once(this.out, 'drain');
+  }
+}
+
+function jsonLine(shard: number, position: number, ev: SkuEvent): string {
+  return `{"shard":${shard},"position":${position},${JSON.stringify(ev).slice(1)}\n`;
+}
+
+function textLine(shard: number, position: number, ev: SkuEvent): string {
+  const head = `${shard}:${position} ${isoTime(ev.at)} ${ev.sku} #${ev.seq} ${ev.type}`;
+  switch (ev.type) {
+    case 'sku_defined':
+    case 'sku_updated': {
+      const stock = ev.type === 'sku_defined' ? ` stock=${ev.stock}` : '';
+      const window = `starts=${isoTime(ev.startsAt)} ends=${isoTime(ev.endsAt)}`;
+      return (
+        `${head}${stock} limit=${ev.perUserLimit} hold=${ev.holdTtlMs}ms price=${ev.price} ` +
+        `${window} name=${JSON.stringify(ev.name)}\n`
+      );
+    }
+    case 'reserved':
+      return (
+        `${head} reservation=${ev.reservation} qty=${ev.qty} user=${JSON.stringify(ev.userId)} ` +
+        `key=${JSON.stringify(ev.idempotencyKey)} expires=${isoTime(ev.expiresAt)}\n`
+      );
+    case 'restocked':
+      return `${head} qty=${ev.qty}\n`;
+    case 'sale_closed':
+      return `${head}\n`;
+    default:
+      return `${head} reservation=${ev.reservation} qty=${ev.qty}\n`;
+  }
+}
+
+function isoTime(ms: number | null): string {
+  const valid = ms !== null && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
+  return valid ? new Date(ms).toISOString() : '-';
+}
+
+// ---- sources ------------------------------------------------------------------------------
+
+async function kafkaSource(args: TailArgs): Promise<TailSource> {
+  const journal = await KafkaJournal.existing(args.config.kafka);
+  if (args.shard !== null && args.shard >= journal.shards) {
+    await journal.close();
+    const { topic } = args.config.kafka;
+    throw new UsageError(`no shard ${args.shard}: topic ${topic} has ${journal.shards} partitions`);
+  }
+  return {
+    shards: () => Array.from({ length: journal.shards }, (_, i) => i),
+    batches: (shard, from) => journal.payloadBatches(shard, from),
+    close: () => journal.close(),
+  };
+}
+
+const SHARD_FILE = /^shard-(\d+)\.journal$/;
+/** The file journal's own bound on a frame (FileJournal's default `frameBytesMax`). */
+const FRAME_BYTES_MAX = 256 * 1024 * 1024;
+const READ_CHUNK_BYTES = 8 * 1024 * 1024;
+
+function fileSource(args: TailArgs, err: NodeJS.WritableStream): TailSource {
+  const dir = args.config.journal.dir;
+  const shards = (): number[] =>
+    readdirSync(dir)
+      .map((name) => SHARD_FILE.exec(name))
+      .filter((m) => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+  shards(); // fails now, with the directory's name, if it cannot be listed
+  return {
+    shards,
+    batches: (shard, from) => {
+      const path = join(dir, `shard-${shard}.journal`);
+      return fileBatches(path, from, args.follow ? null : err);
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * Frames of a journal file from `from`, one read chunk at a time, opened read-only. Stops at
+ * the first frame that is torn or corrupt and reports it on `warn` (null while following: the
+ * engine may be writing that frame right now).
+ */
+function* fileBatches(
+  path: string,
+  from: number,
+  warn: NodeJS.WritableStream | null,
+): Generator<JournalPayload[], number> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return from;
+    throw e;
+  }
+  let pos = from;
+  let size = 0;
+  try {
+    size = fstatSync(fd).size;
+    while (pos < size) {
+      const batch = readFrames(fd, pos, size);
+      if (batch.length === 0) break;
+      pos = batch[batch.length - 1].position;
+      yield batch;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (pos < size && warn) {
+    warn.write(
+      `stockade tail: ${path}: the ${size - pos} bytes from position ${pos} are not a ` +
+        'complete frame (a torn tail, which recovery cuts off, or --from is not the start ' +
+        'of a frame)\n',
+    );
+  }
+  return pos;
+}
+
+/** The whole, valid frames in one chunk read at `pos` (at least one if a valid frame is there). */
+function readFrames(fd: number, pos: number, size: number): JournalPayload[] {
+  let buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - pos));
+  let len = readSync(fd, buf, 0, buf.length, pos);
+  if (len >= FRAME_HEADER_BYTES) {
+    const declared = buf.readUInt32LE(0);
+    const frameEnd = FRAME_HEADER_BYTES + declared;
+    if (declared <= FRAME_BYTES_MAX && frameEnd > len && pos + frameEnd <= size) {
+      // The first frame is larger than a chunk: read it whole.
+      buf = Buffer.allocUnsafe(frameEnd);
+      len = readSync(fd, buf, 0, buf.length, pos);
+    }
+  }
+  const out: JournalPayload[] = [];
+  let at = 0;
+  for (;;) {
+    const n = validFrameAt(buf, at, len, FRAME_BYTES_MAX);
+    if (n < 0) return out;
+    at += FRAME_HEADER_BYTES + n;
+    out.push({ payload: buf.subarray(at - n, at), position: pos + at });
+  }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,123 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { request } from './helpers.js';
+
+const cli = fileURLToPath(new URL('../../gateway/cli.ts', import.meta.url));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('STOCKADE_')),
+);
+
+function start(args: string[]): {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exit: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, ['--import=tsx', cli, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, out: () => out, err: () => err, exit };
+}
+
+t.test('--help, unknown commands and bad flags', async (t) => {
+  const help = start(['--help']);
+  t.equal(await help.exit, 0);
+  t.match(help.out(), /Usage: stockade <command>/);
+  t.match(help.out(), /--auth MODE/);
+  const serveHelp = start(['serve', '-h']);
+  t.equal(await serveHelp.exit, 0);
+  t.match(serveHelp.out(), /--demo/);
+
+  const bogus = start(['serve', '--bogus']);
+  t.equal(await bogus.exit, 2);
+  t.match(bogus.err(), /Unknown option '--bogus'[\s\S]*stockade --help/);
+  const cmd = start(['launch']);
+  t.equal(await cmd.exit, 2);
+  t.match(cmd.err(), /unknown command 'launch'/);
+  const port = start(['serve', '--port', 'eighty', '--journal', 'none']);
+  t.equal(await port.exit, 2);
+  t.match(port.err(), /config\.gateway\.port must be an integer from 0 to 65535, got 'eighty'/);
+  const auth = start(['serve', '--auth', 'jwt', '--journal', 'none', '--port', '0']);
+  t.equal(await auth.exit, 2);
+  t.match(auth.err(), /neither config\.gateway\.jwtSecret/);
+});
+
+t.test('serve --demo --auth none: the contract, then a graceful stop on SIGTERM', async (t) => {
+  const p = start([
+    'serve',
+    '--port',
+    '0',
+    '--demo',
+    '--auth',
+    'none',
+    '--journal',
+    'none',
+    '--shards',
+    '1',
+    '--log-level',
+    'warn',
+  ]);
+  t.teardown(() => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    p.child.stderr!.on('data', () => {
+      const m = /serving on (http:\/\/[\d.]+:\d+)/.exec(p.err());
+      if (m) resolve(m[1]);
+    });
+    void p.exit.then((code) => reject(new Error(`exited ${code}: ${p.err()}`)));
+  });
+  t.match(p.err(), /WARNING: auth is 'none'/, 'auth none says so loudly');
+  await new Promise<void>((resolve) => {
+    p.child.stderr!.on('data', () => /demo sale/.test(p.err()) && resolve());
+    if (/demo sale/.test(p.err())) resolve();
+  });
+  const r = await request(`${url}/v1/skus/demo/reservations`, 'POST', {
+    userId: 'u1',
+    qty: 1,
+    idempotencyKey: 'k1',
+  });
+  t.equal(r.status, 201);
+  t.equal(r.body.reservationId, 'demo:1');
+  const sku = await request(`${url}/v1/skus/demo`, 'GET');
+  t.match(sku.body, { stock: 1_000_000, perUserLimit: 0, reserved: 1 });
+
+  // An in-flight request (headers and half its body) survives the signal and is answered.
+  const { port } = new URL(url);
+  const sock = connect(Number(port), '127.0.0.1');
+  await new Promise((res) => sock.on('connect', res));
+  let reply = '';
+  sock.on('data', (c: Buffer) => (reply += c.toString()));
+  const body = JSON.stringify({ userId: 'u2', qty: 1, idempotencyKey: 'k2' });
+  sock.write(
+    `POST /v1/skus/demo/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+  );
+  // Synchronize on the server's own gauge: the half request is admitted once inflight is 2
+  // (the /metrics request that reads the gauge is in flight itself).
+  for (let i = 0; ; i++) {
+    const m = await request(`${url}/metrics`, 'GET');
+    if (/^stockade_inflight_requests 2$/m.test(m.body as string)) break;
+    if (i > 1000) throw new Error('the half request was never admitted');
+  }
+  p.child.kill('SIGTERM');
+  await new Promise<void>((resolve) => {
+    const check = () => /shutting down/.test(p.err()) && resolve();
+    p.child.stderr!.on('data', check);
+    check();
+  });
+  sock.write(body.slice(5));
+  const closed = new Promise((res) => sock.on('close', res));
+  await closed;
+  t.match(reply, /^HTTP\/1\.1 201 Created/, 'the in-flight request was finished');
+  t.equal(await p.exit, 0, 'exit 0 after a graceful stop');
+});

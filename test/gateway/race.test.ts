@@ -1,0 +1,117 @@
+/**
+ * 200 concurrent clients — 100 over HTTP (one connection each), 100 over WebSocket — buy one SKU
+ * with stock 1,000 until each hears sold_out. Exactly 1,000 purchases succeed, and the engine's
+ * event stream holds exactly 1,000 reservations. (With the file journal the same count can be
+ * read back from the journal after a restart; that check belongs with the journal's tests.)
+ */
+import t from 'tap';
+import { request as httpRequest, Agent } from 'node:http';
+import type { SkuEvent } from '../../engine/index.js';
+import { WsClient, request, startServer } from './helpers.js';
+import type { Json } from './helpers.js';
+
+const STOCK = 1000;
+const CLIENTS = 100;
+
+function post(agent: Agent, port: number, body: object): Promise<{ status: number; body: Json }> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v1/skus/hot/reservations',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function httpBuyer(port: number, n: number): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  let bought = 0;
+  try {
+    for (let i = 0; ; i++) {
+      const r = await post(agent, port, { userId: `h${n}`, qty: 1, idempotencyKey: `h${n}-${i}` });
+      if (r.status === 201) bought++;
+      else if (r.body.error.code === 'sold_out') return bought;
+      else throw new Error(`unexpected ${r.status} ${JSON.stringify(r.body)}`);
+    }
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function wsBuyer(port: number, n: number): Promise<number> {
+  const ws = await WsClient.open(port);
+  let bought = 0;
+  try {
+    for (let i = 0; ; i++) {
+      ws.send({
+        type: 'reserve',
+        id: i,
+        sku: 'hot',
+        userId: `w${n}`,
+        qty: 1,
+        idempotencyKey: `w${n}-${i}`,
+      });
+      const m = await ws.next();
+      if (m.type === 'reserved') bought++;
+      else if (m.error.code === 'sold_out') return bought;
+      else throw new Error(`unexpected ${JSON.stringify(m)}`);
+    }
+  } finally {
+    ws.close();
+  }
+}
+
+t.test('200 concurrent buyers over HTTP and WebSocket: exactly the stock is sold', async (t) => {
+  const s = await startServer({ engine: { shards: 2 } });
+  t.teardown(() => s.close());
+  t.equal((await request(`${s.url}/v1/skus/hot`, 'PUT', { stock: STOCK })).status, 201);
+  const sub = await s.engine.subscribe();
+  const events: SkuEvent[] = [];
+  const collecting = (async () => {
+    for await (const e of sub) events.push(e);
+  })();
+
+  const buyers: Promise<number>[] = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    buyers.push(httpBuyer(s.port, i));
+    buyers.push(wsBuyer(s.port, i));
+  }
+  const counts = await Promise.all(buyers);
+  const total = counts.reduce((a, b) => a + b, 0);
+  t.equal(total, STOCK, 'exactly 1,000 purchases succeeded');
+  t.ok(
+    counts.filter((c, i) => i % 2 === 0).some((c) => c > 0),
+    'HTTP clients bought',
+  );
+  t.ok(
+    counts.filter((c, i) => i % 2 === 1).some((c) => c > 0),
+    'WebSocket clients bought',
+  );
+
+  await s.engine.drain();
+  sub.end();
+  await collecting;
+  const reserved = events.filter((e) => e.type === 'reserved' && e.sku === 'hot');
+  t.equal(reserved.length, STOCK, 'the event stream holds exactly 1,000 reservations');
+  t.equal(
+    new Set(reserved.map((e) => (e as { reservation: number }).reservation)).size,
+    STOCK,
+    'all distinct',
+  );
+  const snap = (await request(`${s.url}/v1/skus/hot`, 'GET')).body;
+  t.match(snap, { available: 0, reserved: STOCK, sold: 0 });
+});
