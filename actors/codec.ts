@@ -6,7 +6,8 @@
  * Request records (little endian, strings are u8 length + UTF-8 bytes):
  *
  *   reserve:  u8 op=1 | str sku | u32 qty | str userId | str idempotencyKey
- *   confirm:  u8 op=2 | str sku | f64 reservation      (also cancel=3, return=4)
+ *   confirm:  u8 op=2 | str sku | f64 reservation | str owner   (also cancel=3, return=4;
+ *             owner is the acting user, checked against the reservation's; empty = no check)
  *   restock:  u8 op=5 | str sku | u32 qty
  *   close:    u8 op=6 | str sku
  *
@@ -99,12 +100,15 @@ export class BatchWriter {
     return 0;
   }
 
-  reservationCommand(op: OpCode, sku: string, reservation: number): void {
+  /** Appends a confirm, cancel or return; `owner` ('' for none) was checked by the caller. */
+  reservationCommand(op: OpCode, sku: string, reservation: number, owner = ''): void {
     this.ensure();
     this.buf[this.pos++] = op;
     this.str(sku, 255);
     this.view.setFloat64(this.pos, reservation, true);
     this.pos += 8;
+    if (owner === '') this.buf[this.pos++] = 0;
+    else this.str(owner, USER_ID_BYTES_MAX);
     this.count++;
   }
 

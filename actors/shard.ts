@@ -222,11 +222,13 @@ export class Shard {
         out[o] = packResult(status, aux);
       } else if (op === Op.confirm || op === Op.cancel || op === Op.return) {
         const r = view.getFloat64(p, true);
-        p += 8;
+        const ownerLen = bytes[p + 8];
+        const ownerOff = p + 9;
+        p = ownerOff + ownerLen;
         if (actor === undefined) {
           out[o] = Status.unknown_sku;
         } else {
-          const status = actor.command(r, COMMAND_OF_OP[op], now, this.log);
+          const status = actor.command(r, COMMAND_OF_OP[op], now, this.log, bytes, ownerOff, ownerLen);
           out[o] = packResult(status, actor.outState);
           out[o + 1] = r;
         }

@@ -217,10 +217,25 @@ export class SkuActor {
     return r;
   }
 
-  /** confirm, cancel or return reservation `r`, following the transition table. */
-  command(r: number, command: number, now: number, log: EventLog): number {
+  /**
+   * confirm, cancel or return reservation `r`, following the transition table. With an owner
+   * (`buf[ownerOff, +ownerLen)`, non-empty), only that user's reservation is found: another
+   * user's is answered `unknown_reservation`, which tells nothing about whether it exists.
+   */
+  command(
+    r: number,
+    command: number,
+    now: number,
+    log: EventLog,
+    buf?: Uint8Array,
+    ownerOff = 0,
+    ownerLen = 0,
+  ): number {
     const res = this.res;
     if (!res.has(r)) return Status.unknown_reservation;
+    if (ownerLen > 0 && !this.users.refEquals(res.userRef(r), buf!, ownerOff, ownerLen)) {
+      return Status.unknown_reservation;
+    }
     // A hold past its deadline is expired even if the timer wheel has not got to it yet.
     if (res.state(r) === ResState.held && res.expiresAt(r) <= now) this.expire(r, now, log);
     const t = TRANSITION_BY_CODE[res.state(r)][command];

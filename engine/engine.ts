@@ -1,5 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { Op, STATUS_NAMES, isValidQty, isValidSkuId, checkSkuDefinition } from '../actors/index.js';
+import {
+  Op,
+  STATUS_NAMES,
+  USER_ID_BYTES_MAX,
+  checkSkuDefinition,
+  isValidQty,
+  isValidSkuId,
+  isValidToken,
+} from '../actors/index.js';
 import type { ClockSpec, ManualClock, OpCode, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
 import type { ShardStats } from './shard-messages.js';
 import type { RecoveryStats } from './shard-host.js';
@@ -33,6 +41,11 @@ export interface EngineOptions {
 export interface EngineStats {
   shards: (ShardStats & { up: boolean; queueDepth: number; batchesSent: number; restarts: number })[];
   subscribers: number;
+}
+
+export interface ReservationCommandOptions {
+  /** The acting user: the command applies only if the reservation is theirs. */
+  userId?: string;
 }
 
 export interface ShardDownInfo {
@@ -183,19 +196,22 @@ export class Engine extends EventEmitter {
     if (bad !== 0) waiter.settle(slot, invalid(bad === -1 ? 'userId' : 'idempotencyKey'));
   }
 
-  /** Confirms a held reservation: its units become sold. */
-  confirm(reservationId: string): Promise<ConfirmResult> {
-    return this.reservationCommand(Op.confirm, reservationId);
+  /**
+   * Confirms a held reservation: its units become sold. With `userId`, only that user's
+   * reservation is acted on (another user's answers `unknown_reservation`); without it, any.
+   */
+  confirm(reservationId: string, options?: ReservationCommandOptions): Promise<ConfirmResult> {
+    return this.reservationCommand(Op.confirm, reservationId, options);
   }
 
-  /** Cancels a held reservation: its units go back on sale. */
-  cancel(reservationId: string): Promise<ConfirmResult> {
-    return this.reservationCommand(Op.cancel, reservationId);
+  /** Cancels a held reservation: its units go back on sale. `userId` as for `confirm`. */
+  cancel(reservationId: string, options?: ReservationCommandOptions): Promise<ConfirmResult> {
+    return this.reservationCommand(Op.cancel, reservationId, options);
   }
 
-  /** Returns a confirmed order (its reservation id): units back on sale, the user's count back. */
-  returnOrder(reservationId: string): Promise<ConfirmResult> {
-    return this.reservationCommand(Op.return, reservationId);
+  /** Returns a confirmed order: units back on sale, the user's count back. `userId` as for `confirm`. */
+  returnOrder(reservationId: string, options?: ReservationCommandOptions): Promise<ConfirmResult> {
+    return this.reservationCommand(Op.return, reservationId, options);
   }
 
   /** Adds units to a SKU's stock. */
@@ -213,10 +229,12 @@ export class Engine extends EventEmitter {
     return this.command(Op.close, sku, 0) as Promise<CloseResult>;
   }
 
-  private reservationCommand(op: OpCode, id: string): Promise<ConfirmResult> {
+  private reservationCommand(op: OpCode, id: string, options?: ReservationCommandOptions): Promise<ConfirmResult> {
     const parsed = parseReservationId(id);
     if (!parsed || !isValidSkuId(parsed.sku)) return this.reject(invalid('reservationId'));
-    return this.command(op, parsed.sku, parsed.n) as Promise<ConfirmResult>;
+    const owner = options?.userId;
+    if (owner !== undefined && !isValidToken(owner, USER_ID_BYTES_MAX)) return this.reject(invalid('userId'));
+    return this.command(op, parsed.sku, parsed.n, owner) as Promise<ConfirmResult>;
   }
 
   private reject(r: Rejection): Promise<Rejection> {
@@ -224,13 +242,13 @@ export class Engine extends EventEmitter {
     return Promise.resolve(r);
   }
 
-  private command(op: OpCode, sku: string, n: number): Promise<unknown> {
+  private command(op: OpCode, sku: string, n: number, owner = ''): Promise<unknown> {
     this.assertOpen();
     const client = this.clientFor(sku);
     if (client.down) return Promise.resolve(rejection('shard_unavailable'));
     if (client.depth >= this.config.engine.shardQueueMax) return Promise.resolve(rejection('overloaded'));
     return new Promise((resolve) => {
-      client.enqueueCommand(op, sku, n, new Waiter(1, (r) => resolve(r[0])), 0);
+      client.enqueueCommand(op, sku, n, new Waiter(1, (r) => resolve(r[0])), 0, owner);
     });
   }
 

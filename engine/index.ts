@@ -6,7 +6,7 @@
  * ```
  */
 export { createEngine, Engine } from './engine.js';
-export type { EngineOptions, EngineStats, ShardDownInfo, ShardUpInfo } from './engine.js';
+export type { EngineOptions, EngineStats, ShardDownInfo, ShardUpInfo, ReservationCommandOptions } from './engine.js';
 export type { ShardStats } from './shard-messages.js';
 export type { RecoveryStats } from './shard-host.js';
 export { EngineError, ERROR_CATALOGUE, isErrorCode } from './errors.js';

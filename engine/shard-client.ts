@@ -170,10 +170,10 @@ export class ShardClient {
     return bad;
   }
 
-  enqueueCommand(op: OpCode, sku: string, n: number, waiter: Waiter, slot: number): void {
+  enqueueCommand(op: OpCode, sku: string, n: number, waiter: Waiter, slot: number, owner = ''): void {
     if (op === Op.restock) this.writer.restock(sku, n);
     else if (op === Op.close) this.writer.close(sku);
-    else this.writer.reservationCommand(op, sku, n);
+    else this.writer.reservationCommand(op, sku, n, owner);
     this.track(sku, n, waiter, slot);
   }
 

@@ -35,9 +35,10 @@ export interface ReserveWaiter {
 
 /** Calls that are not on the per-request hot path; structured messages across threads. */
 export interface EngineCalls {
-  confirm(id: string): Promise<ConfirmResult>;
-  cancel(id: string): Promise<ConfirmResult>;
-  returnOrder(id: string): Promise<ConfirmResult>;
+  /** `owner`: the acting user; the command applies only to that user's reservation. */
+  confirm(id: string, owner?: string): Promise<ConfirmResult>;
+  cancel(id: string, owner?: string): Promise<ConfirmResult>;
+  returnOrder(id: string, owner?: string): Promise<ConfirmResult>;
   getSku(sku: string): Promise<SkuSnapshot | null>;
   /** Defines the SKU if it is new, else applies `update` (see `putSku` in engine-service.ts). */
   putSku(

@@ -133,16 +133,16 @@ export class EngineService implements EngineLink {
     this.tracked.add(sku);
   }
 
-  async confirm(id: string): Promise<ConfirmResult> {
-    return this.need().confirm(id);
+  async confirm(id: string, owner?: string): Promise<ConfirmResult> {
+    return this.need().confirm(id, ownerOption(owner));
   }
 
-  async cancel(id: string): Promise<ConfirmResult> {
-    return this.need().cancel(id);
+  async cancel(id: string, owner?: string): Promise<ConfirmResult> {
+    return this.need().cancel(id, ownerOption(owner));
   }
 
-  async returnOrder(id: string): Promise<ConfirmResult> {
-    return this.need().returnOrder(id);
+  async returnOrder(id: string, owner?: string): Promise<ConfirmResult> {
+    return this.need().returnOrder(id, ownerOption(owner));
   }
 
   async getSku(sku: string): Promise<SkuSnapshot | null> {
@@ -246,4 +246,8 @@ export class EngineService implements EngineLink {
     this.lastStats = { at: now, snapshot, stats };
     return Promise.resolve(stats);
   }
+}
+
+function ownerOption(owner: string | undefined): { userId: string } | undefined {
+  return owner === undefined ? undefined : { userId: owner };
 }

@@ -47,6 +47,8 @@ export class HttpExchange implements ReserveWaiter {
   param: string;
   /** The user from the token, or null with `auth: none` (then the body names the user). */
   userId: string | null = null;
+  /** The token carries `role: "admin"` (admins may act on any user's reservation). */
+  admin = false;
   /** Quantity of a reservation in flight (for the reply). */
   qty = 0;
 

@@ -146,10 +146,12 @@ export class RemoteLink implements EngineLink {
     });
   }
 
-  confirm = (id: string) => this.call<Awaited<ReturnType<EngineLink['confirm']>>>('confirm', [id]);
-  cancel = (id: string) => this.call<Awaited<ReturnType<EngineLink['cancel']>>>('cancel', [id]);
-  returnOrder = (id: string) =>
-    this.call<Awaited<ReturnType<EngineLink['returnOrder']>>>('returnOrder', [id]);
+  confirm = (id: string, owner?: string) =>
+    this.call<Awaited<ReturnType<EngineLink['confirm']>>>('confirm', [id, owner]);
+  cancel = (id: string, owner?: string) =>
+    this.call<Awaited<ReturnType<EngineLink['cancel']>>>('cancel', [id, owner]);
+  returnOrder = (id: string, owner?: string) =>
+    this.call<Awaited<ReturnType<EngineLink['returnOrder']>>>('returnOrder', [id, owner]);
   getSku = (sku: string) => this.call<Awaited<ReturnType<EngineLink['getSku']>>>('getSku', [sku]);
   putSku: EngineLink['putSku'] = (def, sku, update, stock) =>
     this.call('putSku', [def, sku, update, stock]);

@@ -53,12 +53,14 @@ function begin(
     return null;
   }
   let userId: string | null = null;
+  let admin = false;
   if (access !== 'public') {
     const p = ctx.authenticate(req.getHeader('authorization'));
     if (p === null) return deny(res, ctx, route, started, 'unauthorized');
     if (p !== undefined) {
       if (access === 'admin' && !p.admin) return deny(res, ctx, route, started, 'forbidden');
       userId = p.userId;
+      admin = p.admin;
     }
   }
   if (withBody) {
@@ -77,6 +79,7 @@ function begin(
   }
   const x = new HttpExchange(res, ctx, route, started, req.getParameter(0) ?? '');
   x.userId = userId;
+  x.admin = admin;
   return x;
 }
 
@@ -155,7 +158,9 @@ function reservationCommand(ctx: GatewayContext, route: number, method: Reservat
     if (!x) return;
     const id = checkReservationId(x.param);
     if (id === null) return x.fail(errorReply('invalid', 'reservationId'));
-    answer(x, ctx.link[method](id), ok200);
+    // A buyer acts only on their own reservations; an admin (or auth none) on any.
+    const owner = x.userId !== null && !x.admin ? x.userId : undefined;
+    answer(x, ctx.link[method](id, owner), ok200);
   };
 }
 

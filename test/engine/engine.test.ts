@@ -193,3 +193,18 @@ t.test('close() answers everything in flight before it stops', async (t) => {
   const results = await pending;
   t.equal(results.filter((r) => r.status === 'reserved').length, 5_000);
 });
+
+t.test('with a userId, confirm/cancel/return act only on that user’s reservation', async (t) => {
+  const engine = await testEngine();
+  t.teardown(() => engine.close());
+  await engine.defineSku({ sku: 'own', stock: 5 });
+  const r = await engine.reserve({ sku: 'own', userId: 'alice', qty: 1, idempotencyKey: 'a' });
+  if (r.status !== 'reserved') throw new Error('expected reserved');
+  t.match(await engine.confirm(r.reservationId, { userId: 'bob' }), { status: 'unknown_reservation' });
+  t.match(await engine.cancel(r.reservationId, { userId: 'bob' }), { status: 'unknown_reservation' });
+  t.match(await engine.getSku('own'), { reserved: 1, sold: 0 }, 'nothing changed');
+  t.match(await engine.confirm(r.reservationId, { userId: '' }), { status: 'invalid', field: 'userId' });
+  t.match(await engine.confirm(r.reservationId, { userId: 'alice' }), { status: 'confirmed' });
+  t.match(await engine.returnOrder(r.reservationId, { userId: 'bob' }), { status: 'unknown_reservation' });
+  t.match(await engine.returnOrder(r.reservationId), { status: 'returned' }, 'no userId: any (admin, embedder)');
+});
