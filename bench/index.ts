@@ -8,6 +8,7 @@ const scenarios: Record<string, () => Promise<Scenario>> = {
   engine: async () => (await import('./engine-bench.js')).run,
   'kafka-journal': async () => (await import('./kafka-journal.js')).run,
   http: async () => (await import('./http.js')).run,
+  moderation: async () => (await import('./moderation.js')).run,
 };
 
 async function main(): Promise<void> {

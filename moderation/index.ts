@@ -1,0 +1,38 @@
+/**
+ * Image moderation: a piscina pool of worker threads, each holding one onnxruntime session of an
+ * image classifier (a ViT exported by Hugging Face Optimum), with main-side admission, dynamic
+ * batching, timeouts and abort. The gateway's `POST /v1/moderation/images` is meant to be:
+ *
+ *   const moderator = await createModerator(loadConfig().moderation);
+ *   try {
+ *     const r = await moderator.classify(body, { contentType, signal });
+ *     reply(200, r);                      // { verdict, scores, model, ms }
+ *   } catch (err) {
+ *     if (isModerationError(err)) reply(err.httpStatus, { code: err.code, message: err.message });
+ *     else throw err;
+ *   }
+ *
+ * See docs/moderation.md for the model export, the settings, the verdict rule and the codes.
+ */
+export { createModerator, Moderator } from './moderator.js';
+export type {
+  ClassifyOptions,
+  ModerationResult,
+  ModerationStats,
+  ModeratorOptions,
+} from './moderator.js';
+export {
+  ModerationError,
+  isModerationError,
+  moderationErrors,
+  moderationErrorCodes,
+} from './errors.js';
+export type { ModerationErrorCode } from './errors.js';
+export { loadModelDir, preprocessSpecOf } from './model-dir.js';
+export type { ModelSpec, PreprocessSpec, ResizeKernel } from './model-dir.js';
+export { preprocessImage, normalizationTable } from './preprocess.js';
+export { checkUpload, detectFormat } from './sniff.js';
+export type { ImageFormat } from './sniff.js';
+export { validateModerationSettings } from './settings.js';
+export { softmaxInto, verdictOf, unsafeScore } from './verdict.js';
+export type { Verdict, VerdictRule } from './verdict.js';
