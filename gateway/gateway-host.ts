@@ -4,33 +4,15 @@
  *
  *   worker k ──{reserve batch}──▶ host ─▶ service.reserveBatch ─▶ {reserved words} ──▶ worker k
  */
-import { Worker } from 'node:worker_threads';
-import type { WorkerOptions } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
+import { spawnWorker } from '../engine/index.js';
 import { CALL_METHODS } from './engine-link.js';
 import type { EngineService } from './engine-service.js';
 import { codeOfError } from './engine-service.js';
 import { decodeReserveBatch, encodeResults } from './messages.js';
 import type { GatewayWorkerData, MainToWorker, WorkerToMain } from './messages.js';
-
-/**
- * Starts a worker module next to this file with this file's extension: the built package runs
- * `.js`, the test suite runs the TypeScript sources through tsx. The same idea as the engine's
- * `spawnWorker` (actors/spawn-worker.ts), which the gateway may not import: Node 20 does not
- * carry `--import` loader hooks into workers, so a `.ts` worker registers tsx first.
- */
-function spawnGatewayWorker(options: WorkerOptions): Worker {
-  const typescript = import.meta.url.endsWith('.ts');
-  const url = new URL(typescript ? './gateway-worker.ts' : './gateway-worker.js', import.meta.url);
-  if (!typescript) return new Worker(url, options);
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const bootstrap =
-    `import(${JSON.stringify(tsxApi)})` +
-    `.then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })` +
-    `.catch((err) => { setImmediate(() => { throw err; }); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
-}
 
 const callable = new Set<string>(CALL_METHODS);
 
@@ -48,7 +30,10 @@ class HostedWorker {
     private readonly log: Logger,
   ) {
     const workerData: GatewayWorkerData = { config, thread, port, exclusive };
-    this.worker = spawnGatewayWorker({ workerData, name: `stockade-gateway-${thread}` });
+    this.worker = spawnWorker(import.meta.url, './gateway-worker.js', {
+      workerData,
+      name: `stockade-gateway-${thread}`,
+    });
     this.worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
     this.worker.on('error', (err) => {
       log.error({ err, thread }, 'gateway worker failed');
