@@ -1,12 +1,17 @@
 /**
  * 200 concurrent clients — 100 over HTTP (one connection each), 100 over WebSocket — buy one SKU
- * with stock 1,000 until each hears sold_out. Exactly 1,000 purchases succeed, and the engine's
- * event stream holds exactly 1,000 reservations. (With the file journal the same count can be
- * read back from the journal after a restart; that check belongs with the journal's tests.)
+ * with stock 1,000 until each hears sold_out, on the fsync'd file journal. Exactly 1,000
+ * purchases succeed, the engine's event stream holds exactly 1,000 reservations, and so does the
+ * journal on disk, read back after the server stopped.
  */
 import t from 'tap';
 import { request as httpRequest, Agent } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SkuEvent } from '../../engine/index.js';
+import { decodeEvents } from '../../actors/index.js';
+import { FileJournal } from '../../persistence/index.js';
 import { WsClient, request, startServer } from './helpers.js';
 import type { Json } from './helpers.js';
 
@@ -76,8 +81,10 @@ async function wsBuyer(port: number, n: number): Promise<number> {
 }
 
 t.test('200 concurrent buyers over HTTP and WebSocket: exactly the stock is sold', async (t) => {
-  const s = await startServer({ engine: { shards: 2 } });
-  t.teardown(() => s.close());
+  const dir = mkdtempSync(join(tmpdir(), 'stockade-race-'));
+  const s = await startServer({ engine: { shards: 2 }, journal: { kind: 'file', dir, durability: 'fsync' } });
+  let closed = false;
+  t.teardown(() => (closed ? undefined : s.close()));
   t.equal((await request(`${s.url}/v1/skus/hot`, 'PUT', { stock: STOCK })).status, 201);
   const sub = await s.engine.subscribe();
   const events: SkuEvent[] = [];
@@ -114,4 +121,16 @@ t.test('200 concurrent buyers over HTTP and WebSocket: exactly the stock is sold
   );
   const snap = (await request(`${s.url}/v1/skus/hot`, 'GET')).body;
   t.match(snap, { available: 0, reserved: STOCK, sold: 0 });
+
+  await s.close();
+  closed = true;
+  const journal = new FileJournal({ dir, durability: 'os' });
+  const onDisk: SkuEvent[] = [];
+  for (let shard = 0; shard < 2; shard++) {
+    await journal.read(shard, 0, (payload) => onDisk.push(...decodeEvents(payload)));
+  }
+  await journal.close();
+  const journaled = onDisk.filter((e) => e.type === 'reserved' && e.sku === 'hot');
+  t.equal(journaled.length, STOCK, 'the journal holds exactly 1,000 reservations');
+  t.equal(new Set(journaled.map((e) => (e as { idempotencyKey: string }).idempotencyKey)).size, STOCK);
 });
