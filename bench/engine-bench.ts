@@ -6,8 +6,9 @@
  *
  * Flags: --requests N (default 2,000,000), --batch N (requests per reserveMany, default 16,384),
  * --inflight N (batches in flight, default 8), --shards N, --cases hot,spread,
- * --journal none|file|none,file (default none; file = the file journal with fsync, measured
- * with its replay speed and time-to-ready on restart), --json FILE.
+ * --journal none|file|kafka, or a list such as none,file,kafka (default none; file = the file
+ * journal with fsync; kafka = the Kafka journal at STOCKADE_KAFKA_BROKERS, a new topic per run;
+ * both measured with their replay speed and time-to-ready on restart), --json FILE.
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -157,7 +158,7 @@ async function measure(
       reserved,
       group_commits: appends,
     };
-    if (config.journal.kind === 'file') {
+    if (config.journal.kind !== 'none') {
       await engine.close();
       closed = true;
       // Recovery: a new engine replays the whole journal before it takes commands.
@@ -212,7 +213,9 @@ export async function run(argv: string[]): Promise<void> {
   const inflight = Number(values.inflight);
   const journalKinds = values.journal.split(',');
   for (const kind of journalKinds) {
-    if (kind !== 'none' && kind !== 'file') throw new Error(`--journal ${kind}: expected none or file`);
+    if (kind !== 'none' && kind !== 'file' && kind !== 'kafka') {
+      throw new Error(`--journal ${kind}: expected none, file or kafka`);
+    }
   }
   const base = loadConfig({
     overrides: { engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch } },
@@ -225,8 +228,11 @@ export async function run(argv: string[]): Promise<void> {
     const rules = sameRulesBaseline(w);
     for (const kind of journalKinds) {
       const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
+      // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run.
+      const topic = `stockade-bench-${which}-${Date.now()}`;
       const config = withOverrides(base, {
-        journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: 'none' },
+        journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: kind as 'kafka' | 'none' },
+        ...(kind === 'kafka' ? { kafka: { topic } } : {}),
       });
       try {
         const c = await measure(config, w, batch, inflight);
@@ -237,7 +243,7 @@ export async function run(argv: string[]): Promise<void> {
           ratio_to_ceiling: round(c.throughput_per_s / ceil.perSec),
           same_rules_single_thread_per_s: Math.round(rules.perSec),
           ratio_to_same_rules: round(c.throughput_per_s / rules.perSec),
-          journal: kind === 'file' ? 'file (fsync)' : 'none',
+          journal: kind === 'file' ? 'file (fsync)' : kind === 'kafka' ? 'kafka (acks=-1)' : 'none',
           requests: n,
           shards: config.engine.shards,
         });

@@ -17,6 +17,7 @@ import { perSku, readBack, saleCommits } from './journal-helpers.js';
 import type { Commit } from './journal-helpers.js';
 import { interopTests } from './kafka-interop.js';
 import { kafkaRecoveryTests } from './kafka-recovery.js';
+import { kafkaEngineTests } from './kafka-engine.js';
 import { kafkaTailTests } from './kafka-tail.js';
 
 const probe = kafkaTestSettings('probe');
@@ -28,6 +29,7 @@ if (await requireKafka(t, probe)) {
   interopTests();
   kafkaTailTests();
   kafkaRecoveryTests();
+  kafkaEngineTests();
   outageTest();
 }
 
