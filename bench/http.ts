@@ -8,7 +8,8 @@
  * the ceiling, and `oversold` (from GET /v1/skus/demo: sold + reserved must not exceed stock).
  *
  * Flags: --duration 10s, --warmup 3s, --connections 100, --wrk-threads 2, --shards N,
- * --gateway-threads N (they share the port), --journal none|file,
+ * --gateway-threads N (they share the port), --journal none|file|kafka or a list (one stockade
+ * case per journal, e.g. none,file,kafka; kafka uses STOCKADE_KAFKA_BROKERS and a fresh topic),
  * --cases bare,stockade, --json FILE. Needs `wrk` (Debian: apt-get install -y wrk).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -322,20 +323,30 @@ export async function run(argv: string[]): Promise<void> {
     wrkThreads: Number(values['wrk-threads']),
     script,
   };
-  const serveArgs = ['--journal', values.journal, '--threads', values['gateway-threads']];
-  if (values.journal === 'file') serveArgs.push('--data-dir', join(dir, 'data'));
-  if (values.shards) serveArgs.push('--shards', values.shards);
+  // `--journal none,file,kafka` measures each journal against the same ceiling in one run.
+  const serveArgsFor = (journal: string): string[] => {
+    const args = ['--journal', journal, '--threads', values['gateway-threads']];
+    if (journal === 'file') args.push('--data-dir', join(dir, 'data'));
+    // Kafka: the brokers from STOCKADE_KAFKA_BROKERS, a fresh topic for every run.
+    if (journal === 'kafka') args.push('--kafka-topic', `stockade-bench-http-${Date.now()}`);
+    if (values.shards) args.push('--shards', values.shards);
+    return args;
+  };
   const loadStart = loadavg().map((n) => round(n, 2));
   const cases: BenchCase[] = [];
+  const runs = values.cases.split(',').flatMap((which) =>
+    which === 'bare' ? [['bare', '']] : values.journal.split(',').map((j) => [which, j]),
+  );
   try {
-    for (const which of values.cases.split(',')) {
+    for (const [which, journal] of runs) {
       process.stdout.write(
-        `${which}: warm-up ${o.warmup}, then ${o.duration} with ${o.connections} connections ...\n`,
+        `${which}${journal ? ` (journal ${journal})` : ''}: warm-up ${o.warmup}, then ${o.duration} ` +
+          `with ${o.connections} connections ...\n`,
       );
       const c =
         which === 'bare'
           ? await benchBare(o)
-          : await benchStockade(o, serveArgs, `stockade_${values.journal}`);
+          : await benchStockade(o, serveArgsFor(journal), `stockade_${journal}`);
       if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
       delete (c as Partial<typeof c>).raw;
       cases.push(c);
