@@ -1,6 +1,4 @@
-import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 // The one import of actors/ in persistence/: a tool that prints events needs the event decoder,
@@ -9,8 +7,8 @@ import { decodeEvents } from '../actors/index.js';
 import type { SkuEvent } from '../actors/index.js';
 import { loadConfig } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
-import { FRAME_HEADER_BYTES, validFrameAt } from './file-journal.js';
-import { KafkaJournal } from './kafka-journal.js';
+import { fileJournalSource, kafkaJournalSource } from './journal-source.js';
+import type { JournalSource } from './journal-source.js';
 import type { JournalPayload } from './kafka-journal.js';
 
 /**
@@ -58,15 +56,6 @@ interface TailArgs {
   config: StockadeConfig;
 }
 
-/** Batches of payloads from a position, then the position after the last one. */
-type Batches = AsyncGenerator<JournalPayload[], number> | Generator<JournalPayload[], number>;
-
-interface TailSource {
-  shards(): number[];
-  batches(shard: number, from: number): Batches;
-  close(): Promise<void>;
-}
-
 class UsageError extends Error {}
 
 /** Runs `stockade tail argv…`, printing to `out`; resolves to the process exit code. */
@@ -87,7 +76,7 @@ export async function tail(
     out.write(TAIL_USAGE);
     return 0;
   }
-  let source: TailSource | null = null;
+  let source: JournalSource | null = null;
   try {
     source = args.journal === 'kafka' ? await kafkaSource(args) : fileSource(args, err);
     await printAll(args, source, new Printer(out, args.format, args.limit), options.signal);
@@ -162,7 +151,7 @@ function count(flag: string, raw: string): number {
 
 async function printAll(
   args: TailArgs,
-  source: TailSource,
+  source: JournalSource,
   printer: Printer,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -185,7 +174,7 @@ async function printAll(
 
 /** Prints one shard from `from`; returns the position to continue from. */
 async function printShard(
-  source: TailSource,
+  source: JournalSource,
   shard: number,
   from: number,
   printer: Printer,
@@ -278,105 +267,19 @@ function isoTime(ms: number | null): string {
 
 // ---- sources ------------------------------------------------------------------------------
 
-async function kafkaSource(args: TailArgs): Promise<TailSource> {
-  const journal = await KafkaJournal.existing(args.config.kafka);
-  if (args.shard !== null && args.shard >= journal.shards) {
-    await journal.close();
+async function kafkaSource(args: TailArgs): Promise<JournalSource> {
+  const source = await kafkaJournalSource(args.config.kafka);
+  const count = source.shards().length;
+  if (args.shard !== null && args.shard >= count) {
+    await source.close();
     const { topic } = args.config.kafka;
-    throw new UsageError(`no shard ${args.shard}: topic ${topic} has ${journal.shards} partitions`);
+    throw new UsageError(`no shard ${args.shard}: topic ${topic} has ${count} partitions`);
   }
-  return {
-    shards: () => Array.from({ length: journal.shards }, (_, i) => i),
-    batches: (shard, from) => journal.payloadBatches(shard, from),
-    close: () => journal.close(),
-  };
+  return source;
 }
 
-const SHARD_FILE = /^shard-(\d+)\.journal$/;
-/** The file journal's own bound on a frame (FileJournal's default `frameBytesMax`). */
-const FRAME_BYTES_MAX = 256 * 1024 * 1024;
-const READ_CHUNK_BYTES = 8 * 1024 * 1024;
-
-function fileSource(args: TailArgs, err: NodeJS.WritableStream): TailSource {
-  const dir = args.config.journal.dir;
-  const shards = (): number[] =>
-    readdirSync(dir)
-      .map((name) => SHARD_FILE.exec(name))
-      .filter((m) => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-  shards(); // fails now, with the directory's name, if it cannot be listed
-  return {
-    shards,
-    batches: (shard, from) => {
-      const path = join(dir, `shard-${shard}.journal`);
-      return fileBatches(path, from, args.follow ? null : err);
-    },
-    close: () => Promise.resolve(),
-  };
-}
-
-/**
- * Frames of a journal file from `from`, one read chunk at a time, opened read-only. Stops at
- * the first frame that is torn or corrupt and reports it on `warn` (null while following: the
- * engine may be writing that frame right now).
- */
-function* fileBatches(
-  path: string,
-  from: number,
-  warn: NodeJS.WritableStream | null,
-): Generator<JournalPayload[], number> {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return from;
-    throw e;
-  }
-  let pos = from;
-  let size = 0;
-  try {
-    size = fstatSync(fd).size;
-    while (pos < size) {
-      const batch = readFrames(fd, pos, size);
-      if (batch.length === 0) break;
-      pos = batch[batch.length - 1].position;
-      yield batch;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  if (pos < size && warn) {
-    warn.write(
-      `stockade tail: ${path}: the ${size - pos} bytes from position ${pos} are not a ` +
-        'complete frame (a torn tail, which recovery cuts off, or --from is not the start ' +
-        'of a frame)\n',
-    );
-  }
-  return pos;
-}
-
-/** The whole, valid frames in one chunk read at `pos` (at least one if a valid frame is there). */
-function readFrames(fd: number, pos: number, size: number): JournalPayload[] {
-  let buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - pos));
-  let len = readSync(fd, buf, 0, buf.length, pos);
-  if (len >= FRAME_HEADER_BYTES) {
-    const declared = buf.readUInt32LE(0);
-    const frameEnd = FRAME_HEADER_BYTES + declared;
-    if (declared <= FRAME_BYTES_MAX && frameEnd > len && pos + frameEnd <= size) {
-      // The first frame is larger than a chunk: read it whole.
-      buf = Buffer.allocUnsafe(frameEnd);
-      len = readSync(fd, buf, 0, buf.length, pos);
-    }
-  }
-  const out: JournalPayload[] = [];
-  let at = 0;
-  for (;;) {
-    const n = validFrameAt(buf, at, len, FRAME_BYTES_MAX);
-    if (n < 0) return out;
-    at += FRAME_HEADER_BYTES + n;
-    out.push({ payload: buf.subarray(at - n, at), position: pos + at });
-  }
+function fileSource(args: TailArgs, err: NodeJS.WritableStream): JournalSource {
+  return fileJournalSource(args.config.journal.dir, args.follow ? null : err);
 }
 
 function messageOf(e: unknown): string {

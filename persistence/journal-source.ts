@@ -1,0 +1,142 @@
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KafkaSettings } from '../config/index.js';
+import { FRAME_HEADER_BYTES, validFrameAt } from './file-journal.js';
+import { KafkaJournal } from './kafka-journal.js';
+import type { JournalPayload } from './kafka-journal.js';
+
+/**
+ * Read-only access to a journal for its consumers (`stockade tail`, the projectors): every
+ * shard's payloads from a position, in batches, without ever writing to the journal (the file
+ * journal's own reader truncates a torn tail; this one stops before it, so it is safe next to
+ * a running engine). Memory is bounded by one batch: 8 MiB of file, or one Kafka fetch
+ * (`kafka.fetchBytesMax`).
+ */
+export interface JournalSource {
+  readonly kind: 'file' | 'kafka';
+  /** The shards there are now (file: the shard files in the directory). */
+  shards(): number[];
+  /** Batches of payloads from `from` to the end at call time, then the position after them. */
+  batches(shard: number, from: number): PayloadBatches;
+  /** The position after the last payload as far as the source knows (file size, or the
+   *  partition's high-water mark at the last read): the journal side of a consumer's lag. */
+  endPosition(shard: number): number;
+  close(): Promise<void>;
+}
+
+/** Batches of payloads from a position, then the position after the last one. */
+export type PayloadBatches =
+  | AsyncGenerator<JournalPayload[], number>
+  | Generator<JournalPayload[], number>;
+
+/** A source over an existing Kafka journal topic (one partition per shard). */
+export async function kafkaJournalSource(settings: KafkaSettings): Promise<JournalSource> {
+  const journal = await KafkaJournal.existing(settings);
+  return {
+    kind: 'kafka',
+    shards: () => Array.from({ length: journal.shards }, (_, i) => i),
+    batches: (shard, from) => journal.payloadBatches(shard, from),
+    endPosition: (shard) => journal.durablePosition(shard),
+    close: () => journal.close(),
+  };
+}
+
+const SHARD_FILE = /^shard-(\d+)\.journal$/;
+/** The file journal's own bound on a frame (FileJournal's default `frameBytesMax`). */
+const FRAME_BYTES_MAX = 256 * 1024 * 1024;
+const READ_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A source over the file journal's directory, opened read-only. `warn` hears about a torn or
+ * corrupt frame where a read stops (pass null while following a live journal: the engine may
+ * be writing that frame right now).
+ */
+export function fileJournalSource(
+  dir: string,
+  warn: NodeJS.WritableStream | null,
+): JournalSource {
+  const shards = (): number[] =>
+    readdirSync(dir)
+      .map((name) => SHARD_FILE.exec(name))
+      .filter((m) => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+  shards(); // fails now, with the directory's name, if it cannot be listed
+  const pathOf = (shard: number): string => join(dir, `shard-${shard}.journal`);
+  return {
+    kind: 'file',
+    shards,
+    batches: (shard, from) => fileBatches(pathOf(shard), from, warn),
+    endPosition: (shard) => {
+      try {
+        return statSync(pathOf(shard)).size;
+      } catch {
+        return 0;
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * Frames of a journal file from `from`, one read chunk at a time, opened read-only. Stops at
+ * the first frame that is torn or corrupt and reports it on `warn` (null while following: the
+ * engine may be writing that frame right now).
+ */
+export function* fileBatches(
+  path: string,
+  from: number,
+  warn: NodeJS.WritableStream | null,
+): Generator<JournalPayload[], number> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return from;
+    throw e;
+  }
+  let pos = from;
+  let size = 0;
+  try {
+    size = fstatSync(fd).size;
+    while (pos < size) {
+      const batch = readFrames(fd, pos, size);
+      if (batch.length === 0) break;
+      pos = batch[batch.length - 1].position;
+      yield batch;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (pos < size && warn) {
+    warn.write(
+      `stockade tail: ${path}: the ${size - pos} bytes from position ${pos} are not a ` +
+        'complete frame (a torn tail, which recovery cuts off, or --from is not the start ' +
+        'of a frame)\n',
+    );
+  }
+  return pos;
+}
+
+/** The whole, valid frames in one chunk read at `pos` (at least one if a valid frame is there). */
+function readFrames(fd: number, pos: number, size: number): JournalPayload[] {
+  let buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - pos));
+  let len = readSync(fd, buf, 0, buf.length, pos);
+  if (len >= FRAME_HEADER_BYTES) {
+    const declared = buf.readUInt32LE(0);
+    const frameEnd = FRAME_HEADER_BYTES + declared;
+    if (declared <= FRAME_BYTES_MAX && frameEnd > len && pos + frameEnd <= size) {
+      // The first frame is larger than a chunk: read it whole.
+      buf = Buffer.allocUnsafe(frameEnd);
+      len = readSync(fd, buf, 0, buf.length, pos);
+    }
+  }
+  const out: JournalPayload[] = [];
+  let at = 0;
+  for (;;) {
+    const n = validFrameAt(buf, at, len, FRAME_BYTES_MAX);
+    if (n < 0) return out;
+    at += FRAME_HEADER_BYTES + n;
+    out.push({ payload: buf.subarray(at - n, at), position: pos + at });
+  }
+}
