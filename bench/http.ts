@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { machineInfo, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
-const LUA = `
+export const LUA = `
 local threads = {}
 function setup(thread)
   thread:set("id", #threads)
@@ -195,7 +195,7 @@ async function post(url: string, body: unknown): Promise<unknown> {
   return r.json();
 }
 
-interface Options {
+export interface Options {
   duration: string;
   warmup: string;
   connections: number;
@@ -226,10 +226,18 @@ async function benchBare(o: Options): Promise<BenchCase & { raw: string }> {
   }
 }
 
-async function benchStockade(
+/**
+ * Load beside the purchases (bench/moderation-load.ts): started with the server's URL once it
+ * is up, before the warm-up; its `stop` runs after the measured run and returns figures that
+ * join the case.
+ */
+export type SideLoad = (base: string) => { stop(): Promise<Record<string, unknown>> };
+
+export async function benchStockade(
   o: Options,
   serveArgs: string[],
   name: string,
+  side?: SideLoad,
 ): Promise<BenchCase & { raw: string }> {
   const args = [
     'serve',
@@ -252,12 +260,14 @@ async function benchStockade(
     const mainPort = Number(match[2]);
     // Gateway threads share the port (SO_REUSEPORT): the kernel spreads wrk's connections.
     const ports = [mainPort];
+    const sideLoad = side?.(base);
     await load(ports, o.script, o.connections, o.wrkThreads, o.warmup);
     // Put the warm-up's units back so the measured run sells rather than answers sold_out.
     await post(`${base}/v1/skus/demo/restock`, { qty: 20_000_000 });
     const before = (await (await fetch(`${base}/v1/skus/demo`)).json()) as { reserved: number };
     const load1 = loadavg()[0];
     const r = await load(ports, o.script, o.connections, o.wrkThreads, o.duration);
+    const sideFigures = (await sideLoad?.stop()) ?? {};
     const snap = (await (await fetch(`${base}/v1/skus/demo`)).json()) as {
       reserved: number;
       sold: number;
@@ -276,6 +286,7 @@ async function benchStockade(
       reserved_in_run: snap.reserved - before.reserved,
       socket_errors: r.errors,
       load_avg_1m_before: round(load1, 2),
+      ...sideFigures,
       raw: r.raw,
     };
   } finally {

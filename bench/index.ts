@@ -9,6 +9,8 @@ const scenarios: Record<string, () => Promise<Scenario>> = {
   'kafka-journal': async () => (await import('./kafka-journal.js')).run,
   http: async () => (await import('./http.js')).run,
   moderation: async () => (await import('./moderation.js')).run,
+  projection: async () => (await import('./projection.js')).run,
+  'moderation-load': async () => (await import('./moderation-load.js')).run,
 };
 
 async function main(): Promise<void> {

@@ -1,10 +1,13 @@
 import type { FieldSpec } from './field.js';
+import { auditFields } from './sections/audit.js';
 import { engineFields } from './sections/engine.js';
 import { gatewayFields } from './sections/gateway.js';
 import { journalFields } from './sections/journal.js';
 import { kafkaFields } from './sections/kafka.js';
 import { logFields } from './sections/log.js';
 import { moderationFields } from './sections/moderation.js';
+import { productFields } from './sections/products.js';
+import { projectionFields } from './sections/projection.js';
 import { storeFields } from './sections/stores.js';
 
 /** Every configuration setting Stockade has, in documentation order. */
@@ -16,4 +19,7 @@ export const configFields: readonly FieldSpec[] = [
   ...moderationFields,
   ...gatewayFields,
   ...storeFields,
+  ...projectionFields,
+  ...productFields,
+  ...auditFields,
 ];

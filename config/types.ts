@@ -72,6 +72,32 @@ export interface GatewaySettings {
   readonly rateLimitPerS: number;
   readonly rateLimitBurst: number;
   readonly rateLimitUsersMax: number;
+  readonly rateLimitStore: 'memory' | 'redis';
+}
+
+export interface AuditSettings {
+  readonly enabled: boolean;
+  readonly bufferMax: number;
+  readonly batchMax: number;
+  readonly flushMs: number;
+  readonly ttlDays: number;
+  readonly collection: string;
+}
+
+export interface ProductsSettings {
+  readonly enabled: boolean;
+  readonly moderation: boolean;
+  readonly requireModeration: boolean;
+  readonly cacheTtlS: number;
+  readonly cacheKeyPrefix: string;
+}
+
+export interface ProjectionSettings {
+  readonly mysql: boolean;
+  readonly batchEventsMax: number;
+  readonly flushMs: number;
+  readonly retryMsMax: number;
+  readonly skuCacheMax: number;
 }
 
 export interface UrlSettings {
@@ -88,6 +114,9 @@ export interface StockadeConfig {
   readonly mysql: UrlSettings;
   readonly redis: UrlSettings;
   readonly mongo: UrlSettings;
+  readonly projection: ProjectionSettings;
+  readonly products: ProductsSettings;
+  readonly audit: AuditSettings;
 }
 
 /** Any subset of the configuration, as accepted by overrides and JSON files. */

@@ -79,6 +79,105 @@ export const ERROR_CATALOGUE = {
     http: 500,
     description: 'A configuration value is unknown or out of range; the message names the key and range.',
   },
+  // The MySQL projection (persistence/mysql/): raised to its onError path and retried there.
+  projection_unavailable: {
+    retriable: true,
+    http: 503,
+    description:
+      'MySQL could not be reached or a projection batch failed; the batch is rolled back and retried with backoff, no event is skipped.',
+  },
+  projection_corrupt: {
+    retriable: false,
+    http: 500,
+    description:
+      'A SKU row does not follow from the journal (a gap in its event seq, or events before its definition); the projector stops at that batch.',
+  },
+  migration_locked: {
+    retriable: true,
+    http: 503,
+    description: 'Another `stockade migrate` held the schema lock for more than 30 s.',
+  },
+  // Products and image moderation (gateway/catalog.ts). The image_* and moderation_* codes
+  // repeat moderation/errors.ts, the pool's own catalogue, for the ones the HTTP routes answer
+  // with; a test checks the two agree on status and retriable.
+  unknown_product: { retriable: false, http: 404, description: 'No product with this id exists.' },
+  version_conflict: {
+    retriable: false,
+    http: 409,
+    description:
+      'The product changed since the `version` the update was based on; read it again and retry.',
+  },
+  moderation_required: {
+    retriable: false,
+    http: 409,
+    description:
+      'The SKU’s product has images not yet allowed by moderation (the message says which and ' +
+      'its state); the sale cannot be defined or changed without `"moderationOverride": true`.',
+  },
+  store_unavailable: {
+    retriable: true,
+    http: 503,
+    description:
+      'The product store (MySQL) did not answer, or this server runs without products ' +
+      '(`--products`); the message says which.',
+  },
+  moderation_unavailable: {
+    retriable: false,
+    http: 503,
+    description: 'This server runs without image moderation (`stockade serve --moderation`).',
+  },
+  image_too_large: {
+    retriable: false,
+    http: 413,
+    description: 'The image is larger than `moderation.maxBytes`; nothing was decoded.',
+  },
+  image_not_an_image: {
+    retriable: false,
+    http: 422,
+    description: 'The body is empty, or is not a JPEG, PNG or WebP image that can be parsed.',
+  },
+  image_unsupported_type: {
+    retriable: false,
+    http: 415,
+    description:
+      'The Content-Type or the format of the bytes is not `image/jpeg`, `image/png` or ' +
+      '`image/webp`.',
+  },
+  image_type_mismatch: {
+    retriable: false,
+    http: 415,
+    description: 'The Content-Type names a different image format than the bytes contain.',
+  },
+  image_truncated: {
+    retriable: false,
+    http: 422,
+    description: 'The image header is valid but the data ends early or the pixels are corrupt.',
+  },
+  image_too_many_pixels: {
+    retriable: false,
+    http: 413,
+    description: 'width × height exceeds `moderation.maxPixels` (decompression-bomb guard).',
+  },
+  moderation_overloaded: {
+    retriable: true,
+    http: 503,
+    description: 'More than `moderation.queueMax` images are waiting; retry shortly.',
+  },
+  moderation_timeout: {
+    retriable: true,
+    http: 503,
+    description: 'No verdict within `moderation.taskTimeoutMs`, queue wait included.',
+  },
+  moderation_closed: {
+    retriable: true,
+    http: 503,
+    description: 'The moderation pool is shutting down.',
+  },
+  moderation_inference_failed: {
+    retriable: true,
+    http: 500,
+    description: 'The model failed on the image or its worker thread died; it was logged.',
+  },
   // Protocol-level codes, answered by the gateway before a request reaches the engine.
   malformed_json: {
     retriable: false,

@@ -8,11 +8,15 @@ import uWS from '@trufflesuite/uws-js-unofficial';
 import type { TemplatedApp, WebSocket, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
+import { noAudit } from '../persistence/index.js';
+import type { AuditSink } from '../persistence/index.js';
 import { createVerifier } from './auth.js';
 import { GatewayContext } from './context.js';
 import type { EngineLink } from './engine-link.js';
 import type { Metrics } from './metrics.js';
 import { createRateLimiter } from './rate-limiter.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { RedisTokenBucketLimiter } from './redis-rate-limiter.js';
 import { registerHttpRoutes } from './routes.js';
 import { StockFeed } from './stock-feed.js';
 import { registerWsRoutes } from './ws-routes.js';
@@ -36,6 +40,7 @@ export class GatewayApp {
   readonly app: ClosableApp;
   readonly ctx: GatewayContext;
   readonly feed: StockFeed;
+  private readonly limiter: RateLimiter;
   private readonly sockets = new Set<WebSocket<WsSession>>();
   private listenSocket: us_listen_socket | null = null;
 
@@ -45,17 +50,20 @@ export class GatewayApp {
     metrics: Metrics,
     log: Logger,
     thread: number,
+    audit: AuditSink = noAudit,
   ) {
     const g = config.gateway;
-    // With several gateway threads each keeps its own buckets; the kernel spreads a user's
-    // connections over threads, so each thread refills at its share of the rate.
-    const share = g.threads;
-    const limiter = createRateLimiter(
-      g.rateLimitPerS / share,
-      Math.max(1, Math.ceil(g.rateLimitBurst / share)),
-      g.rateLimitUsersMax,
+    this.limiter = limiterFor(config, log);
+    this.ctx = new GatewayContext(
+      config,
+      link,
+      createVerifier(g),
+      this.limiter,
+      metrics,
+      log,
+      thread,
+      audit,
     );
-    this.ctx = new GatewayContext(config, link, createVerifier(g), limiter, metrics, log, thread);
     this.app = uWS.App();
     this.feed = new StockFeed(this.app, link, g.wsStockUpdatesPerS, (err) =>
       log.warn({ err }, 'stock feed'),
@@ -69,7 +77,10 @@ export class GatewayApp {
    * port another socket holds; without it uWS sets SO_REUSEPORT (for a fixed port), so several
    * gateway threads can bind the same one and the kernel spreads connections among them.
    */
-  listen(host: string, port: number, exclusive: boolean): Promise<number> {
+  async listen(host: string, port: number, exclusive: boolean): Promise<number> {
+    // A shared (Redis) limiter connects first, briefly, so the first buyers meet the shared
+    // buckets rather than the local fallback.
+    if (this.limiter instanceof RedisTokenBucketLimiter) await this.limiter.connected(2000);
     return new Promise((resolve, reject) => {
       const done = (ls: us_listen_socket | false) => {
         if (!ls) {
@@ -105,5 +116,28 @@ export class GatewayApp {
     this.feed.close();
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
     this.app.close?.();
+    if (this.limiter instanceof RedisTokenBucketLimiter) this.limiter.close();
   }
+}
+
+function limiterFor(config: StockadeConfig, log: Logger): RateLimiter {
+  const g = config.gateway;
+  // With several gateway threads each keeps its own in-process buckets; the kernel spreads a
+  // user's connections over threads, so each thread refills at its share of the rate.
+  const share = g.threads;
+  const local = createRateLimiter(
+    g.rateLimitPerS / share,
+    Math.max(1, Math.ceil(g.rateLimitBurst / share)),
+    g.rateLimitUsersMax,
+  );
+  if (g.rateLimitPerS === 0 || g.rateLimitStore === 'memory') return local;
+  // One bucket per user in Redis, shared by every thread and node at the full rate; the local
+  // buckets are its fallback while Redis is unreachable (see redis-rate-limiter.ts).
+  return RedisTokenBucketLimiter.open({
+    url: config.redis.url,
+    perS: g.rateLimitPerS,
+    burst: g.rateLimitBurst,
+    fallback: local,
+    onError: (err) => log.warn({ err }, 'redis rate limiter: using the local buckets'),
+  });
 }

@@ -4,13 +4,16 @@
  * front of it; flags map onto configuration overrides, which win over `STOCKADE_*` variables and
  * the `--config` file (config/ validates them all and names the key in any error).
  */
-import { tail } from '../persistence/index.js';
+import { MongoAuditLog, migrateCommand, tail } from '../persistence/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, createEngine, loadConfig } from '../engine/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
+import { openCatalog } from './open-catalog.js';
+import type { OpenCatalog } from './open-catalog.js';
+import { openProjection, runProject } from './serve-projection.js';
 import { startGateway } from './server.js';
 import type { Gateway } from './server.js';
 
@@ -19,6 +22,8 @@ const HELP = `Usage: stockade <command> [options]
 Commands:
   serve             Start the engine and the HTTP + WebSocket gateway
   tail              Print a journal's events (file or Kafka); 'stockade tail --help'
+  migrate           Create or update the MySQL schema; 'stockade migrate --help'
+  project           Apply the journal to MySQL, following it; 'stockade project --help'
   help              Show this help
 
 Options for serve (each also settable by its STOCKADE_* variable or a --config file):
@@ -37,9 +42,20 @@ Options for serve (each also settable by its STOCKADE_* variable or a --config f
   --jwt-secret S    HS256 secret, at least 32 bytes (STOCKADE_JWT_SECRET)
   --jwt-public-key K  RS256 public key: PEM text or a PEM file path (STOCKADE_JWT_PUBLIC_KEY)
   --rate-limit N    Purchase attempts per second per user; 0 = off (STOCKADE_RATE_LIMIT_PER_S)
+  --rate-limit-store S  memory (default; per gateway thread) or redis (one bucket per user
+                    shared by every node, at STOCKADE_REDIS_URL) (STOCKADE_RATE_LIMIT_STORE)
+  --audit           Write every purchase decision to the MongoDB audit log at STOCKADE_MONGO_URL
+                    (STOCKADE_AUDIT=true)
   --log-level L     fatal, error, warn, info, debug, trace or silent (STOCKADE_LOG_LEVEL)
   --config FILE     JSON configuration file (STOCKADE_CONFIG)
   --demo            Define a demo sale: SKU "demo", 1,000,000 units, no per-user limit
+  --project         Run the MySQL projector in this process, following the journal into
+                    STOCKADE_MYSQL_URL (STOCKADE_PROJECTION_MYSQL=true)
+  --products        Serve the product API: records in MySQL (STOCKADE_MYSQL_URL), cached in
+                    Redis (STOCKADE_REDIS_URL); sales then need moderated images
+                    (STOCKADE_PRODUCTS)
+  --moderation      Run image moderation for POST /v1/moderation/images and product images;
+                    the model is moderation.modelDir (STOCKADE_PRODUCTS_MODERATION)
   -h, --help        Show this help
   -v, --version     Show the version
 
@@ -99,9 +115,14 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
       'jwt-secret': { type: 'string' },
       'jwt-public-key': { type: 'string' },
       'rate-limit': { type: 'string' },
+      'rate-limit-store': { type: 'string' },
+      audit: { type: 'boolean', default: false },
+      project: { type: 'boolean', default: false },
       'log-level': { type: 'string' },
       config: { type: 'string' },
       demo: { type: 'boolean', default: false },
+      products: { type: 'boolean' },
+      moderation: { type: 'boolean' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -116,17 +137,27 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
     jwtSecret: values['jwt-secret'],
     jwtPublicKey: values['jwt-public-key'],
     rateLimitPerS: num(values['rate-limit']),
+    rateLimitStore: values['rate-limit-store'],
   };
   const journal: Record<string, unknown> = { kind: values.journal, dir: values['data-dir'] };
   const kafka: Record<string, unknown> = {
     brokers: values['kafka-brokers']?.split(',').map((b) => b.trim()),
     topic: values['kafka-topic'],
   };
+  // Absent flags stay undefined, so STOCKADE_PRODUCTS and the config file still apply.
+  const products: Record<string, unknown> = {
+    enabled: values.products,
+    moderation: values.moderation,
+  };
   const overrides = {
+    products,
     engine: { shards: num(values.shards) },
     journal,
     kafka,
     log: { level: values['log-level'] },
+    // Only when given: the flag turns the audit log on, its absence leaves the config's choice.
+    audit: values.audit ? { enabled: true } : {},
+    projection: values.project ? { mysql: true } : {},
     gateway,
   } as ConfigInput;
   return { overrides, file: values.config, demo: values.demo };
@@ -158,11 +189,29 @@ async function serve(args: ServeArgs): Promise<void> {
     }
     return engine;
   });
-  let gateway: Gateway;
+  // Products and moderation (MySQL, Redis, the model) open before the gateway listens, so a
+  // missing database or model stops the start with its reason.
+  let catalog: OpenCatalog;
   try {
-    gateway = await startGateway({ engine: engineReady, config, logger: log });
+    catalog = await openCatalog(config, log);
   } catch (err) {
     await engineReady.then((e) => e.close()).catch(() => {});
+    throw err;
+  }
+  const audit = openAudit(config, log);
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
+      engine: engineReady,
+      config,
+      logger: log,
+      catalog: catalog.catalog,
+      audit: audit ?? undefined,
+    });
+  } catch (err) {
+    await engineReady.then((e) => e.close()).catch(() => {});
+    await catalog.close();
+    await audit?.close();
     throw err;
   }
   const engine = await engineReady.catch(async (err: unknown) => {
@@ -178,6 +227,8 @@ async function serve(args: ServeArgs): Promise<void> {
       shards: config.engine.shards,
       auth: config.gateway.auth,
       journal: config.journal.kind,
+      products: config.products.enabled,
+      moderation: config.products.moderation,
     },
     'stockade is serving',
   );
@@ -189,10 +240,53 @@ async function serve(args: ServeArgs): Promise<void> {
         `-d '{"userId":"u1","qty":1,"idempotencyKey":"k1"}'\n`,
     );
   }
-  handleSignals(gateway, engine, log);
+  // The projector reads the journal beside the engine; it stops after the engine closed.
+  const projection = openProjection(config, log);
+  if (projection) gateway.service.projectionStats = () => projection.stats();
+  // The audit log closes last: after the gateway answered everything, it flushes the buffer.
+  handleSignals(gateway, engine, log, () =>
+    catalog
+      .close()
+      .then(() => closeAudit(audit, log))
+      .then(() => projection?.close()),
+  );
 }
 
-function handleSignals(gateway: Gateway, engine: Engine, log: Logger): void {
+/**
+ * The MongoDB audit log, when `audit.enabled`. It never holds up the start: MongoDB being down
+ * is logged, entries wait in the bounded buffer and the writes are retried with backoff.
+ */
+function openAudit(config: StockadeConfig, log: Logger): MongoAuditLog | null {
+  if (!config.audit.enabled) return null;
+  const a = config.audit;
+  const audit = new MongoAuditLog({
+    url: config.mongo.url,
+    collection: a.collection,
+    bufferMax: a.bufferMax,
+    batchMax: a.batchMax,
+    flushMs: a.flushMs,
+    ttlDays: a.ttlDays,
+    onError: (err) => log.warn({ err }, 'audit log: write failed; retrying with backoff'),
+  });
+  audit.ensureIndexes().then(
+    (ttl) => log.info({ collection: a.collection, ttl }, 'audit log: writing to MongoDB'),
+    (err: unknown) => log.warn({ err }, 'audit log: MongoDB not reachable yet; buffering'),
+  );
+  return audit;
+}
+
+async function closeAudit(audit: MongoAuditLog | null, log: Logger): Promise<void> {
+  if (audit === null) return;
+  await audit.close();
+  log.info({ ...audit.stats }, 'audit log closed');
+}
+
+function handleSignals(
+  gateway: Gateway,
+  engine: Engine,
+  log: Logger,
+  closeCatalog: () => Promise<void>,
+): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -205,6 +299,7 @@ function handleSignals(gateway: Gateway, engine: Engine, log: Logger): void {
     gateway
       .close()
       .then(() => engine.close())
+      .then(closeCatalog)
       .then(
         () => {
           log.info('stopped');
@@ -255,6 +350,14 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'tail') {
     process.exitCode = await runTail(rest);
+    return;
+  }
+  if (command === 'project') {
+    process.exitCode = await runProject(rest);
+    return;
+  }
+  if (command === 'migrate') {
+    process.exitCode = await migrateCommand(rest, process.stdout);
     return;
   }
   if (command !== 'serve') throw new UsageError(`unknown command '${command}'`);

@@ -4,7 +4,11 @@
  */
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
+import { noAudit } from '../persistence/index.js';
+import type { AuditSink } from '../persistence/index.js';
 import type { JwtVerifier, Principal } from './auth.js';
+import { noCatalog } from './catalog.js';
+import type { CatalogLink } from './catalog.js';
 import type { EngineLink } from './engine-link.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -16,8 +20,16 @@ export class GatewayContext {
   readonly authNone: boolean;
   /** Checked once here: per-request debug lines cost nothing when debug is off. */
   readonly logRequests: boolean;
+  /** `audit !== noAudit`, checked once: an unaudited gateway builds no audit entries. */
+  readonly auditing: boolean;
   /** Set when the server starts draining: new requests get `not_ready`, /readyz says 503. */
   draining = false;
+  /**
+   * Products and moderation (catalog.ts): the main thread's `CatalogService`, or a
+   * `RemoteCatalog` on a gateway worker. Set by whoever starts the App; without one the
+   * routes answer 503 `store_unavailable` / `moderation_unavailable`.
+   */
+  catalog: CatalogLink = noCatalog();
   private drained: (() => void) | null = null;
 
   constructor(
@@ -29,12 +41,15 @@ export class GatewayContext {
     readonly log: Logger,
     /** Which gateway thread this is (0 = the main thread). */
     readonly thread: number,
+    /** Receives one entry per purchase decision, transition and admin call (audit.ts). */
+    readonly audit: AuditSink = noAudit,
   ) {
     this.qtyMax = config.engine.qtyMax;
     this.bodyBytesMax = config.gateway.bodyBytesMax;
     this.inflightMax = config.gateway.inflightMax;
     this.authNone = config.gateway.auth === 'none';
     this.logRequests = log.isLevelEnabled('debug');
+    this.auditing = audit !== noAudit;
   }
 
   get ready(): boolean {

@@ -17,10 +17,12 @@ import type {
   SkuSnapshot,
   SkuUpdate,
 } from '../engine/index.js';
+import { noAudit } from '../persistence/index.js';
+import type { AuditSink, AuditStats } from '../persistence/index.js';
 import type { GatewayCode } from './errors.js';
 import type { EngineLink, GatewayRejection, ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import { Metrics, intervalStats, mergeSnapshots } from './metrics.js';
-import type { EngineGauges, IntervalStats, MetricsSnapshot } from './metrics.js';
+import type { EngineGauges, IntervalStats, MetricsSnapshot, ProjectionGauges } from './metrics.js';
 
 const rejections = new Map<string, GatewayRejection>();
 
@@ -62,6 +64,12 @@ export class EngineService implements EngineLink {
   private lastStats: { at: number; snapshot: MetricsSnapshot; stats: IntervalStats | null };
   /** Resolves when the engine is ready (it may still be recovering when the gateway starts). */
   readonly engineReady: Promise<Engine>;
+  /** The audit sink of every gateway thread; its `stats`, if it has them, go on /metrics. */
+  audit: AuditSink = noAudit;
+  /** Audit entries gateway workers dropped before forwarding them (their bound was full). */
+  auditForwardDropped = 0;
+  /** The MySQL projector's gauges when it runs in this process (`serve --project`). */
+  projectionStats: (() => ProjectionGauges) | null = null;
 
   constructor(
     engine: Engine | Promise<Engine>,
@@ -202,9 +210,23 @@ export class EngineService implements EngineLink {
     return mergeSnapshots([this.metrics.snapshot(), ...this.workerMetrics.values()]);
   }
 
+  /** Audit counters for /metrics, or null without an audit log. */
+  auditStats(): AuditStats | null {
+    if (this.audit === noAudit) return null;
+    const s = (this.audit as { stats?: AuditStats }).stats;
+    const dropped = this.auditForwardDropped + (s?.dropped ?? 0);
+    return { written: s?.written ?? 0, dropped, failed: s?.failed ?? 0 };
+  }
+
   async clusterMetrics(): Promise<{ metrics: MetricsSnapshot; gauges: EngineGauges }> {
     const metrics = this.mergedMetrics();
-    const gauges: EngineGauges = { shards: [], skus: [], ready: this.ready };
+    const gauges: EngineGauges = {
+      shards: [],
+      skus: [],
+      ready: this.ready,
+      audit: this.auditStats(),
+      projection: this.projectionStats?.() ?? null,
+    };
     if (this.engine === null) return { metrics, gauges };
     const engine = this.engine;
     const stats = await engine.stats();

@@ -89,6 +89,8 @@ export interface ErrorReply {
   readonly status: string;
   readonly body: string;
   readonly retryAfter: boolean;
+  /** The field (`invalid`) or state (`invalid_transition`) it names, for the audit log. */
+  readonly detail: string | null;
 }
 
 function makeReply(code: GatewayCode, extra?: { field?: string; state?: string }): ErrorReply {
@@ -102,7 +104,10 @@ function makeReply(code: GatewayCode, extra?: { field?: string; state?: string }
       code === 'overloaded' ||
       code === 'rate_limited' ||
       code === 'not_ready' ||
-      code === 'shard_unavailable',
+      code === 'shard_unavailable' ||
+      code === 'store_unavailable' ||
+      code === 'moderation_overloaded',
+    detail: extra?.field ?? extra?.state ?? null,
   });
 }
 

@@ -7,7 +7,10 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
+import type { AuditSink } from '../persistence/index.js';
 import { spawnWorker } from '../engine/index.js';
+import { CATALOG_METHODS, noCatalog } from './catalog.js';
+import type { CatalogLink, CatalogMethod } from './catalog.js';
 import { CALL_METHODS } from './engine-link.js';
 import type { EngineService } from './engine-service.js';
 import { codeOfError } from './engine-service.js';
@@ -15,9 +18,12 @@ import { decodeReserveBatch, encodeResults } from './messages.js';
 import type { GatewayWorkerData, MainToWorker, WorkerToMain } from './messages.js';
 
 const callable = new Set<string>(CALL_METHODS);
+const catalogMethods = new Set<string>(CATALOG_METHODS);
 
 class HostedWorker {
   readonly worker: Worker;
+  /** The main thread's catalog, which this worker's product and moderation routes reach. */
+  catalog: CatalogLink = noCatalog();
   private drained: (() => void) | null = null;
   private listening: ((err: string | null, port: number) => void) | null = null;
 
@@ -28,8 +34,15 @@ class HostedWorker {
     exclusive: boolean,
     private readonly service: EngineService,
     private readonly log: Logger,
+    private readonly audit: AuditSink | null,
   ) {
-    const workerData: GatewayWorkerData = { config, thread, port, exclusive };
+    const workerData: GatewayWorkerData = {
+      config,
+      thread,
+      port,
+      exclusive,
+      audit: this.audit !== null,
+    };
     this.worker = spawnWorker(import.meta.url, './gateway-worker.js', {
       workerData,
       name: `stockade-gateway-${thread}`,
@@ -77,8 +90,16 @@ class HostedWorker {
       }
       case 'call':
         return this.onCall(msg.id, msg.method, msg.args);
+      case 'catalog':
+        return this.onCatalog(msg.id, msg.method, msg.args);
       case 'metrics':
         return this.service.setWorkerMetrics(this.thread, msg.snapshot);
+      case 'audit': {
+        const sink = this.audit;
+        if (sink !== null) for (const e of msg.entries) sink.record(e);
+        this.service.auditForwardDropped += msg.dropped;
+        return;
+      }
       case 'listening':
         return this.listening?.(msg.error, msg.port);
       case 'drained':
@@ -86,6 +107,25 @@ class HostedWorker {
       case 'closed':
         return;
     }
+  }
+
+  /** Catalog calls answer with a `CatalogReply` and never reject (catalog.ts). */
+  private onCatalog(id: number, method: CatalogMethod, args: unknown[]): void {
+    const catalog = this.catalog as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const fn = catalogMethods.has(method) ? catalog[method] : undefined;
+    Promise.resolve()
+      .then(() => {
+        if (fn === undefined) throw new Error(`no catalog method ${method}`);
+        return fn.apply(this.catalog, args);
+      })
+      .then(
+        (value) => this.post({ kind: 'reply', id, value, error: null }),
+        (err: unknown) => {
+          this.log.error({ err, method }, 'gateway worker catalog call failed');
+          const error = { code: 'internal', message: String((err as Error)?.message) };
+          this.post({ kind: 'reply', id, value: null, error });
+        },
+      );
   }
 
   private onCall(id: number, method: string, args: unknown[]): void {
@@ -151,11 +191,15 @@ function toPlain(value: unknown): unknown {
 
 export class GatewayHost {
   private readonly workers: HostedWorker[] = [];
+  /** Set before `start`: the catalog the workers' calls go to. */
+  catalog: CatalogLink = noCatalog();
 
   constructor(
     private readonly service: EngineService,
     private readonly config: StockadeConfig,
     private readonly log: Logger,
+    /** The main thread's audit sink, or null without one (workers then build no entries). */
+    private readonly audit: AuditSink | null = null,
   ) {}
 
   /**
@@ -165,8 +209,11 @@ export class GatewayHost {
   async start(count: number, port: number, consecutive: boolean): Promise<number[]> {
     for (let i = 1; i <= count; i++) {
       const p = !consecutive ? port : this.config.gateway.port === 0 ? 0 : port + i;
-      this.workers.push(new HostedWorker(i, this.config, p, consecutive, this.service, this.log));
+      this.workers.push(
+        new HostedWorker(i, this.config, p, consecutive, this.service, this.log, this.audit),
+      );
     }
+    for (const w of this.workers) w.catalog = this.catalog;
     return Promise.all(this.workers.map((w) => w.started()));
   }
 

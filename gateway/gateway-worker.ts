@@ -4,7 +4,10 @@
  * thread's App runs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { noAudit } from '../persistence/index.js';
 import { GatewayApp } from './app.js';
+import { RemoteCatalog } from './catalog.js';
+import { AuditForwarder } from './audit.js';
 import { createLogger } from './logger.js';
 import type { GatewayWorkerData, MainToWorker, WorkerToMain } from './messages.js';
 import { Metrics } from './metrics.js';
@@ -16,7 +19,16 @@ const post = (msg: WorkerToMain): void => port.postMessage(msg);
 const log = createLogger(data.config.log.level).child({ thread: data.thread });
 const link = new RemoteLink(port);
 const metrics = new Metrics();
-const gateway = new GatewayApp(data.config, link, metrics, log, data.thread);
+// Audit entries go to the main thread's sink, one message per event-loop turn (audit.ts).
+const audit = data.audit
+  ? new AuditForwarder(
+      (entries, dropped) => post({ kind: 'audit', entries, dropped }),
+      data.config.audit.bufferMax,
+    )
+  : noAudit;
+const gateway = new GatewayApp(data.config, link, metrics, log, data.thread, audit);
+// Products and moderation live on the main thread: this App's routes forward to it.
+gateway.ctx.catalog = new RemoteCatalog(link.callCatalog);
 const metricsTimer = setInterval(
   () => post({ kind: 'metrics', snapshot: metrics.snapshot() }),
   1000,
@@ -29,6 +41,7 @@ port.on('message', (msg: MainToWorker) => {
     void gateway.ctx.whenIdle().then(() => post({ kind: 'drained' }));
   } else if (msg.kind === 'close') {
     clearInterval(metricsTimer);
+    if (audit instanceof AuditForwarder) audit.flush();
     post({ kind: 'metrics', snapshot: metrics.snapshot() });
     gateway.closeAll();
     // Let uWS finish closing its sockets, then leave the loop empty so the thread exits by

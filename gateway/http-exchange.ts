@@ -8,11 +8,19 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { ReserveRequest } from '../engine/index.js';
+import { AUDIT_KINDS, auditReply, skuOfReservation } from './audit.js';
 import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import type { GatewayContext } from './context.js';
 import { errorReply } from './errors.js';
 import type { ErrorReply } from './errors.js';
-import { OUTCOME_ABORTED, OUTCOME_OK, ROUTES, outcomeOf } from './metrics.js';
+import {
+  OUTCOMES,
+  OUTCOME_ABORTED,
+  OUTCOME_OK,
+  ROUTES,
+  outcomeOf,
+} from './metrics.js';
 import { parseObject } from './validate.js';
 
 export const JSON_TYPE = 'application/json';
@@ -49,8 +57,19 @@ export class HttpExchange implements ReserveWaiter {
   userId: string | null = null;
   /** The token carries `role: "admin"` (admins may act on any user's reservation). */
   admin = false;
-  /** Quantity of a reservation in flight (for the reply). */
+  /** Quantity of a reservation in flight (for the reply), or restocked; for the audit log. */
   qty = 0;
+  /** The validated reservation, once the body was read (for the audit log). */
+  request: ReserveRequest | null = null;
+  /** The engine's success status (`reserved`, `confirmed`, …), the audit entry's outcome. */
+  result: string | null = null;
+  reservationId: string | null = null;
+  /** The field or state of the error reply being sent (audit log). */
+  detail: string | null = null;
+  /** Set once the reply's audit entry is recorded: exactly one entry per request. */
+  audited = false;
+  /** Called when the client goes away first (e.g. to abort an image's moderation). */
+  onAbort: (() => void) | null = null;
 
   constructor(
     readonly res: HttpResponse,
@@ -65,6 +84,7 @@ export class HttpExchange implements ReserveWaiter {
 
   private onAborted(): void {
     this.aborted = true;
+    this.onAbort?.();
     if (this.done) return;
     this.done = true;
     reading.delete(this);
@@ -111,6 +131,8 @@ export class HttpExchange implements ReserveWaiter {
   /** The result of a reservation: 201 with the reservation, or the rejection's error reply. */
   settle(r: ReserveOutcome): void {
     if (r.status === 'reserved') {
+      this.result = 'reserved';
+      this.reservationId = r.reservationId;
       const body =
         `{"status":"reserved","reservationId":"${r.reservationId}","sku":"${r.sku}","qty":${r.qty},` +
         `"expiresAt":${r.expiresAt},"duplicate":${r.duplicate}}`;
@@ -121,6 +143,7 @@ export class HttpExchange implements ReserveWaiter {
   }
 
   fail(reply: ErrorReply, closeConnection = false): void {
+    this.detail = reply.detail;
     this.send(reply.status, reply.body, outcomeOf(reply.code), reply.retryAfter, closeConnection);
   }
 
@@ -136,6 +159,8 @@ export class HttpExchange implements ReserveWaiter {
     closeConnection: boolean,
     contentType = JSON_TYPE,
   ): void {
+    // Before the `done` check: a decision the engine made after the client left is recorded.
+    if (this.ctx.auditing && !this.audited) this.audit(outcome);
     if (this.done) return;
     this.done = true;
     reading.delete(this);
@@ -150,6 +175,31 @@ export class HttpExchange implements ReserveWaiter {
     if (this.ctx.logRequests)
       this.ctx.log.debug({ route: ROUTES[this.route], status, ms }, 'request');
     this.ctx.release();
+  }
+
+  /** Records this reply's audit entry (for the routes that are audited). */
+  private audit(outcome: number): void {
+    this.audited = true;
+    const kind = AUDIT_KINDS[this.route];
+    if (kind === null) return;
+    const r = this.request;
+    const transition = kind === 'transition';
+    // A transition's id as decoded by the route, or as sent when it did not decode.
+    const id = this.reservationId ?? (transition ? this.param : null);
+    auditReply(
+      this.ctx.audit,
+      this.ctx.thread,
+      this.startedMs,
+      performance.now(),
+      this.route,
+      outcome === OUTCOME_OK && this.result !== null ? this.result : OUTCOMES[outcome],
+      r !== null ? r.sku : transition ? skuOfReservation(id ?? '') : this.param,
+      r !== null ? r.userId : this.userId,
+      r !== null ? r.qty : this.qty > 0 ? this.qty : null,
+      id,
+      r !== null ? r.idempotencyKey : null,
+      this.detail,
+    );
   }
 }
 

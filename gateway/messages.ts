@@ -9,6 +9,8 @@
  *   settle()  ◀─ decode words      ◀─{reserved}── encodeResults
  */
 import type { ReserveRequest, StockadeConfig } from '../engine/index.js';
+import type { GatewayAuditEntry } from '../persistence/index.js';
+import type { CatalogMethod } from './catalog.js';
 import type { CallMethod, ReserveOutcome } from './engine-link.js';
 import { GATEWAY_CODES } from './errors.js';
 import type { MetricsSnapshot } from './metrics.js';
@@ -19,13 +21,19 @@ export interface GatewayWorkerData {
   port: number;
   /** False when the threads share one port (SO_REUSEPORT). */
   exclusive: boolean;
+  /** The main thread has an audit sink: forward audit entries to it. */
+  audit: boolean;
 }
 
 export type WorkerToMain =
   | { kind: 'listening'; port: number; error: string | null }
   | { kind: 'reserve'; id: number; buffer: ArrayBuffer; bytes: number; count: number }
   | { kind: 'call'; id: number; method: CallMethod; args: unknown[] }
+  /** Products and moderation (catalog.ts), answered by a `reply` like `call`. */
+  | { kind: 'catalog'; id: number; method: CatalogMethod; args: unknown[] }
   | { kind: 'metrics'; snapshot: MetricsSnapshot }
+  /** One event-loop turn's audit entries, and those dropped for want of room since the last. */
+  | { kind: 'audit'; entries: GatewayAuditEntry[]; dropped: number }
   | { kind: 'drained' }
   | { kind: 'closed' };
 

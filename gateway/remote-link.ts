@@ -4,6 +4,7 @@
  * calls are structured messages answered by id. See messages.ts for the wire.
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { CatalogMethod } from './catalog.js';
 import type { ReserveRequest } from '../engine/index.js';
 import type {
   CallMethod,
@@ -145,6 +146,15 @@ export class RemoteLink implements EngineLink {
       this.post({ kind: 'call', id, method, args });
     });
   }
+
+  /** A call on the main thread's catalog (see `RemoteCatalog` in catalog.ts). */
+  readonly callCatalog = (method: CatalogMethod, args: unknown[]): Promise<unknown> => {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.post({ kind: 'catalog', id, method, args });
+    });
+  };
 
   confirm = (id: string, owner?: string) =>
     this.call<Awaited<ReturnType<EngineLink['confirm']>>>('confirm', [id, owner]);

@@ -7,10 +7,12 @@
 import { performance } from 'node:perf_hooks';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import type { GatewayContext } from './context.js';
+import { CATALOG_ALLOWED, gateSkuPut, registerCatalogRoutes } from './catalog-routes.js';
 import { dashboardHtml } from './dashboard.js';
 import { codeOfError } from './engine-service.js';
+import { AUDIT_KINDS, auditReply, skuOfReservation } from './audit.js';
 import { errorReply, errorReplyWithMessage } from './errors.js';
-import type { GatewayCode } from './errors.js';
+import type { ErrorReply, GatewayCode } from './errors.js';
 import {
   HttpExchange,
   STATUS_200,
@@ -35,62 +37,81 @@ export const GATEWAY_BUSY = errorReplyWithMessage(
   'Too many requests in flight at this gateway; retry shortly with the same idempotency key.',
 );
 
+/** What a route with a body accepts before it is admitted (JSON by default). */
+export interface BodyRule {
+  accepts(contentType: string): boolean;
+  unsupported: ErrorReply;
+  bytesMax: number;
+  tooLarge: ErrorReply;
+}
+
 /**
  * The common gate of an engine-bound route: answers at once and returns null when the request
  * may not proceed, else returns the admitted exchange.
  */
-function begin(
+export function begin(
   res: HttpResponse,
   req: HttpRequest,
   ctx: GatewayContext,
   route: number,
   access: Access,
-  withBody: boolean,
+  withBody: boolean | BodyRule,
 ): HttpExchange | null {
   const started = performance.now();
-  if (!ctx.ready) {
-    replyNow(res, ctx, route, started, errorReply('not_ready'));
-    return null;
-  }
+  if (!ctx.ready) return deny(res, req, ctx, route, started, errorReply('not_ready'), null);
   let userId: string | null = null;
   let admin = false;
   if (access !== 'public') {
     const p = ctx.authenticate(req.getHeader('authorization'));
-    if (p === null) return deny(res, ctx, route, started, 'unauthorized');
+    if (p === null) return deny(res, req, ctx, route, started, errorReply('unauthorized'), null);
     if (p !== undefined) {
-      if (access === 'admin' && !p.admin) return deny(res, ctx, route, started, 'forbidden');
+      if (access === 'admin' && !p.admin)
+        return deny(res, req, ctx, route, started, errorReply('forbidden'), p.userId);
       userId = p.userId;
       admin = p.admin;
     }
   }
   if (withBody) {
-    if (!isJsonContentType(req.getHeader('content-type'))) {
-      return deny(res, ctx, route, started, 'unsupported_media_type');
+    const rule = withBody === true ? null : withBody;
+    const ct = req.getHeader('content-type');
+    if (rule === null ? !isJsonContentType(ct) : !rule.accepts(ct)) {
+      const reply = rule?.unsupported ?? errorReply('unsupported_media_type');
+      return deny(res, req, ctx, route, started, reply, userId);
     }
     const length = req.getHeader('content-length');
-    if (length !== '' && Number(length) > ctx.bodyBytesMax) {
-      replyNow(res, ctx, route, started, errorReply('payload_too_large'), true);
-      return null;
+    if (length !== '' && Number(length) > (rule?.bytesMax ?? ctx.bodyBytesMax)) {
+      const reply = rule?.tooLarge ?? errorReply('payload_too_large');
+      return deny(res, req, ctx, route, started, reply, userId, true);
     }
   }
-  if (!ctx.admit()) {
-    replyNow(res, ctx, route, started, GATEWAY_BUSY);
-    return null;
-  }
+  if (!ctx.admit()) return deny(res, req, ctx, route, started, GATEWAY_BUSY, userId);
   const x = new HttpExchange(res, ctx, route, started, req.getParameter(0) ?? '');
   x.userId = userId;
   x.admin = admin;
   return x;
 }
 
+/** Answers a request the gate refused, and records it in the audit log. */
 function deny(
   res: HttpResponse,
+  req: HttpRequest,
   ctx: GatewayContext,
   route: number,
   started: number,
-  code: GatewayCode,
+  reply: ErrorReply,
+  userId: string | null,
+  closeConnection = false,
 ): null {
-  replyNow(res, ctx, route, started, errorReply(code));
+  replyNow(res, ctx, route, started, reply, closeConnection);
+  if (ctx.auditing && AUDIT_KINDS[route] !== null) {
+    const param = req.getParameter(0) ?? '';
+    const transition = AUDIT_KINDS[route] === 'transition';
+    const sku = transition ? skuOfReservation(param) : param;
+    const id = transition ? param : null;
+    const now = performance.now();
+    const code = reply.code;
+    auditReply(ctx.audit, ctx.thread, started, now, route, code, sku, userId, null, id, null, null);
+  }
   return null;
 }
 
@@ -108,7 +129,10 @@ function answer(
     (r) => {
       if (r === null) x.fail(errorReply('unknown_sku'));
       else if (isRejection(r)) x.fail(errorReply(r.status, r.field, r.state));
-      else x.ok(status(r as { status: string }), JSON.stringify(r));
+      else {
+        x.result = (r as { status: string }).status;
+        x.ok(status(r as { status: string }), JSON.stringify(r));
+      }
     },
     (err: unknown) => {
       const code = codeOfError(err);
@@ -123,11 +147,18 @@ const ok200 = (): string => STATUS_200;
 function onReserveBody(x: HttpExchange, body: Record<string, unknown>): void {
   const c = checkReserve(x.param, body, x.userId, x.ctx.qtyMax);
   if (!c.ok) return x.fail(errorReply('invalid', c.field));
+  x.request = c.value;
   const allowed = x.ctx.limiter.take(c.value.userId, performance.now());
   if (allowed === true) return x.ctx.link.reserve(c.value, x);
   if (allowed === false) return x.fail(errorReply('rate_limited'));
   allowed.then(
-    (yes) => (yes ? x.ctx.link.reserve(c.value, x) : x.fail(errorReply('rate_limited'))),
+    (yes) => {
+      // The client may have left while the limiter answered (onAborted ran and released the
+      // admission): then nothing is reserved, so no stock is held for nobody.
+      if (x.done) return;
+      if (yes) x.ctx.link.reserve(c.value, x);
+      else x.fail(errorReply('rate_limited'));
+    },
     (err: unknown) => {
       x.ctx.log.error({ err }, 'rate limiter failed');
       x.fail(errorReply('internal'));
@@ -136,17 +167,23 @@ function onReserveBody(x: HttpExchange, body: Record<string, unknown>): void {
 }
 
 function onPutBody(x: HttpExchange, body: Record<string, unknown>): void {
-  const c = checkSkuBody(x.param, body);
-  if (!c.ok) return x.fail(errorReply('invalid', c.field));
-  const { definition, update, stock } = c.value;
-  answer(x, x.ctx.link.putSku(definition, x.param, update, stock), (r) =>
-    r.status === 'defined' ? STATUS_201 : STATUS_200,
+  // The sale gate (catalog-routes.ts) first: a product not yet allowed by moderation keeps
+  // its sale from being defined or changed.
+  gateSkuPut(
+    x,
+    body,
+    (b) => checkSkuBody(x.param, b),
+    ({ definition, update, stock }) =>
+      answer(x, x.ctx.link.putSku(definition, x.param, update, stock), (r) =>
+        r.status === 'defined' ? STATUS_201 : STATUS_200,
+      ),
   );
 }
 
 function onRestockBody(x: HttpExchange, body: Record<string, unknown>): void {
   const c = checkRestock(x.param, body);
   if (!c.ok) return x.fail(errorReply('invalid', c.field));
+  x.qty = c.value;
   answer(x, x.ctx.link.restock(x.param, c.value), ok200);
 }
 
@@ -158,6 +195,7 @@ function reservationCommand(ctx: GatewayContext, route: number, method: Reservat
     if (!x) return;
     const id = checkReservationId(x.param);
     if (id === null) return x.fail(errorReply('invalid', 'reservationId'));
+    x.reservationId = id;
     // A buyer acts only on their own reservations; an admin (or auth none) on any.
     const owner = x.userId !== null && !x.admin ? x.userId : undefined;
     answer(x, ctx.link[method](id, owner), ok200);
@@ -204,8 +242,9 @@ export function registerHttpRoutes(app: TemplatedApp, ctx: GatewayContext): void
     if (!isSkuId(x.param)) return x.fail(errorReply('invalid', 'sku'));
     answer(x, ctx.link.closeSale(x.param), ok200);
   });
+  registerCatalogRoutes(app, ctx);
   registerOpsRoutes(app, ctx);
-  for (const [pattern, allow] of ALLOWED) {
+  for (const [pattern, allow] of [...ALLOWED, ...CATALOG_ALLOWED]) {
     const reply = errorReplyWithMessage('method_not_allowed', `This route takes ${allow}.`);
     app.any(pattern, (res) => {
       res

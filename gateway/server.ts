@@ -16,7 +16,11 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Engine, StockadeConfig } from '../engine/index.js';
+import { noAudit } from '../persistence/index.js';
+import type { AuditSink } from '../persistence/index.js';
 import { GatewayApp } from './app.js';
+import { CatalogService, noCatalog } from './catalog.js';
+import type { CatalogLink } from './catalog.js';
 import { EngineService } from './engine-service.js';
 import { GatewayHost } from './gateway-host.js';
 import { createLogger } from './logger.js';
@@ -28,6 +32,17 @@ export interface GatewayOptions {
   /** The configuration (its `gateway` section); usually the engine's own `engine.config`. */
   config: StockadeConfig;
   logger?: Logger;
+  /**
+   * Receives one entry per purchase decision (rejections included), reservation transition and
+   * admin call, from every gateway thread; default `noAudit` (nothing is built). A sink with
+   * `stats` (`MongoAuditLog`) has them on /metrics. The caller closes it after `close()`.
+   */
+  audit?: AuditSink;
+  /**
+   * Products and moderation (`CatalogService`, catalog.ts), served by every gateway thread;
+   * default: none (their routes answer 503). The caller closes what it opened after `close()`.
+   */
+  catalog?: CatalogLink;
 }
 
 export interface Gateway {
@@ -52,13 +67,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const service = new EngineService(options.engine, g.skusTrackedMax, (err) =>
     log.error({ err }, 'engine'),
   );
-  const main = new GatewayApp(config, service, service.metrics, log, 0);
+  const audit = options.audit ?? noAudit;
+  service.audit = audit;
+  const main = new GatewayApp(config, service, service.metrics, log, 0, audit);
+  const catalog = options.catalog ?? noCatalog();
+  if (catalog instanceof CatalogService) catalog.audit = audit;
+  main.ctx.catalog = catalog;
   // One thread, or one port per thread: bind exclusively, so a second server started on the
   // same port fails instead of silently sharing it. Threads sharing a port need SO_REUSEPORT,
   // which uWS sets only for a fixed port: check the port is free (or pick one) first.
   const shared = g.threads > 1 && g.threadPorts === 'shared';
   const port = await main.listen(g.host, shared ? await freePort(g.host, g.port) : g.port, !shared);
-  const host = new GatewayHost(service, config, log);
+  const host = new GatewayHost(service, config, log, audit === noAudit ? null : audit);
+  host.catalog = catalog;
   let ports: number[];
   try {
     ports = [port, ...(await host.start(g.threads - 1, port, g.threadPorts === 'consecutive'))];

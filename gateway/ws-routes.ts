@@ -17,6 +17,8 @@
 import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { TemplatedApp, WebSocket } from '@trufflesuite/uws-js-unofficial';
+import type { ReserveRequest } from '../engine/index.js';
+import { auditReply } from './audit.js';
 import type { GatewayContext } from './context.js';
 import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import { errorReply } from './errors.js';
@@ -63,11 +65,15 @@ class WsRequest implements ReserveWaiter {
     readonly id: string,
     readonly ctx: GatewayContext,
     readonly startedMs: number,
+    readonly request: ReserveRequest,
   ) {}
 
   settle(r: ReserveOutcome): void {
-    const ms = performance.now() - this.startedMs;
+    const now = performance.now();
+    const ms = now - this.startedMs;
     this.ctx.release();
+    // Recorded even when the socket closed meanwhile: the engine decided all the same.
+    if (this.ctx.auditing) this.audit(r, now);
     if (!this.session.open) {
       this.ctx.metrics.observe(RouteId.ws_reserve, OUTCOME_ABORTED, ms);
       return;
@@ -85,6 +91,32 @@ class WsRequest implements ReserveWaiter {
       this.ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(r.status), ms);
     }
   }
+
+  /** The socket closed before the request reached the engine: no decision, no entry. */
+  abandon(): void {
+    this.ctx.release();
+    const ms = performance.now() - this.startedMs;
+    this.ctx.metrics.observe(RouteId.ws_reserve, OUTCOME_ABORTED, ms);
+  }
+
+  private audit(r: ReserveOutcome, now: number): void {
+    const q = this.request;
+    const ok = r.status === 'reserved';
+    auditReply(
+      this.ctx.audit,
+      this.ctx.thread,
+      this.startedMs,
+      now,
+      RouteId.ws_reserve,
+      r.status,
+      q.sku,
+      q.userId,
+      q.qty,
+      ok ? r.reservationId : null,
+      q.idempotencyKey,
+      ok ? null : (r.field ?? r.state ?? null),
+    );
+  }
 }
 
 function refuse(
@@ -95,9 +127,33 @@ function refuse(
   started: number,
   code: GatewayCode,
   field?: string,
+  request?: Record<string, unknown>,
 ) {
   sendError(ws, s, id, errorReply(code, field));
-  ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(code), performance.now() - started);
+  const now = performance.now();
+  ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(code), now - started);
+  if (ctx.auditing) auditRefusal(ctx, s, started, now, code, field ?? null, request);
+}
+
+/** The audit entry of a purchase message the gateway refused before the engine saw it. */
+function auditRefusal(
+  ctx: GatewayContext,
+  s: WsSession,
+  started: number,
+  now: number,
+  code: GatewayCode,
+  detail: string | null,
+  m: Record<string, unknown> | undefined,
+): void {
+  // The message's fields as sent (the refusal may be that they are invalid), when they are
+  // strings and numbers of sane length.
+  const str = (v: unknown) => (typeof v === 'string' && v.length <= 128 ? v : null);
+  const userId = s.userId ?? (ctx.authNone && m !== undefined ? str(m.userId) : null);
+  const qty = m !== undefined && typeof m.qty === 'number' ? m.qty : null;
+  const sku = m !== undefined ? str(m.sku) : null;
+  const key = m !== undefined ? str(m.idempotencyKey) : null;
+  const route = RouteId.ws_reserve;
+  auditReply(ctx.audit, ctx.thread, started, now, route, code, sku, userId, qty, null, key, detail);
 }
 
 function onReserve(
@@ -108,21 +164,25 @@ function onReserve(
   id: string,
 ): void {
   const started = performance.now();
-  if (!ctx.ready) return refuse(ws, s, ctx, id, started, 'not_ready');
+  if (!ctx.ready) return refuse(ws, s, ctx, id, started, 'not_ready', undefined, m);
   if (!ctx.authNone && s.userId === null) {
-    return refuse(ws, s, ctx, id, started, 'unauthorized');
+    return refuse(ws, s, ctx, id, started, 'unauthorized', undefined, m);
   }
   const sku = typeof m.sku === 'string' ? m.sku : '';
   const c = checkReserve(sku, m, s.userId, ctx.qtyMax);
-  if (!c.ok) return refuse(ws, s, ctx, id, started, 'invalid', c.field);
+  if (!c.ok) return refuse(ws, s, ctx, id, started, 'invalid', c.field, m);
   const allowed = ctx.limiter.take(c.value.userId, started);
-  if (allowed === false) return refuse(ws, s, ctx, id, started, 'rate_limited');
-  if (!ctx.admit()) return refuse(ws, s, ctx, id, started, 'overloaded');
-  const waiter = new WsRequest(ws, s, id, ctx, started);
+  if (allowed === false) return refuse(ws, s, ctx, id, started, 'rate_limited', undefined, m);
+  if (!ctx.admit()) return refuse(ws, s, ctx, id, started, 'overloaded', undefined, m);
+  const waiter = new WsRequest(ws, s, id, ctx, started, c.value);
   if (allowed === true) return ctx.link.reserve(c.value, waiter);
   allowed.then(
-    (yes) =>
-      yes ? ctx.link.reserve(c.value, waiter) : waiter.settle(refusal('rate_limited', true)),
+    (yes) => {
+      // A socket that closed while the limiter answered gets nothing reserved for it.
+      if (!s.open) return waiter.abandon();
+      if (yes) ctx.link.reserve(c.value, waiter);
+      else waiter.settle(refusal('rate_limited', true));
+    },
     () => waiter.settle(refusal('internal', true)),
   );
 }
@@ -166,7 +226,15 @@ function onUnsubscribe(
 function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: ArrayBuffer): void {
   const s = ws.getUserData();
   const m = parseObject(Buffer.from(message).toString('utf8'));
-  if (m === null) return sendError(ws, s, 'null', errorReply('malformed_json'));
+  if (m === null) {
+    sendError(ws, s, 'null', errorReply('malformed_json'));
+    // Which kind of message it was cannot be told; it is recorded as a purchase attempt.
+    if (ctx.auditing) {
+      const now = performance.now();
+      auditRefusal(ctx, s, now, now, 'malformed_json', null, undefined);
+    }
+    return;
+  }
   const id = idJson(m.id);
   switch (m.type) {
     case 'reserve':

@@ -9,3 +9,37 @@ export { KafkaJournal } from './kafka-journal.js';
 export type { KafkaJournalOptions, JournalPayload } from './kafka-journal.js';
 export { tail, TAIL_USAGE } from './tail.js';
 export type { TailOptions } from './tail.js';
+export { fileJournalSource, kafkaJournalSource } from './journal-source.js';
+export type { JournalSource, PayloadBatches } from './journal-source.js';
+export * from './mysql/index.js';
+export { noAudit, MemoryAudit } from './audit-log.js';
+export type {
+  AuditEntry,
+  AuditKind,
+  AuditSink,
+  AuditStats,
+  GatewayAuditEntry,
+} from './audit-log.js';
+export { ProductCache } from './product-cache.js';
+export { ProductStore, moderationStateOf } from './product-store.js';
+export type {
+  GateProduct,
+  ImageVerdict,
+  ModerationState,
+  Product,
+  ProductImage,
+  ProductInput,
+  ProductRecords,
+  UpsertResult,
+  VerdictResult,
+} from './product-store.js';
+export type { ProductCacheOptions, ProductCacheStats } from './product-cache.js';
+export { createRedis, redisReady } from './redis-client.js';
+export type { RedisClientOptions } from './redis-client.js';
+export { MongoAuditLog } from './mongo-audit-log.js';
+export type {
+  MongoAuditLogOptions,
+  RejectionCount,
+  SalesSecond,
+  TtlMode,
+} from './mongo-audit-log.js';

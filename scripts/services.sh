@@ -430,6 +430,9 @@ CREATE USER IF NOT EXISTS 'stockade'@'127.0.0.1' IDENTIFIED BY 'stockade';
 CREATE USER IF NOT EXISTS 'stockade'@'localhost' IDENTIFIED BY 'stockade';
 GRANT ALL PRIVILEGES ON stockade.* TO 'stockade'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON stockade.* TO 'stockade'@'localhost';
+-- Tests create and drop their own databases stockade_t_<pid>_<n> (the backslash keeps `_` literal).
+GRANT ALL PRIVILEGES ON `stockade\_%`.* TO 'stockade'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON `stockade\_%`.* TO 'stockade'@'localhost';
 FLUSH PRIVILEGES;
 SQL
 }

@@ -175,4 +175,12 @@ export const gatewayFields = [
     env: 'STOCKADE_RATE_LIMIT_USERS_MAX',
     doc: 'Users whose buckets are kept per gateway thread; past it those first seen longest ago are forgotten (they get a full bucket).',
   }),
+  field({
+    key: 'gateway.rateLimitStore',
+    kind: 'enum',
+    values: ['memory', 'redis'],
+    default: 'memory',
+    env: 'STOCKADE_RATE_LIMIT_STORE',
+    doc: '`memory`: token buckets in each gateway thread. `redis`: one bucket per user in Redis (`redis.url`, a Lua script), shared by every thread and node; while Redis is unreachable the in-memory buckets take over.',
+  }),
 ] as const;

@@ -1,0 +1,251 @@
+/**
+ * `npm run bench -- moderation-load`: what image moderation at full load costs the purchase
+ * endpoint when both run in the same `stockade serve` process. In one run, with the cases
+ * interleaved over `--rounds` (a neighbour's burst on a shared machine then hits each alike):
+ *
+ *   no_moderation     stockade serve --demo --auth none                      (the baseline)
+ *   moderation_idle   the same with --moderation: the pool is up, no image is sent
+ *   moderation_load   the same with --moderation, while this process keeps `--images-inflight`
+ *                     uploads outstanding at POST /v1/moderation/images for the whole case, so
+ *                     the pool's workers never idle
+ *
+ * wrk drives the purchases exactly as `npm run bench -- http` does (its functions are reused:
+ * the same Lua script, warm-up, restock, oversold check). The report gives each case's purchases
+ * per second, p50/p99, images moderated per second in the loaded case, and the ratio of each
+ * case to the baseline of the same round (the goal: moderation_load ≥ 0.9).
+ *
+ * Flags: --duration 10s, --warmup 3s, --connections 100, --wrk-threads 2, --rounds 2,
+ * --size tiny|base (the generated ViT; default base, ViT-Base-sized), --images-inflight N
+ * (default 2 × moderation.threads × moderation.batchSizeMax = 16), --model-dir DIR (reuse a
+ * built model), --json FILE. Moderation runs with its defaults (1 thread, 1 intra-op thread).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js';
+import { LUA, benchStockade } from './http.js';
+import type { Options, SideLoad } from './http.js';
+import { machineInfo, round, writeReport } from './report.js';
+import type { BenchCase } from './report.js';
+
+/** A 640×480 JPEG of noise: the size of a typical product photo upload. */
+async function photo(seed: number): Promise<Buffer> {
+  const w = 640;
+  const h = 480;
+  const rgb = Buffer.alloc(w * h * 3);
+  let s = seed >>> 0;
+  for (let i = 0; i < rgb.length; i++) {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    rgb[i] = s >>> 24;
+  }
+  return sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+}
+
+/**
+ * Keeps `inflight` uploads outstanding until stopped: a closed loop, so the pool's queue stays
+ * full without growing (each answer sends the next image). Stops by itself after 100 failures
+ * in a row (the server went away).
+ */
+function moderationLoad(images: Buffer[], inflight: number): SideLoad {
+  return (base) => {
+    let running = true;
+    let verdicts = 0;
+    let errors = 0;
+    let failedInRow = 0;
+    let startedAt = 0;
+    let counting = false;
+    const url = `${base}/v1/moderation/images`;
+    const lane = async (k: number): Promise<void> => {
+      for (let i = k; running && failedInRow < 100; i += inflight) {
+        try {
+          const r = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'image/jpeg' },
+            body: images[i % images.length],
+          });
+          await r.arrayBuffer();
+          failedInRow = r.ok ? 0 : failedInRow + 1;
+          if (!counting) continue;
+          if (r.ok) verdicts++;
+          else errors++;
+        } catch {
+          failedInRow++;
+          if (counting) errors++;
+        }
+      }
+    };
+    const lanes = Array.from({ length: inflight }, (_, k) => lane(k));
+    // Count after the first second: the pool's first batch includes the model's warm-up.
+    const countFrom = setTimeout(() => {
+      counting = true;
+      startedAt = performance.now();
+    }, 1000);
+    return {
+      async stop() {
+        clearTimeout(countFrom);
+        const s = (performance.now() - startedAt) / 1000;
+        const perS = counting && s > 0 ? verdicts / s : 0;
+        running = false;
+        await Promise.all(lanes);
+        return { images_moderated_per_s: round(perS, 2), moderation_errors: errors };
+      },
+    };
+  };
+}
+
+interface Flags {
+  duration: string;
+  warmup: string;
+  connections: number;
+  wrkThreads: number;
+  rounds: number;
+  size: 'tiny' | 'base';
+  inflight: number;
+  modelDir: string | undefined;
+  json: string | undefined;
+}
+
+function flagsOf(argv: string[]): Flags {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '10s' },
+      warmup: { type: 'string', default: '3s' },
+      connections: { type: 'string', default: '100' },
+      'wrk-threads': { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '2' },
+      size: { type: 'string', default: 'base' },
+      'images-inflight': { type: 'string', default: '16' },
+      'model-dir': { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  if (values.size !== 'tiny' && values.size !== 'base')
+    throw new Error(`--size must be tiny or base, got '${values.size}'`);
+  return {
+    duration: values.duration,
+    warmup: values.warmup,
+    connections: Number(values.connections),
+    wrkThreads: Number(values['wrk-threads']),
+    rounds: Math.max(1, Number(values.rounds)),
+    size: values.size,
+    inflight: Math.max(1, Number(values['images-inflight'])),
+    modelDir: values['model-dir'],
+    json: values.json,
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export async function run(argv: string[]): Promise<void> {
+  const f = flagsOf(argv);
+  if (spawnSync('wrk', ['-v']).error)
+    throw new Error('wrk is not installed (Debian: apt-get install -y wrk)');
+  const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-modload-'));
+  try {
+    const script = join(dir, 'reserve.lua');
+    writeFileSync(script, LUA);
+    const o: Options = {
+      duration: f.duration,
+      warmup: f.warmup,
+      connections: f.connections,
+      wrkThreads: f.wrkThreads,
+      script,
+    };
+    let modelDir = f.modelDir === undefined ? undefined : resolve(f.modelDir);
+    if (modelDir === undefined) {
+      modelDir = join(dir, 'model');
+      process.stdout.write(`building the ${f.size} ViT into ${modelDir} ...\n`);
+      buildVitModel(modelDir, { ...(f.size === 'base' ? VIT_BASE : VIT_TINY), seed: 7 });
+    }
+    // The child gets no STOCKADE_* variables (bench/http.ts); settings go in a config file.
+    const configFile = join(dir, 'moderation.json');
+    writeFileSync(configFile, JSON.stringify({ moderation: { modelDir } }));
+    const base = ['--journal', 'none'];
+    const withModeration = [...base, '--moderation', '--config', configFile];
+    const images = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(photo));
+    const loadStart = loadavg().map((n) => round(n, 2));
+    const rounds: BenchCase[][] = [];
+    for (let r = 0; r < f.rounds; r++) {
+      const say = (c: string) =>
+        process.stdout.write(`round ${r + 1}/${f.rounds} ${c}: ${o.warmup} + ${o.duration} ...\n`);
+      const cases: BenchCase[] = [];
+      const strip = (c: BenchCase & { raw?: string }): BenchCase => {
+        delete c.raw;
+        return c;
+      };
+      say('no_moderation');
+      cases.push(strip(await benchStockade(o, base, 'no_moderation')));
+      say('moderation_load');
+      const loaded = moderationLoad(images, f.inflight);
+      cases.push(strip(await benchStockade(o, withModeration, 'moderation_load', loaded)));
+      say('moderation_idle');
+      cases.push(strip(await benchStockade(o, withModeration, 'moderation_idle')));
+      // The table's "ceiling" columns hold the baseline: the same round without moderation.
+      for (const c of cases) {
+        c.name = `${c.name} #${r + 1}`;
+        c.ceiling_throughput_per_s = cases[0].throughput_per_s;
+        c.ratio_to_ceiling = round(c.throughput_per_s / cases[0].throughput_per_s);
+      }
+      rounds.push(cases);
+    }
+    const all = rounds.flat();
+    const summary = ['no_moderation', 'moderation_idle', 'moderation_load'].map((name) => {
+      const cs = all.filter((c) => c.name.startsWith(`${name} #`));
+      const ratios = cs.map((c) => c.ratio_to_ceiling as number);
+      return {
+        name: `${name} (median of ${cs.length})`,
+        throughput_per_s: Math.round(median(cs.map((c) => c.throughput_per_s))),
+        latency_ms: {
+          p50: round(median(cs.map((c) => c.latency_ms.p50))),
+          p99: round(median(cs.map((c) => c.latency_ms.p99))),
+        },
+        oversold: Math.max(...cs.map((c) => c.oversold)),
+        ceiling_throughput_per_s: Math.round(median(cs.map((c) => c.ceiling_throughput_per_s!))),
+        ratio_to_ceiling: round(median(ratios)),
+        images_moderated_per_s:
+          name === 'moderation_load'
+            ? round(median(cs.map((c) => c.images_moderated_per_s as number)), 2)
+            : null,
+      } satisfies BenchCase;
+    });
+    writeReport(
+      {
+        scenario: 'moderation-load',
+        started_at: new Date().toISOString(),
+        machine: machineInfo(),
+        config: {
+          tool: 'wrk',
+          duration: o.duration,
+          warmup: o.warmup,
+          connections: o.connections,
+          wrk_threads: o.wrkThreads,
+          rounds: f.rounds,
+          model: f.modelDir ?? `generated ViT (${f.size}, seed 7)`,
+          images_inflight: f.inflight,
+          image: '640×480 JPEG',
+          moderation: 'defaults: threads 1, intraOpThreads 1, batchSizeMax 8',
+          journal: 'none',
+          load_avg_at_start: loadStart,
+          load_avg_at_end: loadavg().map((n) => round(n, 2)),
+        },
+        cases: [...summary, ...all],
+      },
+      f.json,
+    );
+    const loaded = all.filter((c) => c.name.startsWith('moderation_load'));
+    process.stdout.write(
+      `\nratio = purchases/s over the same round's no_moderation case (goal ≥ 0.9); ` +
+        `images moderated per second under load: ` +
+        `${loaded.map((c) => c.images_moderated_per_s as number).join(', ')}\n`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The gateway's audit entries. Every reply of a purchase, transition or admin route passes
+ * through one of three places — `HttpExchange.send` (admitted HTTP requests), `begin`'s early
+ * refusals in routes.ts (not ready, auth, content type, admission), and `WsRequest.settle` /
+ * `refuse` in ws-routes.ts — and each calls `auditReply` once, guarded by `ctx.auditing`, so a
+ * gateway without an audit log builds nothing.
+ *
+ * A gateway worker thread cannot hand objects to the main thread's sink directly; it records
+ * into an `AuditForwarder`, which sends the entries of one event-loop turn as one message
+ * (bounded: past `max` pending entries they are dropped and counted, like the sink itself).
+ */
+import type { AuditKind, AuditSink, GatewayAuditEntry } from '../persistence/index.js';
+import { ROUTES, RouteId } from './metrics.js';
+
+/** The audit kind of each route (by `RouteId`), or null for routes that are not audited. */
+export const AUDIT_KINDS: readonly (AuditKind | null)[] = ROUTES.map((r) => {
+  switch (r) {
+    case 'reserve':
+    case 'ws_reserve':
+      return 'reservation';
+    case 'confirm':
+    case 'cancel':
+    case 'return':
+      return 'transition';
+    case 'put_sku':
+    case 'restock':
+    case 'close':
+      return 'admin';
+    default:
+      return null;
+  }
+});
+
+/** The SKU of a reservation id (`<sku>:<n>`), or null when it is not one. */
+export function skuOfReservation(id: string): string | null {
+  const at = id.lastIndexOf(':');
+  return at > 0 ? id.slice(0, at) : null;
+}
+
+/** Records one reply: one object of one shape (every field set) per entry. */
+export function auditReply(
+  sink: AuditSink,
+  thread: number,
+  startedMs: number,
+  nowMs: number,
+  route: number,
+  outcome: string,
+  sku: string | null,
+  userId: string | null,
+  qty: number | null,
+  reservationId: string | null,
+  idempotencyKey: string | null,
+  detail: string | null,
+): void {
+  const entry: GatewayAuditEntry = {
+    kind: AUDIT_KINDS[route]!,
+    outcome,
+    at: Date.now(),
+    sku,
+    userId,
+    route: ROUTES[route],
+    transport: route === RouteId.ws_reserve ? 'ws' : 'http',
+    thread,
+    qty,
+    reservationId,
+    idempotencyKey,
+    latencyUs: Math.round((nowMs - startedMs) * 1000),
+    detail,
+  };
+  sink.record(entry);
+}
+
+/**
+ * The sink of a gateway worker thread: collects the entries of one event-loop turn and posts
+ * them to the main thread as one message, where they go to the real sink.
+ */
+export class AuditForwarder implements AuditSink {
+  private pending: GatewayAuditEntry[] = [];
+  private scheduled = false;
+  /** Entries dropped here since the last message (sent along, to be counted once). */
+  private dropped = 0;
+
+  constructor(
+    private readonly post: (entries: GatewayAuditEntry[], dropped: number) => void,
+    private readonly max: number,
+  ) {}
+
+  record(entry: GatewayAuditEntry): void {
+    if (this.pending.length >= this.max) {
+      this.dropped++;
+      return;
+    }
+    this.pending.push(entry);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.pending.length === 0 && this.dropped === 0) return;
+    const entries = this.pending;
+    const dropped = this.dropped;
+    this.pending = [];
+    this.dropped = 0;
+    this.post(entries, dropped);
+  };
+}

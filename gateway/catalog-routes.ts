@@ -1,0 +1,185 @@
+/**
+ * The product and moderation routes, and the sale gate of `PUT /v1/skus/{sku}`. They run the
+ * same gate as every route (`begin` in routes.ts: ready → auth → content type → length →
+ * admission) and answer through an `HttpExchange` (onAborted, corked reply), from the calls of
+ * `ctx.catalog` (gateway/catalog.ts) — on the main thread directly, on a gateway worker thread
+ * forwarded to the main thread.
+ *
+ * Image uploads are raw bytes (`Content-Type: image/jpeg | image/png | image/webp`), bounded by
+ * `moderation.maxBytes` rather than `gateway.bodyBytesMax`: by `Content-Length` before the body
+ * is read, and again as it streams (413 `image_too_large`, connection closed).
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
+import type { CatalogReply } from './catalog.js';
+import type { GatewayContext } from './context.js';
+import { errorJson, errorReply } from './errors.js';
+import type { ErrorReply } from './errors.js';
+import { STATUS_200, STATUS_201 } from './http-exchange.js';
+import type { HttpExchange } from './http-exchange.js';
+import { RouteId } from './metrics.js';
+import {
+  checkProductBody,
+  imageContentType,
+  isProductId,
+  takeSaleGate,
+} from './product-validate.js';
+import { begin } from './routes.js';
+import type { BodyRule } from './routes.js';
+
+/** The error reply of a catalog refusal, with its own message when it has one. */
+function catalogError(r: Extract<CatalogReply, { ok: false }>): ErrorReply {
+  const field = r.field ?? undefined;
+  const base = errorReply(r.code, field);
+  if (r.message === null) return base;
+  return { ...base, body: errorJson(r.code, { field, message: r.message }) };
+}
+
+/** Answers an exchange from a catalog call. */
+function reply(x: HttpExchange, p: Promise<CatalogReply>): void {
+  p.then(
+    (r) => {
+      if (r.ok) x.ok(r.created ? STATUS_201 : STATUS_200, r.body);
+      else x.fail(catalogError(r));
+    },
+    (err: unknown) => {
+      x.ctx.log.error({ err }, 'catalog call failed');
+      x.fail(errorReply('internal'));
+    },
+  );
+}
+
+/** The upload rule: an image type, at most `moderation.maxBytes`. */
+function imageRule(ctx: GatewayContext): BodyRule {
+  return {
+    accepts: (ct) => imageContentType(ct) !== null,
+    unsupported: errorReply('image_unsupported_type'),
+    bytesMax: ctx.config.moderation.maxBytes,
+    tooLarge: errorReply('image_too_large'),
+  };
+}
+
+/**
+ * Reads a raw body of at most `bytesMax` bytes, then calls `then` with it. Uploads are rare
+ * next to purchases, so each keeps its own body timer (`gateway.bodyTimeoutMs`).
+ */
+function readUpload(
+  x: HttpExchange,
+  bytesMax: number,
+  declared: number,
+  then: (body: Uint8Array) => void,
+): void {
+  // With a Content-Length (checked ≤ bytesMax by the gate) the bytes go straight into place.
+  let buf = new Uint8Array(declared > 0 ? declared : Math.min(bytesMax, 64 * 1024));
+  let received = 0;
+  const timer = setTimeout(
+    () => x.fail(errorReply('request_timeout'), true),
+    x.ctx.config.gateway.bodyTimeoutMs,
+  );
+  x.res.onData((chunk, isLast) => {
+    if (x.done) return clearTimeout(timer);
+    const n = chunk.byteLength;
+    if (received + n > bytesMax) {
+      clearTimeout(timer);
+      return x.fail(errorReply('image_too_large'), true);
+    }
+    if (received + n > buf.length) {
+      const next = new Uint8Array(Math.min(bytesMax, Math.max(buf.length * 2, received + n)));
+      next.set(buf.subarray(0, received));
+      buf = next;
+    }
+    // uWS neuters the chunk when this callback returns: copy it now.
+    buf.set(new Uint8Array(chunk), received);
+    received += n;
+    if (!isLast) return;
+    clearTimeout(timer);
+    then(received === buf.length ? buf : buf.slice(0, received));
+  });
+}
+
+function onProductBody(x: HttpExchange, body: Record<string, unknown>): void {
+  const c = checkProductBody(x.param, body);
+  if (!c.ok) return x.fail(errorReply('invalid', c.field));
+  reply(x, x.ctx.catalog.putProduct(x.param, c.value.input, c.value.version, x.userId));
+}
+
+/** Starts an image upload route; null when the gate answered already. */
+function beginUpload(
+  res: HttpResponse,
+  req: HttpRequest,
+  ctx: GatewayContext,
+  route: number,
+  access: 'user' | 'admin',
+): { x: HttpExchange; contentType: string; declared: number } | null {
+  // Read before the handler returns: uWS's request object is only valid until then.
+  const contentType = imageContentType(req.getHeader('content-type')) ?? '';
+  const declared = Number(req.getHeader('content-length')) || 0;
+  const x = begin(res, req, ctx, route, access, imageRule(ctx));
+  return x === null ? null : { x, contentType, declared };
+}
+
+export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): void {
+  app.get('/v1/products/:id', (res, req) => {
+    const x = begin(res, req, ctx, RouteId.get_product, 'public', false);
+    if (!x) return;
+    if (!isProductId(x.param)) return x.fail(errorReply('invalid', 'id'));
+    reply(x, ctx.catalog.getProduct(x.param));
+  });
+  app.put('/v1/products/:id', (res, req) => {
+    begin(res, req, ctx, RouteId.put_product, 'admin', true)?.readJson(onProductBody);
+  });
+  app.post('/v1/moderation/images', (res, req) => {
+    const u = beginUpload(res, req, ctx, RouteId.moderate_image, 'user');
+    if (!u) return;
+    const { x, contentType } = u;
+    readUpload(x, ctx.config.moderation.maxBytes, u.declared, (image) => {
+      // A client that leaves frees its place in the moderation queue (main thread only).
+      const abort = new AbortController();
+      x.onAbort = () => abort.abort();
+      reply(x, ctx.catalog.moderateImage(image, contentType, x.userId, abort.signal));
+    });
+  });
+  app.post('/v1/products/:id/images', (res, req) => {
+    const u = beginUpload(res, req, ctx, RouteId.product_image, 'admin');
+    if (!u) return;
+    const { x, contentType } = u;
+    if (!isProductId(x.param)) return x.fail(errorReply('invalid', 'id'), true);
+    readUpload(x, ctx.config.moderation.maxBytes, u.declared, (image) =>
+      reply(x, ctx.catalog.addProductImage(x.param, image, contentType, x.userId)),
+    );
+  });
+}
+
+/** Routes and methods for the 405 answers (see routes.ts). */
+export const CATALOG_ALLOWED: [string, string][] = [
+  ['/v1/products/:id', 'GET, PUT'],
+  ['/v1/moderation/images', 'POST'],
+  ['/v1/products/:id/images', 'POST'],
+];
+
+/**
+ * The sale gate of `PUT /v1/skus/{sku}`: takes `productId` and `moderationOverride` out of the
+ * body, checks the rest with `check`, and calls `define` once the gate lets the sale through.
+ * Without products (or with `products.requireModeration` off) and no `productId`, the gate
+ * costs nothing: not even a call to the main thread.
+ */
+export function gateSkuPut<T>(
+  x: HttpExchange,
+  body: Record<string, unknown>,
+  check: (body: Record<string, unknown>) => { ok: true; value: T } | { ok: false; field: string },
+  define: (value: T) => void,
+): void {
+  const g = takeSaleGate(body);
+  if (!g.ok) return x.fail(errorReply('invalid', g.field));
+  const c = check(g.value.body);
+  if (!c.ok) return x.fail(errorReply('invalid', c.field));
+  const p = x.ctx.config.products;
+  const { productId, override } = g.value;
+  if (productId === null && !(p.enabled && p.requireModeration)) return define(c.value);
+  x.ctx.catalog.gateSale(x.param, productId, override, x.userId).then(
+    (r) => (r.ok ? define(c.value) : x.fail(catalogError(r))),
+    (err: unknown) => {
+      x.ctx.log.error({ err }, 'sale gate failed');
+      x.fail(errorReply('internal'));
+    },
+  );
+}

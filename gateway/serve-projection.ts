@@ -1,0 +1,60 @@
+import { openMysqlPool, projectCommand, projectorFromConfig } from '../persistence/index.js';
+import type { StockadeConfig } from '../config/index.js';
+import type { Logger } from './logger.js';
+import type { ProjectionGauges } from './metrics.js';
+
+/**
+ * The MySQL projector inside `stockade serve` (`--project`, `projection.mysql`). It is one more
+ * reader of the journal, beside the engine and never in front of it: it reads the shard files
+ * read-only (or the Kafka partitions) and writes MySQL in its own transactions, so a slow or
+ * absent MySQL costs the purchase path nothing. Failures are logged and retried with backoff.
+ */
+export interface ServeProjection {
+  stats(): ProjectionGauges;
+  close(): Promise<void>;
+}
+
+export function openProjection(config: StockadeConfig, log: Logger): ServeProjection | null {
+  if (!config.projection.mysql) return null;
+  if (config.journal.kind === 'none') {
+    log.warn('projection.mysql is on but journal.kind is none: nothing to project');
+    return null;
+  }
+  const pool = openMysqlPool(config.mysql.url);
+  const projector = projectorFromConfig(config, pool, (err, retryInMs) => {
+    log.warn({ err, retryInMs }, 'mysql projection: failed; retrying');
+  });
+  projector.start();
+  log.info({ journal: config.journal.kind }, 'mysql projection: following the journal');
+  return {
+    stats: () => {
+      const s = projector.stats();
+      return {
+        lag: s.shards.map((x) => ({ shard: x.shard, lag: x.lag })),
+        lagMs: s.lagMs,
+        applied: s.eventsApplied,
+        batches: s.batches,
+        casMisses: s.casMisses,
+        conflicts: s.conflicts,
+        retries: s.retries,
+      };
+    },
+    close: async () => {
+      await projector.stop();
+      await pool.end().catch(() => {});
+      log.info({ ...projector.stats(), shards: undefined }, 'mysql projection stopped');
+    },
+  };
+}
+
+/** `stockade project`: the projector on its own until SIGINT/SIGTERM (a second one exits). */
+export function runProject(argv: string[]): Promise<number> {
+  const stop = new AbortController();
+  const interrupt = (): void => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  return projectCommand(argv, process.stdout, { signal: stop.signal });
+}

@@ -1,0 +1,44 @@
+import { createPool } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
+
+export interface MysqlPoolOptions {
+  /** Connections kept open at most (default 4: the projector uses one at a time). */
+  connectionLimit?: number;
+  /** Longest a TCP connection may take to open (default 3000 ms). */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * A mysql2 pool for the projection, from a `mysql://user:password@host:port/database` URL.
+ *
+ * - DATETIME(3) columns hold UTC: the projector writes them as UTC strings and reads them back
+ *   as strings (`dateStrings`), so neither the server's nor the process's zone matters.
+ * - `multipleStatements`: the projector sends a batch's per-SKU CAS updates in one round trip
+ *   and reads one result per statement. Every value is escaped by `format`, never pasted in.
+ */
+export function openMysqlPool(url: string, options: MysqlPoolOptions = {}): Pool {
+  return createPool({
+    uri: url,
+    connectionLimit: options.connectionLimit ?? 4,
+    connectTimeout: options.connectTimeoutMs ?? 3000,
+    timezone: 'Z',
+    multipleStatements: true,
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    dateStrings: true,
+    waitForConnections: true,
+    queueLimit: 64,
+  });
+}
+
+/** The URL with its database (path) replaced: tests and tools that create databases. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
+/** The database a URL names (its path), or '' if none. */
+export function databaseOf(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+}
