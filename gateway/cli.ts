@@ -4,7 +4,7 @@
  * front of it; flags map onto configuration overrides, which win over `STOCKADE_*` variables and
  * the `--config` file (config/ validates them all and names the key in any error).
  */
-import { MongoAuditLog, migrateCommand, tail } from '../persistence/index.js';
+import { MongoAuditLog, migrateCommand, projectCommand, tail } from '../persistence/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, createEngine, loadConfig } from '../engine/index.js';
@@ -13,7 +13,7 @@ import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import { openCatalog } from './open-catalog.js';
 import type { OpenCatalog } from './open-catalog.js';
-import { openProjection, runProject } from './serve-projection.js';
+import { openProjection } from './serve-projection.js';
 import { startGateway } from './server.js';
 import type { Gateway } from './server.js';
 
@@ -318,10 +318,29 @@ function handleSignals(
 /**
  * `stockade tail`: prints a journal's events, one line each (see persistence/tail.ts, or
  * `stockade tail --help`). Ctrl-C stops a --follow cleanly; a second Ctrl-C exits at once.
- * (The operator tool reads the journal directly, so this one command reaches past the engine
- * into persistence/.)
+ * (The operator commands, tail, migrate and project, work on the journal and the stores
+ * directly, so they reach past the engine into persistence/.)
  */
 async function runTail(argv: string[]): Promise<number> {
+  const signal = abortOnSignal();
+  // `stockade tail | head`: the reader went away, so stop reading instead of dying on EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    signal.abort();
+  });
+  return tail(argv, process.stdout, { signal: signal.signal });
+}
+
+/** `stockade project`: the projector on its own until SIGINT/SIGTERM. */
+function runProject(argv: string[]): Promise<number> {
+  return projectCommand(argv, process.stdout, { signal: abortOnSignal().signal });
+}
+
+/**
+ * For the long-running operator commands: the first SIGINT/SIGTERM aborts the returned
+ * controller (the command stops cleanly between batches), a second one exits at once.
+ */
+function abortOnSignal(): AbortController {
   const stop = new AbortController();
   const interrupt = (): void => {
     if (stop.signal.aborted) process.exit(130);
@@ -329,12 +348,7 @@ async function runTail(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
-  // `stockade tail | head`: the reader went away, so stop reading instead of dying on EPIPE.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    stop.abort();
-  });
-  return tail(argv, process.stdout, { signal: stop.signal });
+  return stop;
 }
 
 async function main(argv: string[]): Promise<void> {

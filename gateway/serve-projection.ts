@@ -1,4 +1,4 @@
-import { openMysqlPool, projectCommand, projectorFromConfig } from '../persistence/index.js';
+import { openMysqlPool, projectorFromConfig } from '../persistence/index.js';
 import type { StockadeConfig } from '../config/index.js';
 import type { Logger } from './logger.js';
 import type { ProjectionGauges } from './metrics.js';
@@ -45,16 +45,4 @@ export function openProjection(config: StockadeConfig, log: Logger): ServeProjec
       log.info({ ...projector.stats(), shards: undefined }, 'mysql projection stopped');
     },
   };
-}
-
-/** `stockade project`: the projector on its own until SIGINT/SIGTERM (a second one exits). */
-export function runProject(argv: string[]): Promise<number> {
-  const stop = new AbortController();
-  const interrupt = (): void => {
-    if (stop.signal.aborted) process.exit(130);
-    stop.abort();
-  };
-  process.on('SIGINT', interrupt);
-  process.on('SIGTERM', interrupt);
-  return projectCommand(argv, process.stdout, { signal: stop.signal });
 }

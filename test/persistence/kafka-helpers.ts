@@ -1,7 +1,7 @@
-import { connect } from 'node:net';
 import type { Test } from 'tap';
 import { loadConfig } from '../../config/index.js';
 import type { KafkaSettings } from '../../config/index.js';
+import { requireService, tcpReachable } from './service-helpers.js';
 
 /**
  * The Kafka settings from the configuration (`STOCKADE_KAFKA_*` variables, e.g. from
@@ -20,22 +20,9 @@ export function kafkaTestSettings(
 
 /** True if something accepts TCP connections at the first broker (bounded by 2 s). */
 export function brokerReachable(brokers: readonly string[]): Promise<boolean> {
-  const [host, port] = splitHostPort(brokers[0] ?? '');
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(2000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-function splitHostPort(hostPort: string): [string, number] {
+  const hostPort = brokers[0] ?? '';
   const i = hostPort.lastIndexOf(':');
-  return [hostPort.slice(0, i), Number(hostPort.slice(i + 1))];
+  return tcpReachable(hostPort.slice(0, i), Number(hostPort.slice(i + 1)));
 }
 
 /**
@@ -43,10 +30,7 @@ function splitHostPort(hostPort: string): [string, number] {
  * Returns whether the Kafka tests can run.
  */
 export async function requireKafka(t: Test, settings: KafkaSettings): Promise<boolean> {
-  if (await brokerReachable(settings.brokers)) return true;
-  const brokers = settings.brokers.join(',');
-  const why = `no Kafka broker at ${brokers}: run \`bash scripts/services.sh up kafka\``;
-  if (process.env.CI === 'true') t.fail(`${why} (CI=true: the Kafka tests must run)`);
-  else t.skip(`SKIPPED the Kafka journal tests: ${why}`, () => {});
-  return false;
+  const up = await brokerReachable(settings.brokers);
+  const problem = up ? null : `no Kafka broker at ${settings.brokers.join(',')}`;
+  return requireService(t, 'Kafka', problem, 'run `bash scripts/services.sh up kafka`');
 }

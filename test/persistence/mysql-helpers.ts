@@ -1,4 +1,5 @@
 import type { Test } from 'tap';
+import { requireService } from './service-helpers.js';
 import { createConnection } from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
 import { loadConfig } from '../../config/index.js';
@@ -35,13 +36,8 @@ export async function mysqlProblem(url = mysqlTestUrl()): Promise<string | null>
 export async function requireMysql(t: Test): Promise<boolean> {
   const url = mysqlTestUrl();
   const problem = await mysqlProblem(url);
-  if (problem === null) return true;
-  const where = new URL(url).host;
-  const fix = 'run `bash scripts/services.sh up mariadb`';
-  const why = `MySQL at ${where} is not usable (${problem}): ${fix}`;
-  if (process.env.CI === 'true') t.fail(`${why} (CI=true: the MySQL tests must run)`);
-  else t.skip(`SKIPPED the MySQL tests: ${why}`, () => {});
-  return false;
+  const why = problem === null ? null : `MySQL at ${new URL(url).host} is not usable (${problem})`;
+  return requireService(t, 'MySQL', why, 'run `bash scripts/services.sh up mariadb`');
 }
 
 let counter = 0;

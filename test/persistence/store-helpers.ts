@@ -4,10 +4,11 @@
  * defaults), a reachability check that fails under CI=true and skips loudly otherwise, names
  * unique to this test process, and a URL where nothing listens.
  */
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import { loadConfig } from '../../config/index.js';
+import { requireService, tcpReachable } from './service-helpers.js';
 
 function storeEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -27,36 +28,19 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
 }
 
-function reachable(url: string, defaultPort: number): Promise<boolean> {
+async function requireUrl(t: Test, name: string, url: string, defaultPort: number) {
   const u = new URL(url);
-  const port = Number(u.port || defaultPort);
-  return new Promise((resolve) => {
-    const socket = connect({ host: u.hostname, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(2000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-async function requireService(t: Test, name: string, url: string, port: number) {
-  if (await reachable(url, port)) return true;
-  const why = `no ${name} at ${url}: run \`bash scripts/services.sh up\``;
-  if (process.env.CI === 'true') t.fail(`${why} (CI=true: the ${name} tests must run)`);
-  else t.skip(`SKIPPED the ${name} tests: ${why}`, () => {});
-  return false;
+  const up = await tcpReachable(u.hostname, Number(u.port || defaultPort));
+  return requireService(t, name, up ? null : `no ${name} at ${url}`, 'run `bash scripts/services.sh up`');
 }
 
 /** Whether the Redis tests can run (fails under CI=true when Redis is down). */
 export const requireRedis = (t: Test): Promise<boolean> =>
-  requireService(t, 'Redis', redisUrl(), 6379);
+  requireUrl(t, 'Redis', redisUrl(), 6379);
 
 /** Whether the MongoDB tests can run (fails under CI=true when MongoDB is down). */
 export const requireMongo = (t: Test): Promise<boolean> =>
-  requireService(t, 'MongoDB', mongoUrl(), 27017);
+  requireUrl(t, 'MongoDB', mongoUrl(), 27017);
 
 /** A TCP port on 127.0.0.1 where nothing listens (bound, then closed again). */
 export function closedPort(): Promise<number> {

@@ -1,0 +1,33 @@
+/**
+ * The one rule every integration test follows when its real service is missing: under CI=true
+ * (where .ci/run starts every service) the test fails; elsewhere it is skipped, loudly, with the
+ * command that starts the service.
+ */
+import { connect } from 'node:net';
+import type { Test } from 'tap';
+
+/** True if something accepts TCP connections at host:port (bounded by `timeoutMs`). */
+export function tcpReachable(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * Whether the tests of `name` can run: true when `problem` is null; otherwise fails the test
+ * under CI=true, or skips it loudly, saying what is wrong and how to fix it.
+ */
+export function requireService(t: Test, name: string, problem: string | null, fix: string): boolean {
+  if (problem === null) return true;
+  const why = `${problem}: ${fix}`;
+  if (process.env.CI === 'true') t.fail(`${why} (CI=true: the ${name} tests must run)`);
+  else t.skip(`SKIPPED the ${name} tests: ${why}`, () => {});
+  return false;
+}
