@@ -39,6 +39,7 @@ export interface ModerationSettings {
   readonly modelDir: string;
   readonly threads: number;
   readonly intraOpThreads: number;
+  readonly niceness: number;
   readonly queueMax: number;
   readonly taskTimeoutMs: number;
   readonly batchSizeMax: number;

@@ -4,6 +4,7 @@
  * returned to every task as `init_failed` instead of thrown: a throwing worker would exit, and
  * piscina would start another one that fails the same way, in a loop.
  */
+import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { Classifier } from './classifier.js';
 import { isModerationError } from './errors.js';
@@ -11,6 +12,16 @@ import type { InitFailedReply, Reply, Task, WorkerInit } from './messages.js';
 import { TaskKind } from './messages.js';
 
 async function start(init: WorkerInit): Promise<(task: Task) => Promise<Reply>> {
+  // Background work: on Linux the nice value is per thread, so this lowers this worker thread
+  // only, and the session's intra-op threads, created below, inherit it. The purchase path's
+  // threads keep their priority and take the CPU back the moment they need it.
+  if (init.niceness > 0) {
+    try {
+      setPriority(0, init.niceness);
+    } catch {
+      // Not fatal: some platforms refuse; moderation then runs at normal priority.
+    }
+  }
   let classifier: Classifier;
   try {
     classifier = await Classifier.open(init);

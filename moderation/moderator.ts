@@ -26,6 +26,7 @@
  * images of its batch are still wanted.
  */
 import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // On glibc, a native library first opened by a worker thread is unloaded when that worker exits,
@@ -113,11 +114,17 @@ export async function createModerator(
   const init: WorkerInit = {
     modelPath: model.modelPath,
     intraOpThreads: settings.intraOpThreads,
+    niceness: settings.niceness,
     batchSizeMax: settings.batchSizeMax,
     maxPixels: settings.maxPixels,
     labelCount: model.labels.length,
     preprocess: model.preprocess,
   };
+  // The workers lower their own priority (moderation.niceness), and threads inherit the
+  // niceness of the thread that creates them. libuv's thread pool is one per process and is
+  // created by whichever thread first queues work on it: touch it from this thread first, so
+  // it is never born niced under a moderation worker (the journal's fsyncs run on it).
+  await access(model.modelPath);
   const pool = new Piscina<Task, Reply>({
     filename: workerFile(),
     minThreads: settings.threads,

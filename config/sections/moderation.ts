@@ -39,6 +39,17 @@ export const moderationFields = [
       'purchase path).',
   }),
   field({
+    key: 'moderation.niceness',
+    kind: 'int',
+    min: 0,
+    max: 19,
+    default: 19,
+    env: 'STOCKADE_MODERATION_NICENESS',
+    doc:
+      'Scheduling niceness of the model threads (Linux `nice`, 0–19): moderation gets the CPU ' +
+      'the purchase path leaves idle and yields it back at once under a sale’s load.',
+  }),
+  field({
     key: 'moderation.queueMax',
     kind: 'int',
     min: 1,

@@ -3,6 +3,7 @@
 // setImmediate it schedules on admission, so one of ours queued after it runs after dispatch);
 // none sleeps.
 import t from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setImmediate as nextImmediate } from 'node:timers/promises';
 import { createModerator } from '../../moderation/index.js';
@@ -154,4 +155,30 @@ t.test('the model never runs on this thread: onnxruntime is not loaded here', as
   const ort = paths.filter((path) => path.includes('onnxruntime-node'));
   t.same(ort, [], 'no onnxruntime-node module in the main thread');
   t.ok(paths.some((path) => path.includes('piscina')), 'while piscina (CJS) is listed');
+});
+
+/** Nice value of every thread of this process (Linux: /proc/self/task/<tid>/stat, field 19). */
+function threadNiceness(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), Number(fields[16]));
+  }
+  return out;
+}
+
+const linuxOnly = { skip: process.platform !== 'linux' && 'per-thread nice values are Linux only' };
+
+t.test('model threads run niced; the rest keeps its priority', linuxOnly, async (t) => {
+  const before = threadNiceness();
+  const m = await moderatorFor(t, { niceness: 7, intraOpThreads: 2 });
+  await m.classify(await noisePng(32, 32, 9));
+  const after = threadNiceness();
+  const niced = [...after].filter(([tid, nice]) => !before.has(tid) && nice === 7);
+  // The worker thread itself, and onnxruntime's intra-op thread it created after renicing.
+  t.ok(niced.length >= 2, `the worker and its session threads run at nice 7 (${niced.length})`);
+  t.equal(after.get(process.pid), 0, 'the main thread keeps nice 0');
+  const others = [...after].filter(([tid, nice]) => before.has(tid) && nice !== 0);
+  t.same(others, [], 'no thread that existed before (libuv pool, shard workers) was reniced');
 });
