@@ -10,7 +10,9 @@
  * Flags: --duration 10s, --warmup 3s, --connections 100, --wrk-threads 2, --shards N,
  * --gateway-threads N (they share the port), --journal none|file|kafka or a list (one stockade
  * case per journal, e.g. none,file,kafka; kafka uses STOCKADE_KAFKA_BROKERS and a fresh topic),
- * --cases bare,stockade, --json FILE. Needs `wrk` (Debian: apt-get install -y wrk).
+ * --with LIST (serve flags per extra case, `+`-joined, e.g. `--with ,audit` runs every journal
+ * plain and with --audit), --cases bare,stockade, --json FILE. Needs `wrk` (Debian: apt-get
+ * install -y wrk).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -152,8 +154,12 @@ function startChild(
     new URL(typescript ? rel.replace(/\.js$/, '.ts') : rel, import.meta.url),
   );
   const node = typescript ? ['--import=tsx', path] : [path];
+  // The server's settings come from its flags alone, except where the services are
+  // (STOCKADE_KAFKA_BROKERS and the *_URL variables of `. .services/env`).
   const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('STOCKADE_')),
+    Object.entries(process.env).filter(
+      ([k]) => !k.startsWith('STOCKADE_') || k === 'STOCKADE_KAFKA_BROKERS' || k.endsWith('_URL'),
+    ),
   );
   const child = spawn(process.execPath, [...node, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -318,6 +324,7 @@ export async function run(argv: string[]): Promise<void> {
       shards: { type: 'string' },
       'gateway-threads': { type: 'string', default: '1' },
       journal: { type: 'string', default: 'none' },
+      with: { type: 'string', default: '' },
       cases: { type: 'string', default: 'bare,stockade' },
       json: { type: 'string' },
     },
@@ -334,10 +341,12 @@ export async function run(argv: string[]): Promise<void> {
     wrkThreads: Number(values['wrk-threads']),
     script,
   };
-  // `--journal none,file,kafka` measures each journal against the same ceiling in one run.
-  const serveArgsFor = (journal: string): string[] => {
+  // `--journal none,file,kafka` measures each journal against the same ceiling in one run, and
+  // `--with ,audit` each of them once more with `stockade serve --audit` (what a feature costs).
+  const serveArgsFor = (journal: string, extra: string, n: number): string[] => {
     const args = ['--journal', journal, '--threads', values['gateway-threads']];
-    if (journal === 'file') args.push('--data-dir', join(dir, 'data'));
+    for (const flag of extra.split('+').filter(Boolean)) args.push(`--${flag}`);
+    if (journal === 'file') args.push('--data-dir', join(dir, `data-${n}`));
     // Kafka: the brokers from STOCKADE_KAFKA_BROKERS, a fresh topic for every run.
     if (journal === 'kafka') args.push('--kafka-topic', `stockade-bench-http-${Date.now()}`);
     if (values.shards) args.push('--shards', values.shards);
@@ -345,19 +354,23 @@ export async function run(argv: string[]): Promise<void> {
   };
   const loadStart = loadavg().map((n) => round(n, 2));
   const cases: BenchCase[] = [];
+  const variants = values.with.split(',');
   const runs = values.cases.split(',').flatMap((which) =>
-    which === 'bare' ? [['bare', '']] : values.journal.split(',').map((j) => [which, j]),
+    which === 'bare'
+      ? [['bare', '', '']]
+      : values.journal.split(',').flatMap((j) => variants.map((v) => [which, j, v])),
   );
   try {
-    for (const [which, journal] of runs) {
+    for (const [n, [which, journal, extra]] of runs.entries()) {
+      const label = `${journal}${extra ? `+${extra}` : ''}`;
       process.stdout.write(
-        `${which}${journal ? ` (journal ${journal})` : ''}: warm-up ${o.warmup}, then ${o.duration} ` +
-          `with ${o.connections} connections ...\n`,
+        `${which}${journal ? ` (journal ${label})` : ''}: warm-up ${o.warmup}, then ` +
+          `${o.duration} with ${o.connections} connections ...\n`,
       );
       const c =
         which === 'bare'
           ? await benchBare(o)
-          : await benchStockade(o, serveArgsFor(journal), `stockade_${journal}`);
+          : await benchStockade(o, serveArgsFor(journal, extra, n), `stockade_${label}`);
       if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
       delete (c as Partial<typeof c>).raw;
       cases.push(c);
@@ -379,6 +392,7 @@ export async function run(argv: string[]): Promise<void> {
         wrk_threads: o.wrkThreads,
         pipelining: 1,
         journal: values.journal,
+        with: values.with,
         gateway_threads: Number(values['gateway-threads']),
         shards: values.shards ?? 'default (CPU count)',
         load_avg_at_start: loadStart,
