@@ -1,0 +1,130 @@
+// `stockade serve --project` end to end: the server (run from source as a child process) on a
+// file journal, with the MySQL projector in the same process writing to a database of the
+// test's own; purchases over HTTP must show up in MySQL as the engine reports them, /metrics
+// must expose the projection's lag until it is back to 0, and SIGTERM must stop it all cleanly.
+import t from 'tap';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { rmSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { tempDir } from '../engine/helpers.js';
+import { request } from '../gateway/helpers.js';
+import type { Json } from '../gateway/helpers.js';
+import { exitWithin, killIfRunning, startCli } from './cli-process.js';
+import { freshDatabase, requireMysql } from './mysql-helpers.js';
+
+const ok = await requireMysql(t);
+
+const START_MS = 20_000;
+const CONVERGE_MS = 15_000;
+
+/** Polls `check` (which says what is still missing, or null when done) until `ms` pass. */
+async function until(ms: number, check: () => Promise<string | null>): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const missing = await check();
+    if (missing === null) return;
+    if (Date.now() > deadline) throw new Error(`after ${ms} ms still: ${missing}`);
+    await delay(50);
+  }
+}
+
+/** What MySQL lacks compared with the engine's snapshot and the statuses (null: nothing). */
+async function behind(
+  pool: Pool,
+  sku: Json,
+  statuses: Map<string, string>,
+): Promise<string | null> {
+  const [[row]] = await pool.query<RowDataPacket[]>('SELECT * FROM skus WHERE id = ?', [sku.sku]);
+  if (!row) return 'no row for the SKU';
+  const want: Record<string, number> = {
+    stock: sku.initialStock + sku.restocked,
+    available: sku.available,
+    reserved: sku.reserved,
+    sold: sku.sold,
+    version: sku.seq,
+  };
+  for (const [k, v] of Object.entries(want)) {
+    if (Number(row[k]) !== v) return `skus.${k} is ${Number(row[k])}, the engine says ${v}`;
+  }
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, status FROM reservations');
+  const got = new Map(rows.map((r) => [String(r.id), String(r.status)]));
+  if (got.size !== statuses.size) return `${got.size} reservation rows for ${statuses.size}`;
+  for (const [id, status] of statuses) {
+    if (got.get(id) !== status) return `${id} is ${got.get(id)} in MySQL, ${status} in the engine`;
+  }
+  return null;
+}
+
+/** The projection series of a /metrics text: lag per shard, lag in seconds, events applied. */
+function projectionMetrics(text: string) {
+  const lag = [...text.matchAll(/^stockade_projection_lag\{shard="(\d+)"\} (\d+)$/gm)];
+  const seconds = /^stockade_projection_lag_seconds (\S+)$/m.exec(text);
+  const events = /^stockade_projection_events_total (\d+)$/m.exec(text);
+  return {
+    lag: new Map(lag.map((m) => [Number(m[1]), Number(m[2])])),
+    lagSeconds: seconds ? Number(seconds[1]) : null,
+    events: events ? Number(events[1]) : null,
+  };
+}
+
+if (ok) {
+  const title = 'serve --project: HTTP purchases reach MySQL, lag returns to 0, SIGTERM exits 0';
+  t.test(title, async (t) => {
+    const { pool, url: mysqlUrl } = await freshDatabase(t);
+    const dir = tempDir('stockade-serve-proj-');
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const args = ['serve', '--project', '--demo', '--auth', 'none', '--port', '0', '--shards', '2'];
+    const p = startCli([...args, '--journal', 'file', '--data-dir', dir, '--log-level', 'warn'], {
+      STOCKADE_MYSQL_URL: mysqlUrl,
+    });
+    t.teardown(() => killIfRunning(p));
+    const [, url] = await p.waitFor(/serving on (http:\/\/[\d.]+:\d+)/, START_MS);
+    await p.waitFor(/demo sale 'demo'/, START_MS);
+
+    // 36 reservations of 1 or 2 units; a third confirmed, a third cancelled, a third held.
+    const statuses = new Map<string, string>();
+    const made = await Promise.all(
+      Array.from({ length: 36 }, (_, i) =>
+        request(`${url}/v1/skus/demo/reservations`, 'POST', {
+          userId: `u${i % 12}`,
+          qty: 1 + (i % 2),
+          idempotencyKey: `k${i}`,
+        }),
+      ),
+    );
+    t.same(made.map((r) => r.status), made.map(() => 201), 'every reservation was made');
+    const ids = made.map((r) => String(r.body.reservationId));
+    for (const id of ids) statuses.set(id, 'held');
+    const answers = await Promise.all(
+      ids.map(async (id, i) => {
+        if (i % 3 === 2) return 200;
+        const verb = i % 3 === 0 ? 'confirm' : 'cancel';
+        const r = await request(`${url}/v1/reservations/${encodeURIComponent(id)}/${verb}`, 'POST');
+        statuses.set(id, i % 3 === 0 ? 'confirmed' : 'cancelled');
+        return r.status;
+      }),
+    );
+    t.same(answers, ids.map(() => 200), 'every confirm and cancel succeeded');
+    const sku = (await request(`${url}/v1/skus/demo`, 'GET')).body;
+    t.match(sku, { sold: 18, reserved: 18, seq: 1 + 36 + 24 }, 'the engine counted every command');
+
+    await until(CONVERGE_MS, () => behind(pool, sku, statuses));
+    t.pass('MySQL shows every purchase as the engine does (SKU row and each reservation)');
+
+    await until(CONVERGE_MS, async () => {
+      const m = projectionMetrics((await request(`${url}/metrics`, 'GET')).body as string);
+      if (m.lag.size !== 2) return `lag series for shards [${[...m.lag.keys()].join(',')}]`;
+      const lagging = [...m.lag].filter(([, lag]) => lag !== 0);
+      if (lagging.length > 0) return `lag ${JSON.stringify(lagging)}`;
+      if (m.lagSeconds !== 0) return `stockade_projection_lag_seconds ${m.lagSeconds}`;
+      if (m.events !== sku.seq) return `stockade_projection_events_total ${m.events}`;
+      return null;
+    });
+    t.pass('/metrics: stockade_projection_lag is 0 on both shards, every event counted');
+
+    p.child.kill('SIGTERM');
+    t.same(await exitWithin(p, 15_000), { code: 0, signal: null }, 'exit 0 after SIGTERM');
+    t.notMatch(p.out() + p.err(), /mysql projection: failed/, 'the projection never failed');
+    t.equal(await behind(pool, sku, statuses), null, 'MySQL unchanged by the shutdown');
+  });
+}
