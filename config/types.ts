@@ -39,7 +39,7 @@ export interface ModerationSettings {
   readonly modelDir: string;
   readonly threads: number;
   readonly intraOpThreads: number;
-  readonly niceness: number;
+  readonly priority: 'idle' | 'low' | 'normal';
   readonly queueMax: number;
   readonly taskTimeoutMs: number;
   readonly batchSizeMax: number;

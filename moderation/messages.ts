@@ -17,8 +17,8 @@ import type { PreprocessSpec } from './model-dir.js';
 export interface WorkerInit {
   readonly modelPath: string;
   readonly intraOpThreads: number;
-  /** Niceness the worker thread takes before it opens the session (its ORT threads inherit it). */
-  readonly niceness: number;
+  /** Priority the worker thread takes before it opens the session (its ORT threads inherit it). */
+  readonly priority: 'idle' | 'low' | 'normal';
   readonly batchSizeMax: number;
   readonly maxPixels: number;
   readonly labelCount: number;

@@ -4,6 +4,8 @@
  * returned to every task as `init_failed` instead of thrown: a throwing worker would exit, and
  * piscina would start another one that fails the same way, in a loop.
  */
+import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { Classifier } from './classifier.js';
@@ -11,17 +13,36 @@ import { isModerationError } from './errors.js';
 import type { InitFailedReply, Reply, Task, WorkerInit } from './messages.js';
 import { TaskKind } from './messages.js';
 
-async function start(init: WorkerInit): Promise<(task: Task) => Promise<Reply>> {
-  // Background work: on Linux the nice value is per thread, so this lowers this worker thread
-  // only, and the session's intra-op threads, created below, inherit it. The purchase path's
-  // threads keep their priority and take the CPU back the moment they need it.
-  if (init.niceness > 0) {
+/**
+ * Moderation is background work: it must take no CPU a sale wants. On Linux scheduling policy
+ * and nice value are per thread, so this changes this worker thread only, and the session's
+ * intra-op threads, created after it, inherit it; the gateway and shard threads keep theirs.
+ * `idle` is SCHED_IDLE: the kernel runs these threads only when nothing else is runnable and
+ * preempts them at once when a purchase-path thread wakes (nice 19 alone still let a busy model
+ * take a quarter of the purchase throughput here). Node has no binding for
+ * sched_setscheduler, so util-linux's `chrt` sets it on this thread's id; without `chrt` (or
+ * off Linux) the worker falls back to nice 19.
+ */
+function lowerPriority(priority: WorkerInit['priority']): void {
+  if (priority === 'normal') return;
+  if (priority === 'idle' && process.platform === 'linux') {
     try {
-      setPriority(0, init.niceness);
+      const tid = readlinkSync('/proc/thread-self').split('/').pop()!;
+      execFileSync('chrt', ['--idle', '--pid', '0', tid], { stdio: 'ignore', timeout: 5000 });
+      return;
     } catch {
-      // Not fatal: some platforms refuse; moderation then runs at normal priority.
+      // No chrt: fall back to nice.
     }
   }
+  try {
+    setPriority(0, 19);
+  } catch {
+    // Not fatal: moderation then runs at normal priority.
+  }
+}
+
+async function start(init: WorkerInit): Promise<(task: Task) => Promise<Reply>> {
+  lowerPriority(init.priority);
   let classifier: Classifier;
   try {
     classifier = await Classifier.open(init);

@@ -114,16 +114,17 @@ export async function createModerator(
   const init: WorkerInit = {
     modelPath: model.modelPath,
     intraOpThreads: settings.intraOpThreads,
-    niceness: settings.niceness,
+    priority: settings.priority,
     batchSizeMax: settings.batchSizeMax,
     maxPixels: settings.maxPixels,
     labelCount: model.labels.length,
     preprocess: model.preprocess,
   };
-  // The workers lower their own priority (moderation.niceness), and threads inherit the
-  // niceness of the thread that creates them. libuv's thread pool is one per process and is
-  // created by whichever thread first queues work on it: touch it from this thread first, so
-  // it is never born niced under a moderation worker (the journal's fsyncs run on it).
+  // The workers lower their own priority (moderation.priority), and a thread inherits the
+  // scheduling policy and nice value of the thread that creates it. libuv's thread pool is one
+  // per process and is created by whichever thread first queues work on it: touch it from this
+  // thread first, so it is never born lowered under a moderation worker (the journal's fsyncs
+  // run on it).
   await access(model.modelPath);
   const pool = new Piscina<Task, Reply>({
     filename: workerFile(),

@@ -39,15 +39,14 @@ export const moderationFields = [
       'purchase path).',
   }),
   field({
-    key: 'moderation.niceness',
-    kind: 'int',
-    min: 0,
-    max: 19,
-    default: 19,
-    env: 'STOCKADE_MODERATION_NICENESS',
+    key: 'moderation.priority',
+    kind: 'enum',
+    values: ['idle', 'low', 'normal'],
+    default: 'idle',
+    env: 'STOCKADE_MODERATION_PRIORITY',
     doc:
-      'Scheduling niceness of the model threads (Linux `nice`, 0–19): moderation gets the CPU ' +
-      'the purchase path leaves idle and yields it back at once under a sale’s load.',
+      'CPU priority of the model threads: `idle` (Linux SCHED_IDLE: they run only on CPU time ' +
+      'nothing else wants, so a sale never waits for them), `low` (nice 19), `normal`.',
   }),
   field({
     key: 'moderation.queueMax',

@@ -28,7 +28,7 @@ export function testSettings(
     modelDir,
     threads: 1,
     intraOpThreads: 1,
-    niceness: 0,
+    priority: 'normal',
     queueMax: 64,
     taskTimeoutMs: 30_000,
     batchSizeMax: 8,
