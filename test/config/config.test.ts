@@ -1,8 +1,8 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, configFields, ConfigError } from '../../config/index.js';
+import { tempDir } from '../engine/helpers.js';
 
 t.test('defaults are valid and frozen', async (t) => {
   const c = loadConfig({ env: {} });
@@ -16,7 +16,7 @@ t.test('defaults are valid and frozen', async (t) => {
 });
 
 t.test('env vars, a JSON file and overrides apply in that precedence', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stockade-config-'));
+  const dir = tempDir('stockade-config-');
   const file = join(dir, 'c.json');
   writeFileSync(file, JSON.stringify({ engine: { shards: 3, qtyMax: 7 } }));
   const c = loadConfig({ env: { STOCKADE_CONFIG: file, STOCKADE_SHARDS: '4' }, overrides: { engine: { qtyMax: 9 } } });
@@ -39,7 +39,7 @@ t.test('bad values are rejected naming the key and the accepted range', async (t
 t.test('unknown keys and unknown STOCKADE_ variables are rejected', async (t) => {
   t.throws(() => loadConfig({ env: { STOCKADE_SHARD: '2' } }), /unknown environment variable STOCKADE_SHARD;/);
   t.throws(() => loadConfig({ env: {}, overrides: { engine: { shard: 2 } } as never }), /unknown configuration key 'engine.shard'/);
-  const dir = mkdtempSync(join(tmpdir(), 'stockade-config-'));
+  const dir = tempDir('stockade-config-');
   const file = join(dir, 'c.json');
   writeFileSync(file, JSON.stringify({ nope: { x: 1 } }));
   t.throws(() => loadConfig({ env: {}, file }), /unknown configuration key 'nope.x' in/);

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, loadConfig } from '../../engine/index.js';
@@ -23,7 +23,16 @@ export function testEngine(overrides: ConfigInput = {}, options: Omit<EngineOpti
   return createEngine({ config: testConfig(overrides), ...options });
 }
 
-/** A fresh directory for a file journal. */
+const made: string[] = [];
+// Each test file is its own process: its temp directories go when it exits (a child process
+// handed one of them by path does not remove it).
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory for a file journal, removed when this test process exits. */
 export function tempDir(prefix = 'stockade-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
