@@ -114,7 +114,7 @@ async function benchProjector(
   let last = 0;
   const projector = new MysqlProjector({
     pool,
-    source: () => fileJournalSource(dir, null),
+    source: () => fileJournalSource(dir, null, { durable: true }),
     batchEventsMax: batch,
     flushMs: 100,
     retryMsMax: 1000,

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaSettings } from '../config/index.js';
 import { FRAME_HEADER_BYTES, validFrameAt } from './file-journal.js';
@@ -50,11 +50,21 @@ const READ_CHUNK_BYTES = 8 * 1024 * 1024;
  * A source over the file journal's directory, opened read-only. `warn` hears about a torn or
  * corrupt frame where a read stops (pass null while following a live journal: the engine may
  * be writing that frame right now).
+ *
+ * `durable`: hand out only frames that are on disk. The engine writes a group commit into the
+ * page cache and then fsyncs it; a reader in between sees a frame that a power loss could still
+ * take back, and a projection that stored it would then hold a reservation the journal does not
+ * (and, after recovery, a reservation id reused for another one). So before each read the source
+ * fdatasyncs the file itself (allowed on a read-only descriptor): whatever it then reads was
+ * written before that call and is durable when it returns. One fsync per read of up to the
+ * whole file, not per frame.
  */
 export function fileJournalSource(
   dir: string,
   warn: NodeJS.WritableStream | null,
+  options: { durable?: boolean } = {},
 ): JournalSource {
+  const durable = options.durable ?? false;
   const shards = (): number[] =>
     readdirSync(dir)
       .map((name) => SHARD_FILE.exec(name))
@@ -66,7 +76,7 @@ export function fileJournalSource(
   return {
     kind: 'file',
     shards,
-    batches: (shard, from) => fileBatches(pathOf(shard), from, warn),
+    batches: (shard, from) => fileBatches(pathOf(shard), from, warn, durable),
     endPosition: (shard) => {
       try {
         return statSync(pathOf(shard)).size;
@@ -87,6 +97,7 @@ export function* fileBatches(
   path: string,
   from: number,
   warn: NodeJS.WritableStream | null,
+  durable = false,
 ): Generator<JournalPayload[], number> {
   let fd: number;
   try {
@@ -99,6 +110,8 @@ export function* fileBatches(
   let size = 0;
   try {
     size = fstatSync(fd).size;
+    // Everything below `size` was written before this call: once it returns, it is on disk.
+    if (durable && pos < size) fdatasyncSync(fd);
     while (pos < size) {
       const batch = readFrames(fd, pos, size);
       if (batch.length === 0) break;

@@ -27,7 +27,10 @@ export const PROJECT_USAGE = `usage: stockade project [options]
 export function journalSourceOf(config: StockadeConfig): () => Promise<JournalSource> {
   const kind = config.journal.kind;
   if (kind === 'kafka') return () => kafkaJournalSource(config.kafka);
-  if (kind === 'file') return () => Promise.resolve(fileJournalSource(config.journal.dir, null));
+  if (kind === 'file') {
+    const dir = config.journal.dir;
+    return () => Promise.resolve(fileJournalSource(dir, null, { durable: true }));
+  }
   throw new RangeError(`the MySQL projection needs a journal (file or kafka), not '${kind}'`);
 }
 

@@ -45,7 +45,10 @@ import type { ReservationRow, SkuRow } from './sku-fold.js';
  */
 export interface MysqlProjectorOptions {
   pool: Pool;
-  /** Opens the journal (again after a failure): e.g. `() => fileJournalSource(dir, null)`. */
+  /**
+   * Opens the journal (again after a failure), e.g.
+   * `() => fileJournalSource(dir, null, { durable: true })`.
+   */
   source: () => Promise<JournalSource> | JournalSource;
   /** Name in `projection_offsets` (default `mysql`). */
   name?: string;

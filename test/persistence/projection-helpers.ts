@@ -104,7 +104,7 @@ export function projector(
 ): MysqlProjector {
   return new MysqlProjector({
     pool,
-    source: () => fileJournalSource(dir, null),
+    source: () => fileJournalSource(dir, null, { durable: true }),
     batchEventsMax: 50,
     flushMs: 20,
     retryMsMax: 200,
