@@ -15,6 +15,7 @@ export interface JournalSettings {
   readonly kind: JournalKind;
   readonly dir: string;
   readonly durability: 'fsync' | 'os';
+  readonly preallocBytes: number;
   readonly restartDelayMs: number;
 }
 

@@ -16,12 +16,28 @@ import type { Journal, JournalPosition } from './journal.js';
  * everything after it are truncated when the shard's file is first read, never replayed.
  * (A frame is only ever written after every frame before it is durable, so nothing valid can
  * follow a bad frame.)
+ *
+ * Preallocation (`preallocBytes`, with fsync durability): appending to the end of a file
+ * changes its size, and ext4 then has to commit the inode through its own journal on every
+ * fdatasync; overwriting blocks that already exist needs only the data flushed. Measured here,
+ * an fdatasync after a 3 KB write took 0.14 ms appending and 0.08 ms overwriting, and the HTTP
+ * purchase endpoint served 11–25% more requests with 4 MiB at a time. So whenever a frame reaches past the zero-filled
+ * space, the same write appends `preallocBytes` of zeros after it: one fsync in many pays for
+ * growing the file, the others only overwrite. (A zero-fill in the background, synced on its
+ * own, was tried: its large fsync stalled the appends' fsyncs and tripled p99.) Zeros read as a
+ * frame of length 0, which is never valid: readers stop there, and the scan on open cuts the
+ * zeros off with any torn tail (it reports only a tail that started with a frame header as
+ * torn).
+ *
+ *   file  := frame* zero*
  */
 export type Durability = 'fsync' | 'os';
 
 export interface FileJournalOptions {
   dir: string;
   durability: Durability;
+  /** Zero-filled space kept ahead of the end (fsync durability only); 0 = none (default). */
+  preallocBytes?: number;
   /** Largest payload accepted and believed when reading (a bound on a corrupt length). */
   frameBytesMax?: number;
 }
@@ -55,6 +71,8 @@ interface ShardFile {
   fd: number;
   /** Position after the last durable frame; -1 until the file has been scanned. */
   end: number;
+  /** Bytes that exist in the file: frames, then zeros. */
+  allocated: number;
   writing: boolean;
   broken: boolean;
   truncatedBytes: number;
@@ -65,8 +83,11 @@ export class FileJournal implements Journal {
   private readonly files = new Map<number, ShardFile>();
   private readonly frameBytesMax: number;
 
+  private readonly preallocBytes: number;
+
   constructor(private readonly options: FileJournalOptions) {
     this.frameBytesMax = options.frameBytesMax ?? 256 * 1024 * 1024;
+    this.preallocBytes = options.durability === 'fsync' ? (options.preallocBytes ?? 0) : 0;
     mkdirSync(options.dir, { recursive: true });
   }
 
@@ -78,7 +99,14 @@ export class FileJournal implements Journal {
     let f = this.files.get(shard);
     if (!f || f.broken) {
       if (f) closeQuietly(f.fd);
-      f = { fd: openSync(this.path(shard), 'a+'), end: -1, writing: false, broken: false, truncatedBytes: 0 };
+      f = {
+        fd: openSync(this.path(shard), 'a+'),
+        end: -1,
+        allocated: 0,
+        writing: false,
+        broken: false,
+        truncatedBytes: 0,
+      };
       // 'a+' would make every write an append; positioned writes need 'r+' on an existing file.
       closeSync(f.fd);
       f.fd = openSync(this.path(shard), 'r+');
@@ -142,12 +170,16 @@ export class FileJournal implements Journal {
       }
     }
     if (pos < size) {
-      // A torn or corrupt tail: cut it off so it can never be replayed or appended after.
+      // A torn or corrupt tail, or preallocated zeros: cut it off so it can never be replayed
+      // or appended after. Only a tail that starts with a frame header was torn.
+      const head = Buffer.alloc(4);
+      readSync(f.fd, head, 0, 4, pos);
       ftruncateSync(f.fd, pos);
       fsyncSync(f.fd);
-      f.truncatedBytes = size - pos;
+      f.truncatedBytes = head.readUInt32LE(0) === 0 ? 0 : size - pos;
     }
     f.end = pos;
+    f.allocated = pos;
     return pos;
   }
 
@@ -166,6 +198,11 @@ export class FileJournal implements Journal {
     const header = frameHeader(payload);
     f.writing = true;
     const at = f.end;
+    const next = at + FRAME_HEADER_BYTES + payload.length;
+    // Past the zero-filled space: the same write lays down the next preallocBytes of zeros, so
+    // this fsync pays for growing the file once and the next ones only overwrite.
+    const grow = next > f.allocated ? this.preallocBytes : 0;
+    const buffers = grow > 0 ? [header, payload, zeros(grow)] : [header, payload];
     return new Promise((resolve, reject) => {
       const fail = (what: string, err: unknown) => {
         // After a failed write or fsync the page cache can no longer be trusted ("fsyncgate"):
@@ -177,14 +214,15 @@ export class FileJournal implements Journal {
       // The write itself only copies into the page cache: done synchronously it costs a few
       // microseconds and saves a thread-pool round trip; only the fsync waits off-thread.
       try {
-        const written = writevSync(f.fd, [header, payload], at);
-        if (written !== header.length + payload.length) throw new Error(`short write (${written} bytes)`);
+        const written = writevSync(f.fd, buffers, at);
+        if (written !== next - at + grow) throw new Error(`short write (${written} bytes)`);
       } catch (err) {
         return fail('writing', err);
       }
       const done = () => {
         f.writing = false;
-        f.end = at + FRAME_HEADER_BYTES + payload.length;
+        f.end = next;
+        if (next + grow > f.allocated) f.allocated = next + grow;
         resolve(f.end);
       };
       if (this.options.durability === 'os') return done();
@@ -197,6 +235,13 @@ export class FileJournal implements Journal {
     this.files.clear();
     return Promise.resolve();
   }
+}
+
+let zeroBuffer = Buffer.alloc(0);
+/** `n` zero bytes, a view of one shared buffer that is never written to. */
+function zeros(n: number): Buffer {
+  if (zeroBuffer.length < n) zeroBuffer = Buffer.alloc(n);
+  return zeroBuffer.subarray(0, n);
 }
 
 function closeQuietly(fd: number): void {

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaSettings } from '../config/index.js';
 import { FRAME_HEADER_BYTES, validFrameAt } from './file-journal.js';
@@ -73,19 +73,53 @@ export function fileJournalSource(
       .sort((a, b) => a - b);
   shards(); // fails now, with the directory's name, if it cannot be listed
   const pathOf = (shard: number): string => join(dir, `shard-${shard}.journal`);
+  // Where each shard's frames were seen to end: the file's size is no guide once the engine
+  // keeps zero-filled space ahead of the end (see file-journal.ts), so the end is found by
+  // walking frame headers forward from the last one seen.
+  const ends = new Map<number, number>();
   return {
     kind: 'file',
     shards,
     batches: (shard, from) => fileBatches(pathOf(shard), from, warn, durable),
     endPosition: (shard) => {
+      let fd: number;
       try {
-        return statSync(pathOf(shard)).size;
+        fd = openSync(pathOf(shard), 'r');
       } catch {
         return 0;
+      }
+      try {
+        const end = framesEnd(fd, ends.get(shard) ?? 0, fstatSync(fd).size);
+        ends.set(shard, end);
+        return end;
+      } finally {
+        closeSync(fd);
       }
     },
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * The position after the last frame, walking headers forward from the frame boundary `from`
+ * (8 bytes read per frame; checksums are not checked: this measures lag, it hands out nothing).
+ */
+function framesEnd(fd: number, from: number, size: number): number {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  let pos = from;
+  while (pos + FRAME_HEADER_BYTES <= size) {
+    readSync(fd, header, 0, FRAME_HEADER_BYTES, pos);
+    const len = header.readUInt32LE(0);
+    if (len === 0 || pos + FRAME_HEADER_BYTES + len > size) break;
+    pos += FRAME_HEADER_BYTES + len;
+  }
+  return pos;
+}
+
+/** True when the bytes at `pos` are the zero-filled space ahead of the frames, not a frame. */
+function zeroFilled(fd: number, pos: number, size: number): boolean {
+  const head = Buffer.alloc(4);
+  return readSync(fd, head, 0, Math.min(4, size - pos), pos) > 0 && head.readUInt32LE(0) === 0;
 }
 
 /**
@@ -108,6 +142,7 @@ export function* fileBatches(
   }
   let pos = from;
   let size = 0;
+  let torn = false;
   try {
     size = fstatSync(fd).size;
     // Everything below `size` was written before this call: once it returns, it is on disk.
@@ -118,10 +153,11 @@ export function* fileBatches(
       pos = batch[batch.length - 1].position;
       yield batch;
     }
+    torn = pos < size && !zeroFilled(fd, pos, size);
   } finally {
     closeSync(fd);
   }
-  if (pos < size && warn) {
+  if (torn && warn) {
     warn.write(
       `stockade tail: ${path}: the ${size - pos} bytes from position ${pos} are not a ` +
         'complete frame (a torn tail, which recovery cuts off, or --from is not the start ' +

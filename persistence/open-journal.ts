@@ -9,7 +9,11 @@ export function openJournal(config: StockadeConfig): Journal | null {
     case 'none':
       return null;
     case 'file':
-      return new FileJournal({ dir: config.journal.dir, durability: config.journal.durability });
+      return new FileJournal({
+        dir: config.journal.dir,
+        durability: config.journal.durability,
+        preallocBytes: config.journal.preallocBytes,
+      });
     case 'kafka':
       // Each shard worker opens its own KafkaJournal and so its own producer for its partition.
       return new KafkaJournal(config.kafka, config.engine.shards);

@@ -34,6 +34,18 @@ export const journalFields = [
       'and benchmarks.',
   }),
   field({
+    key: 'journal.preallocBytes',
+    kind: 'int',
+    min: 0,
+    max: 1_073_741_824,
+    default: 4_194_304,
+    env: 'STOCKADE_JOURNAL_PREALLOC_BYTES',
+    doc:
+      'Zeros the file journal lays down after a frame whenever it reaches the end of the file ' +
+      '(fsync durability only), so most group commits overwrite blocks instead of growing the ' +
+      'file and their fsync skips a file-system metadata commit; 0 turns it off.',
+  }),
+  field({
     key: 'journal.restartDelayMs',
     kind: 'int',
     min: 0,

@@ -105,3 +105,60 @@ t.test('a journal directory remembers its shard count', async (t) => {
   t.throws(() => prepareJournalDir(dir, 3), JournalError);
   t.throws(() => prepareJournalDir(dir, 3), { code: 'journal_mismatch', message: /written by 2 shards but engine.shards is 3/ });
 });
+
+t.test('preallocation: zeros ahead of the end, frames over them, read back and reopened', async (t) => {
+  const dir = tempDir();
+  const file = join(dir, 'shard-0.journal');
+  const prealloc = 64 * 1024;
+  const j = new FileJournal({ dir, durability: 'fsync', preallocBytes: prealloc });
+  t.equal(await j.read(0, 0, () => {}), 0, 'opening an empty shard');
+  const first = await j.append(0, payload(0));
+  t.equal(statSync(file).size, first + prealloc, 'the first frame lays down preallocBytes of zeros');
+  const want: Uint8Array[] = [payload(0)];
+  let end = first;
+  // Enough frames to cross several refills, each laid after the frames before it.
+  for (let i = 1; i < 300; i++) {
+    const p = payload(i, 700 + (i % 13));
+    want.push(p);
+    end = await j.append(0, p);
+  }
+  t.equal(j.durablePosition(0), end);
+  t.ok(statSync(file).size > end, `the file runs ahead of the frames (${statSync(file).size} > ${end})`);
+  t.ok(statSync(file).size - end <= prealloc, 'by at most preallocBytes');
+  const tail = readFileSync(file).subarray(end);
+  t.ok(tail.every((b) => b === 0), 'everything past the last frame is zeros');
+  await j.close();
+  // Reopened: every frame comes back, the zeros are not a torn tail, appends go on after them.
+  const again = new FileJournal({ dir, durability: 'fsync', preallocBytes: prealloc });
+  const read = await readAll(again);
+  t.same(read.got, want, 'every frame, in order');
+  t.equal(read.end, end);
+  t.equal(again.truncatedBytes(0), 0, 'zeros past the end are not reported as torn');
+  const next = await again.append(0, payload(999));
+  t.equal(next, end + 8 + 100);
+  await again.close();
+  t.same((await readAll(new FileJournal({ dir, durability: 'os' }))).got, [...want, payload(999)]);
+});
+
+t.test('preallocation: a frame torn over the zeros is cut off and reported', async (t) => {
+  const dir = tempDir();
+  const file = join(dir, 'shard-0.journal');
+  const j = new FileJournal({ dir, durability: 'fsync', preallocBytes: 16 * 1024 });
+  await j.read(0, 0, () => {});
+  const end = await j.append(0, payload(1));
+  await j.close();
+  // A crash mid-write: a header and part of the payload over the zero-filled space.
+  const fd = openSync(file, 'r+');
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(100, 0);
+  header.writeUInt32LE(777, 4);
+  writeSync(fd, header, 0, 8, end);
+  writeSync(fd, payload(2).subarray(0, 40), 0, 40, end + 8);
+  closeSync(fd);
+  const size = statSync(file).size;
+  const again = new FileJournal({ dir, durability: 'fsync', preallocBytes: 16 * 1024 });
+  const read = await readAll(again);
+  t.same(read.got, [payload(1)], 'the torn frame is never replayed');
+  t.equal(again.truncatedBytes(0), size - end, 'and reported as a torn tail');
+  await again.close();
+});

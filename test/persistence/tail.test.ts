@@ -2,7 +2,7 @@
 import t from 'tap';
 import { appendFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileJournal, tail } from '../../persistence/index.js';
+import { FileJournal, fileJournalSource, tail } from '../../persistence/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import { tempDir } from '../engine/helpers.js';
 import { perSku, saleCommits } from './journal-helpers.js';
@@ -17,9 +17,12 @@ interface Written {
 }
 
 /** A file journal with two shards, three group commits each, from real actors. */
-async function written(): Promise<Written> {
+async function written(preallocBytes = 0): Promise<Written> {
   const dir = tempDir('stockade-tail-');
-  const journal = new FileJournal({ dir, durability: 'os' });
+  const journal = preallocBytes
+    ? new FileJournal({ dir, durability: 'fsync', preallocBytes })
+    : new FileJournal({ dir, durability: 'os' });
+  if (preallocBytes) for (const shard of [0, 1]) await journal.read(shard, 0, () => {});
   const commits: Commit[][] = [[], []];
   const positions: number[][] = [[], []];
   for (let shard = 0; shard < 2; shard++) {
@@ -128,4 +131,20 @@ t.test('bad arguments exit 2 with the usage; a missing directory exits 1', async
   const help = await run(['--help']);
   t.equal(help.code, 0);
   t.match(help.out.text, /--follow/);
+});
+
+t.test('a preallocated journal: every event, no torn-tail warning, the end where frames end', async (t) => {
+  const w = await written(32 * 1024);
+  const file = join(w.dir, 'shard-0.journal');
+  const end = w.positions[0][2];
+  t.ok(statSync(file).size > end, 'the engine keeps zeros ahead of the frames');
+  const r = await run(['--data-dir', w.dir]);
+  t.equal(r.code, 0, r.err);
+  const lines = parseJsonLines(r.out).filter((l) => l.shard === 0);
+  t.same(lines.map((l) => l.event), eventsOf(w.commits[0]), 'every event of shard 0');
+  t.equal(r.err, '', 'zeros past the frames are not reported as a torn tail');
+  const source = fileJournalSource(w.dir, null);
+  t.equal(source.endPosition(0), end, 'a consumer sees the end of the frames, not of the file');
+  t.equal(source.endPosition(1), w.positions[1][2]);
+  await w.journal.close();
 });
