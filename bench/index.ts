@@ -11,6 +11,7 @@ const scenarios: Record<string, () => Promise<Scenario>> = {
   moderation: async () => (await import('./moderation.js')).run,
   projection: async () => (await import('./projection.js')).run,
   'moderation-load': async () => (await import('./moderation-load.js')).run,
+  recovery: async () => (await import('./recovery.js')).run,
 };
 
 async function main(): Promise<void> {

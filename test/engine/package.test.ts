@@ -31,7 +31,8 @@ t.test('npm pack gives a package that another project imports as `stockade`', as
   for (const want of ['dist/engine/index.js', 'dist/engine/index.d.ts', 'dist/config/index.js']) {
     t.ok(files.includes(want), `the tarball holds ${want}`);
   }
-  t.notOk(files.some((f) => f.startsWith('test/') || f.startsWith('.services')), 'no tests, no service data');
+  const stray = files.filter((f) => f.startsWith('test/') || f.startsWith('.services'));
+  t.same(stray, [], 'no tests, no service data');
   t.notOk(files.some((f) => f.startsWith('dist/bench/')), 'the benchmarks stay out of the package');
 
   const app = join(dir, 'app');
@@ -39,7 +40,8 @@ t.test('npm pack gives a package that another project imports as `stockade`', as
   mkdirSync(pkg, { recursive: true });
   await run('tar', ['-xzf', join(dir, info.filename), '-C', pkg, '--strip-components=1']);
   symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'), 'dir');
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', type: 'module', private: true }));
+  const manifest = { name: 'app', type: 'module', private: true };
+  writeFileSync(join(app, 'package.json'), JSON.stringify(manifest));
 
   writeFileSync(
     join(app, 'main.js'),
@@ -53,7 +55,8 @@ console.log(JSON.stringify([defined.status, first.status, second.status]));
 `,
   );
   const out = await run(process.execPath, ['main.js'], { cwd: app, timeout: 60_000 });
-  t.same(JSON.parse(out.stdout), ['defined', 'reserved', 'sold_out'], 'the packed engine sells one unit once');
+  const statuses: unknown = JSON.parse(out.stdout);
+  t.same(statuses, ['defined', 'reserved', 'sold_out'], 'the packed engine sells one unit once');
 
   // The published types: a consumer's TypeScript sees the result union and the error codes.
   writeFileSync(

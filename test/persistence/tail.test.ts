@@ -133,7 +133,7 @@ t.test('bad arguments exit 2 with the usage; a missing directory exits 1', async
   t.match(help.out.text, /--follow/);
 });
 
-t.test('a preallocated journal: every event, no torn-tail warning, the end where frames end', async (t) => {
+t.test('preallocated: every event, no torn-tail warning, the end where frames end', async (t) => {
   const w = await written(32 * 1024);
   const file = join(w.dir, 'shard-0.journal');
   const end = w.positions[0][2];

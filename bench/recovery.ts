@@ -1,0 +1,183 @@
+/**
+ * `npm run bench -- recovery`: time to ready after a crash. A child process runs the engine on
+ * the fsync'd file journal and sells to 10,000 SKUs until the journal holds `--events` events,
+ * keeps selling, and is SIGKILLed mid-sale; then a new engine opens the same journal and the
+ * bench measures how long `createEngine` takes to be ready (every shard replays its file in
+ * parallel) and how many events it replayed.
+ *
+ *   child: createEngine ─ reserveMany ... ─ "written N" ─ reserveMany ... ◀── SIGKILL
+ *   bench: createEngine(same dir) ── ready ── time_to_ready_ms, replay_events_per_s
+ *
+ * The ceiling in the same run: reading the same journal files through FileJournal with a visitor
+ * that only counts frames (the I/O and checksums, no decoding or state), so the ratio shows what
+ * rebuilding the actors costs over reading the bytes.
+ *
+ * Flags: --events N (default 1,000,000), --shards N (default 2), --rounds N (crash and restart
+ * this many times, default 2), --json FILE.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createEngine, loadConfig } from '../engine/index.js';
+import type { Engine, ReserveRequest, StockadeConfig } from '../engine/index.js';
+import { FileJournal } from '../persistence/index.js';
+import { machineInfo, percentile, round, writeReport } from './report.js';
+import type { BenchCase } from './report.js';
+
+const SKUS = 10_000;
+const BATCH = 16_384;
+
+function configFor(dir: string, shards: number): StockadeConfig {
+  return loadConfig({
+    env: {},
+    overrides: { engine: { shards }, journal: { kind: 'file', dir, durability: 'fsync' } },
+  });
+}
+
+/** The child: sells until the journal holds `events` events, says so, and sells on. */
+async function child(dir: string, shards: number, events: number): Promise<void> {
+  const engine = await createEngine({ config: configFor(dir, shards) });
+  const skus = Array.from({ length: SKUS }, (_, s) => `sku-${s}`);
+  // Stock for every request the child can make before it is killed; a restarted child finds
+  // its SKUs already defined in the journal it replayed.
+  const defined = await Promise.all(
+    skus.map((sku) => engine.defineSku({ sku, stock: 1_000_000, perUserLimit: 0 })),
+  );
+  let written = engine.recovery?.shards.reduce((n, s) => n + s.events, 0) ?? 0;
+  written += defined.filter((d) => d.status === 'defined').length;
+  let i = 0;
+  let told = false;
+  for (;;) {
+    const reqs: ReserveRequest[] = new Array<ReserveRequest>(BATCH);
+    for (let k = 0; k < BATCH; k++, i++) {
+      const key = `k${process.pid}-${i}`;
+      reqs[k] = { sku: skus[i % SKUS], userId: `u${i}`, qty: 1, idempotencyKey: key };
+    }
+    const out = await engine.reserveMany(reqs);
+    written += out.length;
+    if (!told && written >= events) {
+      told = true;
+      process.stdout.write(`written ${written}\n`);
+    }
+  }
+}
+
+function crashChild(dir: string, shards: number, events: number): Promise<number> {
+  const self = fileURLToPath(import.meta.url);
+  const args = [self.replace(/recovery\.(ts|js)$/, 'index.$1'), 'recovery', '--child', dir];
+  const node = self.endsWith('.ts') ? ['--import=tsx', ...args] : args;
+  const flags = ['--shards', String(shards), '--events', String(events)];
+  const c = spawn(process.execPath, [...node, ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    c.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const m = /written (\d+)/.exec(text);
+      if (m && c.pid !== undefined) {
+        // Let it write on for a moment, so the kill lands mid-sale, not at a quiet point.
+        setTimeout(() => c.kill('SIGKILL'), 200);
+      }
+    });
+    c.on('exit', (code, signal) =>
+      signal === 'SIGKILL' ? resolve(0) : reject(new Error(`child exited ${code} before the kill`)),
+    );
+  });
+}
+
+/** SKUs whose recovered units do not add up, or went below zero (must be none). */
+async function countOversold(engine: Engine): Promise<number> {
+  const snaps = await Promise.all(
+    Array.from({ length: SKUS }, (_, s) => engine.getSku(`sku-${s}`)),
+  );
+  return snaps.filter(
+    (x) =>
+      x === null ||
+      x.available < 0 ||
+      x.available + x.reserved + x.sold !== x.stock + x.restocked,
+  ).length;
+}
+
+async function countFrames(dir: string, shards: number): Promise<{ ms: number; bytes: number }> {
+  const journal = new FileJournal({ dir, durability: 'os' });
+  const started = performance.now();
+  let bytes = 0;
+  await Promise.all(
+    Array.from({ length: shards }, (_, s) => journal.read(s, 0, (p) => (bytes += p.length))),
+  );
+  const ms = performance.now() - started;
+  await journal.close();
+  return { ms, bytes };
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      events: { type: 'string', default: '1000000' },
+      shards: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '2' },
+      child: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const events = Number(values.events);
+  const shards = Number(values.shards);
+  if (values.child) return child(values.child, shards, events);
+  const rounds = Number(values.rounds);
+  const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-recovery-'));
+  const ready: number[] = [];
+  const perSec: number[] = [];
+  let replayed = 0;
+  let readMs = 0;
+  let oversold = -1;
+  try {
+    for (let r = 1; r <= rounds; r++) {
+      const goal = (events * r).toLocaleString('en-US');
+      process.stdout.write(`round ${r}: selling until the journal holds ${goal} events, then kill -9\n`);
+      await crashChild(dir, shards, events * r);
+      const started = performance.now();
+      const engine = await createEngine({ config: configFor(dir, shards) });
+      const ms = performance.now() - started;
+      const shardStats = engine.recovery!.shards;
+      replayed = shardStats.reduce((n, s) => n + s.events, 0);
+      const slowest = Math.max(...shardStats.map((s) => s.ms));
+      if (r === rounds) oversold = await countOversold(engine);
+      await engine.close();
+      ready.push(ms);
+      perSec.push(replayed / (slowest / 1000));
+      readMs = (await countFrames(dir, shards)).ms;
+      process.stdout.write(
+        `  ready in ${Math.round(ms)} ms, ${replayed.toLocaleString('en-US')} events replayed\n`,
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const readPerSec = replayed / (readMs / 1000);
+  const last = ready.length - 1;
+  const c: BenchCase = {
+    name: `kill9_then_ready_${shards}_shards`,
+    throughput_per_s: Math.round(perSec[last]),
+    latency_ms: { p50: round(percentile(ready, 50)), p99: round(percentile(ready, 99)) },
+    oversold,
+    replay_events_per_s: Math.round(perSec[last]),
+    time_to_ready_ms: round(ready[last]),
+    replayed_events: replayed,
+    ceiling_throughput_per_s: Math.round(readPerSec),
+    ratio_to_ceiling: round(perSec[last] / readPerSec),
+    latency_unit: 'time to ready after a kill -9, per round',
+  };
+  writeReport(
+    {
+      scenario: 'recovery',
+      started_at: new Date().toISOString(),
+      machine: machineInfo(),
+      config: { events_per_round: events, rounds, shards, skus: SKUS, journal: 'file (fsync)' },
+      cases: [c],
+    },
+    values.json,
+  );
+}
