@@ -25,6 +25,7 @@ import { prng } from '../simulation/simulation.js';
 import { exitWithin, killIfRunning, startCli } from './cli-process.js';
 import type { CliProcess } from './cli-process.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
+import { expectedCounters } from './projection-helpers.js';
 
 const ok = await requireMysql(t);
 
@@ -225,13 +226,7 @@ async function differences(pool: Pool, sale: BigSale): Promise<string[]> {
       out.push(`${String(r.id)}: a row for no SKU`);
       continue;
     }
-    const want = {
-      stock: s.initialStock + s.restocked,
-      available: s.available,
-      reserved: s.reserved,
-      sold: s.sold,
-      version: s.seq,
-    };
+    const want = expectedCounters(s);
     for (const [k, v] of Object.entries(want)) {
       if (Number(r[k]) !== v) out.push(`${s.sku}.${k}: MySQL ${Number(r[k])}, engine ${v}`);
     }

@@ -11,6 +11,7 @@ import { request } from '../gateway/helpers.js';
 import type { Json } from '../gateway/helpers.js';
 import { exitWithin, killIfRunning, startCli } from './cli-process.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
+import { expectedCounters } from './projection-helpers.js';
 
 const ok = await requireMysql(t);
 
@@ -36,13 +37,8 @@ async function behind(
 ): Promise<string | null> {
   const [[row]] = await pool.query<RowDataPacket[]>('SELECT * FROM skus WHERE id = ?', [sku.sku]);
   if (!row) return 'no row for the SKU';
-  const want: Record<string, number> = {
-    stock: sku.initialStock + sku.restocked,
-    available: sku.available,
-    reserved: sku.reserved,
-    sold: sku.sold,
-    version: sku.seq,
-  };
+  // The snapshot came over HTTP as JSON: the engine's SkuSnapshot, field for field.
+  const want = expectedCounters(sku);
   for (const [k, v] of Object.entries(want)) {
     if (Number(row[k]) !== v) return `skus.${k} is ${Number(row[k])}, the engine says ${v}`;
   }

@@ -74,6 +74,17 @@ export async function trade(sale: Sale, round: number): Promise<void> {
   await engine.updateSku(first, { price: 100 + round, name: `${first} round ${round}` });
 }
 
+/** The counters a `skus` row must hold for an engine snapshot (the projector's whole job). */
+export function expectedCounters(s: SkuSnapshot): Record<string, number> {
+  return {
+    stock: s.initialStock + s.restocked,
+    available: s.available,
+    reserved: s.reserved,
+    sold: s.sold,
+    version: s.seq,
+  };
+}
+
 export async function snapshots(sale: Sale): Promise<Map<string, SkuSnapshot>> {
   const out = new Map<string, SkuSnapshot>();
   for (const sku of sale.skus) {
@@ -128,14 +139,10 @@ export async function differences(
       continue;
     }
     const want = {
-      stock: s.initialStock + s.restocked,
-      available: s.available,
-      reserved: s.reserved,
-      sold: s.sold,
+      ...expectedCounters(s),
       returned: s.returned,
       restocked: s.restocked,
       closed: s.closed ? 1 : 0,
-      version: s.seq,
       name: s.name,
       price: s.price,
     };
