@@ -10,7 +10,8 @@
  * Flags: --duration 10s, --warmup 3s, --connections 100, --wrk-threads 2, --shards N,
  * --gateway-threads N (they share the port), --journal none|file|kafka or a list (one stockade
  * case per journal, e.g. none,file,kafka; kafka uses STOCKADE_KAFKA_BROKERS and a fresh topic),
- * --with LIST (serve flags per extra case, `+`-joined, e.g. `--with ,audit` runs every journal
+ * --rounds N (every case once per round, reported as the median round and the median of the
+ * rounds' own ratios), --with LIST (serve flags per extra case, `+`-joined, e.g. `--with ,audit` runs every journal
  * plain and with --audit), --cases bare,stockade, --json FILE. Needs `wrk` (Debian: apt-get
  * install -y wrk).
  */
@@ -302,7 +303,7 @@ export async function benchStockade(
   }
 }
 
-/** Ratios to the same run's ceiling: throughput (higher is better) and p99 (lower is better). */
+/** Ratios to the same round's ceiling: throughput (higher is better) and p99 (lower is better). */
 function addRatios(cases: BenchCase[]): void {
   const ceiling = cases.find((c) => c.name === 'bare_uws_ceiling');
   for (const c of cases) {
@@ -311,6 +312,35 @@ function addRatios(cases: BenchCase[]): void {
     c.ratio_to_ceiling = round(c.throughput_per_s / ceiling.throughput_per_s);
     c.p99_ratio_to_ceiling = round(c.latency_ms.p99 / ceiling.latency_ms.p99);
   }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * One case per name from several rounds: the round with the median throughput, with the ratios
+ * the median of each round's own ratios (a slow moment of the machine then hits a case and its
+ * ceiling alike, instead of whichever ran during it), and every round's figures kept.
+ */
+function combineRounds(rounds: BenchCase[][]): BenchCase[] {
+  if (rounds.length === 1) return rounds[0];
+  return rounds[0].map((first) => {
+    const runs = rounds.map((r) => r.find((c) => c.name === first.name)!);
+    const mid = median(runs.map((c) => c.throughput_per_s));
+    const pick = runs.find((c) => c.throughput_per_s === mid)!;
+    const combined: BenchCase = { ...pick, name: `${first.name} (median of ${runs.length})` };
+    if (first.ratio_to_ceiling !== undefined) {
+      combined.ceiling_throughput_per_s = median(runs.map((c) => c.ceiling_throughput_per_s!));
+      combined.ratio_to_ceiling = median(runs.map((c) => c.ratio_to_ceiling!));
+      combined.p99_ratio_to_ceiling = median(runs.map((c) => c.p99_ratio_to_ceiling as number));
+    }
+    combined.oversold = Math.max(...runs.map((c) => c.oversold));
+    combined.rounds = runs.map((c) => ({
+      throughput_per_s: c.throughput_per_s,
+      latency_ms: c.latency_ms,
+      ratio_to_ceiling: c.ratio_to_ceiling,
+    }));
+    return combined;
+  });
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -325,6 +355,7 @@ export async function run(argv: string[]): Promise<void> {
       'gateway-threads': { type: 'string', default: '1' },
       journal: { type: 'string', default: 'none' },
       with: { type: 'string', default: '' },
+      rounds: { type: 'string', default: '1' },
       cases: { type: 'string', default: 'bare,stockade' },
       json: { type: 'string' },
     },
@@ -353,7 +384,8 @@ export async function run(argv: string[]): Promise<void> {
     return args;
   };
   const loadStart = loadavg().map((n) => round(n, 2));
-  const cases: BenchCase[] = [];
+  const rounds = Number(values.rounds);
+  const results: BenchCase[][] = [];
   const variants = values.with.split(',');
   const runs = values.cases.split(',').flatMap((which) =>
     which === 'bare'
@@ -361,24 +393,33 @@ export async function run(argv: string[]): Promise<void> {
       : values.journal.split(',').flatMap((j) => variants.map((v) => [which, j, v])),
   );
   try {
-    for (const [n, [which, journal, extra]] of runs.entries()) {
-      const label = `${journal}${extra ? `+${extra}` : ''}`;
-      process.stdout.write(
-        `${which}${journal ? ` (journal ${label})` : ''}: warm-up ${o.warmup}, then ` +
-          `${o.duration} with ${o.connections} connections ...\n`,
-      );
-      const c =
-        which === 'bare'
-          ? await benchBare(o)
-          : await benchStockade(o, serveArgsFor(journal, extra, n), `stockade_${label}`);
-      if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
-      delete (c as Partial<typeof c>).raw;
-      cases.push(c);
+    // With --rounds N every case runs once per round, in the same order, so each round has its
+    // own ceiling to compare with.
+    for (let r = 0; r < rounds; r++) {
+      const cases: BenchCase[] = [];
+      for (const [n, [which, journal, extra]] of runs.entries()) {
+        const label = `${journal}${extra ? `+${extra}` : ''}`;
+        process.stdout.write(
+          `${rounds > 1 ? `round ${r + 1}: ` : ''}${which}` +
+            `${journal ? ` (journal ${label})` : ''}: warm-up ${o.warmup}, then ` +
+            `${o.duration} with ${o.connections} connections ...\n`,
+        );
+        const args = serveArgsFor(journal, extra, r * runs.length + n);
+        const c =
+          which === 'bare'
+            ? await benchBare(o)
+            : await benchStockade(o, args, `stockade_${label}`);
+        if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
+        delete (c as Partial<typeof c>).raw;
+        cases.push(c);
+      }
+      addRatios(cases);
+      results.push(cases);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  addRatios(cases);
+  const cases = combineRounds(results);
   writeReport(
     {
       scenario: 'http',
@@ -393,6 +434,7 @@ export async function run(argv: string[]): Promise<void> {
         pipelining: 1,
         journal: values.journal,
         with: values.with,
+        rounds,
         gateway_threads: Number(values['gateway-threads']),
         shards: values.shards ?? 'default (CPU count)',
         load_avg_at_start: loadStart,
