@@ -10,8 +10,8 @@
  * Flags: --duration 10s, --warmup 3s, --connections 100, --wrk-threads 2, --shards N,
  * --gateway-threads N (they share the port), --journal none|file|kafka or a list (one stockade
  * case per journal, e.g. none,file,kafka; kafka uses STOCKADE_KAFKA_BROKERS and a fresh topic),
- * --rounds N (every case once per round, reported as the median round and the median of the
- * rounds' own ratios), --with LIST (serve flags per extra case, `+`-joined, e.g. `--with ,audit` runs every journal
+ * --rounds N (every case once per round; each figure is the median over the rounds, ratios
+ * taken within each round first), --with LIST (serve flags per extra case, `+`-joined, e.g. `--with ,audit` runs every journal
  * plain and with --audit), --cases bare,stockade, --json FILE. Needs `wrk` (Debian: apt-get
  * install -y wrk).
  */
@@ -22,7 +22,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { machineInfo, round, writeReport } from './report.js';
+import { machineInfo, medianOfRounds, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 export const LUA = `
@@ -314,33 +314,16 @@ function addRatios(cases: BenchCase[]): void {
   }
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-
-/**
- * One case per name from several rounds: the round with the median throughput, with the ratios
- * the median of each round's own ratios (a slow moment of the machine then hits a case and its
- * ceiling alike, instead of whichever ran during it), and every round's figures kept.
- */
-function combineRounds(rounds: BenchCase[][]): BenchCase[] {
-  if (rounds.length === 1) return rounds[0];
-  return rounds[0].map((first) => {
-    const runs = rounds.map((r) => r.find((c) => c.name === first.name)!);
-    const mid = median(runs.map((c) => c.throughput_per_s));
-    const pick = runs.find((c) => c.throughput_per_s === mid)!;
-    const combined: BenchCase = { ...pick, name: `${first.name} (median of ${runs.length})` };
-    if (first.ratio_to_ceiling !== undefined) {
-      combined.ceiling_throughput_per_s = median(runs.map((c) => c.ceiling_throughput_per_s!));
-      combined.ratio_to_ceiling = median(runs.map((c) => c.ratio_to_ceiling!));
-      combined.p99_ratio_to_ceiling = median(runs.map((c) => c.p99_ratio_to_ceiling as number));
-    }
-    combined.oversold = Math.max(...runs.map((c) => c.oversold));
-    combined.rounds = runs.map((c) => ({
-      throughput_per_s: c.throughput_per_s,
-      latency_ms: c.latency_ms,
-      ratio_to_ceiling: c.ratio_to_ceiling,
-    }));
-    return combined;
-  });
+/** The load generator's settings, as every wrk-driven report prints them. */
+export function wrkConfig(o: Options): Record<string, unknown> {
+  return {
+    tool: 'wrk',
+    duration: o.duration,
+    warmup: o.warmup,
+    connections: o.connections,
+    wrk_threads: o.wrkThreads,
+    pipelining: 1,
+  };
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -419,19 +402,14 @@ export async function run(argv: string[]): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const cases = combineRounds(results);
+  const cases = medianOfRounds(results);
   writeReport(
     {
       scenario: 'http',
       started_at: new Date().toISOString(),
       machine: machineInfo(),
       config: {
-        tool: 'wrk',
-        duration: o.duration,
-        warmup: o.warmup,
-        connections: o.connections,
-        wrk_threads: o.wrkThreads,
-        pipelining: 1,
+        ...wrkConfig(o),
         journal: values.journal,
         with: values.with,
         rounds,

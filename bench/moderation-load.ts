@@ -26,9 +26,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js';
-import { LUA, benchStockade } from './http.js';
+import { LUA, benchStockade, wrkConfig } from './http.js';
 import type { Options, SideLoad } from './http.js';
-import { machineInfo, round, writeReport } from './report.js';
+import { machineInfo, medianOfRounds, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 /** A 640×480 JPEG of noise: the size of a typical product photo upload. */
@@ -138,11 +138,6 @@ function flagsOf(argv: string[]): Flags {
   };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 export async function run(argv: string[]): Promise<void> {
   const f = flagsOf(argv);
   if (spawnSync('wrk', ['-v']).error)
@@ -189,43 +184,22 @@ export async function run(argv: string[]): Promise<void> {
       cases.push(strip(await benchStockade(o, withModeration, 'moderation_idle')));
       // The table's "ceiling" columns hold the baseline: the same round without moderation.
       for (const c of cases) {
-        c.name = `${c.name} #${r + 1}`;
         c.ceiling_throughput_per_s = cases[0].throughput_per_s;
         c.ratio_to_ceiling = round(c.throughput_per_s / cases[0].throughput_per_s);
       }
       rounds.push(cases);
     }
-    const all = rounds.flat();
-    const summary = ['no_moderation', 'moderation_idle', 'moderation_load'].map((name) => {
-      const cs = all.filter((c) => c.name.startsWith(`${name} #`));
-      const ratios = cs.map((c) => c.ratio_to_ceiling as number);
-      return {
-        name: `${name} (median of ${cs.length})`,
-        throughput_per_s: Math.round(median(cs.map((c) => c.throughput_per_s))),
-        latency_ms: {
-          p50: round(median(cs.map((c) => c.latency_ms.p50))),
-          p99: round(median(cs.map((c) => c.latency_ms.p99))),
-        },
-        oversold: Math.max(...cs.map((c) => c.oversold)),
-        ceiling_throughput_per_s: Math.round(median(cs.map((c) => c.ceiling_throughput_per_s!))),
-        ratio_to_ceiling: round(median(ratios)),
-        images_moderated_per_s:
-          name === 'moderation_load'
-            ? round(median(cs.map((c) => c.images_moderated_per_s as number)), 2)
-            : null,
-      } satisfies BenchCase;
-    });
+    const summary = medianOfRounds(rounds);
+    const all: BenchCase[] = rounds.flatMap((cases, r) =>
+      cases.map((c) => ({ ...c, name: `${c.name} #${r + 1}` })),
+    );
     writeReport(
       {
         scenario: 'moderation-load',
         started_at: new Date().toISOString(),
         machine: machineInfo(),
         config: {
-          tool: 'wrk',
-          duration: o.duration,
-          warmup: o.warmup,
-          connections: o.connections,
-          wrk_threads: o.wrkThreads,
+          ...wrkConfig(o),
           rounds: f.rounds,
           model: f.modelDir ?? `generated ViT (${f.size}, seed 7)`,
           images_inflight: f.inflight,

@@ -51,6 +51,50 @@ export function percentile(samples: ArrayLike<number>, p: number): number {
   return sorted[idx];
 }
 
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * One case per name from several rounds of the same cases, each round with its ratios already
+ * taken against its own baseline: every number is the median over the rounds (ratios included,
+ * so a slow minute of a shared machine hits a case and its baseline alike instead of whichever
+ * ran during it), `oversold` the worst round, and each round's figures are kept in `rounds`.
+ */
+const MEDIAN_SET_ABOVE = ['name', 'throughput_per_s', 'latency_ms', 'oversold'];
+
+export function medianOfRounds(rounds: readonly BenchCase[][]): BenchCase[] {
+  if (rounds.length === 1) return rounds[0];
+  return rounds[0].map((first) => {
+    const runs = rounds.map((r) => r.find((c) => c.name === first.name)!);
+    const mid = (pick: (c: BenchCase) => unknown): unknown => {
+      const xs = runs.map(pick);
+      const nums = xs.filter((x): x is number => typeof x === 'number');
+      return nums.length === xs.length ? round(median(nums)) : xs[0];
+    };
+    const out: BenchCase = {
+      ...first,
+      name: `${first.name} (median of ${runs.length})`,
+      throughput_per_s: Math.round(median(runs.map((c) => c.throughput_per_s))),
+      latency_ms: {
+        p50: round(median(runs.map((c) => c.latency_ms.p50))),
+        p99: round(median(runs.map((c) => c.latency_ms.p99))),
+      },
+      oversold: Math.max(...runs.map((c) => c.oversold)),
+    };
+    for (const key of Object.keys(first)) {
+      if (!MEDIAN_SET_ABOVE.includes(key)) out[key] = mid((c) => c[key]);
+    }
+    out.rounds = runs.map((c) => ({
+      throughput_per_s: c.throughput_per_s,
+      latency_ms: c.latency_ms,
+      ratio_to_ceiling: c.ratio_to_ceiling ?? null,
+    }));
+    return out;
+  });
+}
+
 export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
