@@ -11,9 +11,9 @@
  * --gateway-threads N (they share the port), --journal none|file|kafka or a list (one stockade
  * case per journal, e.g. none,file,kafka; kafka uses STOCKADE_KAFKA_BROKERS and a fresh topic),
  * --rounds N (every case once per round; each figure is the median over the rounds, ratios
- * taken within each round first), --with LIST (serve flags per extra case, `+`-joined, e.g. `--with ,audit` runs every journal
- * plain and with --audit), --cases bare,stockade, --json FILE. Needs `wrk` (Debian: apt-get
- * install -y wrk).
+ * taken within each round first), --with LIST (serve flags per extra case, `+`-joined, e.g.
+ * `--with ,audit` runs every journal plain and with --audit), --cases bare,stockade,
+ * --json FILE. Needs `wrk` (Debian: apt-get install -y wrk).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

@@ -136,7 +136,8 @@ export async function run(argv: string[]): Promise<void> {
   try {
     for (let r = 1; r <= rounds; r++) {
       const goal = (events * r).toLocaleString('en-US');
-      process.stdout.write(`round ${r}: selling until the journal holds ${goal} events, then kill -9\n`);
+      const say = `round ${r}: selling until the journal holds ${goal} events, then kill -9\n`;
+      process.stdout.write(say);
       await crashChild(dir, shards, events * r);
       const started = performance.now();
       const engine = await createEngine({ config: configFor(dir, shards) });

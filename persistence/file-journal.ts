@@ -21,13 +21,13 @@ import type { Journal, JournalPosition } from './journal.js';
  * changes its size, and ext4 then has to commit the inode through its own journal on every
  * fdatasync; overwriting blocks that already exist needs only the data flushed. Measured here,
  * an fdatasync after a 3 KB write took 0.14 ms appending and 0.08 ms overwriting, and the HTTP
- * purchase endpoint served 11–25% more requests with 4 MiB at a time. So whenever a frame reaches past the zero-filled
- * space, the same write appends `preallocBytes` of zeros after it: one fsync in many pays for
- * growing the file, the others only overwrite. (A zero-fill in the background, synced on its
- * own, was tried: its large fsync stalled the appends' fsyncs and tripled p99.) Zeros read as a
- * frame of length 0, which is never valid: readers stop there, and the scan on open cuts the
- * zeros off with any torn tail (it reports only a tail that started with a frame header as
- * torn).
+ * purchase endpoint served 11–25% more requests with 4 MiB at a time. So whenever a frame
+ * reaches past the zero-filled space, the same write appends `preallocBytes` of zeros after
+ * it: one fsync in many pays for growing the file, the others only overwrite. (A zero-fill in
+ * the background, synced on its own, was tried: its large fsync stalled the appends' fsyncs and
+ * tripled p99.) Zeros read as a frame of length 0, which is never valid: readers stop there
+ * (`zeroFilledAt` tells them from a torn frame), and the scan on open cuts the zeros off with
+ * any torn tail, reporting as torn only a tail that starts with a frame header.
  *
  *   file  := frame* zero*
  */
@@ -172,11 +172,10 @@ export class FileJournal implements Journal {
     if (pos < size) {
       // A torn or corrupt tail, or preallocated zeros: cut it off so it can never be replayed
       // or appended after. Only a tail that starts with a frame header was torn.
-      const head = Buffer.alloc(4);
-      readSync(f.fd, head, 0, 4, pos);
+      const torn = !zeroFilledAt(f.fd, pos, size);
       ftruncateSync(f.fd, pos);
       fsyncSync(f.fd);
-      f.truncatedBytes = head.readUInt32LE(0) === 0 ? 0 : size - pos;
+      f.truncatedBytes = torn ? size - pos : 0;
     }
     f.end = pos;
     f.allocated = pos;
@@ -235,6 +234,15 @@ export class FileJournal implements Journal {
     this.files.clear();
     return Promise.resolve();
   }
+}
+
+/**
+ * Whether the bytes at `pos` (where valid frames stop) are the zero-filled space the journal
+ * keeps ahead of its frames, rather than a torn or corrupt frame: a zero length field.
+ */
+export function zeroFilledAt(fd: number, pos: number, size: number): boolean {
+  const head = Buffer.alloc(4);
+  return readSync(fd, head, 0, Math.min(4, size - pos), pos) > 0 && head.readUInt32LE(0) === 0;
 }
 
 let zeroBuffer = Buffer.alloc(0);

@@ -1,7 +1,7 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaSettings } from '../config/index.js';
-import { FRAME_HEADER_BYTES, validFrameAt } from './file-journal.js';
+import { FRAME_HEADER_BYTES, validFrameAt, zeroFilledAt } from './file-journal.js';
 import { KafkaJournal } from './kafka-journal.js';
 import type { JournalPayload } from './kafka-journal.js';
 
@@ -18,8 +18,9 @@ export interface JournalSource {
   shards(): number[];
   /** Batches of payloads from `from` to the end at call time, then the position after them. */
   batches(shard: number, from: number): PayloadBatches;
-  /** The position after the last payload as far as the source knows (file size, or the
-   *  partition's high-water mark at the last read): the journal side of a consumer's lag. */
+  /** The position after the last payload as far as the source knows (file: where the frames
+   *  end now; Kafka: the partition's high-water mark at the last read): the journal side of a
+   *  consumer's lag. */
   endPosition(shard: number): number;
   close(): Promise<void>;
 }
@@ -116,12 +117,6 @@ function framesEnd(fd: number, from: number, size: number): number {
   return pos;
 }
 
-/** True when the bytes at `pos` are the zero-filled space ahead of the frames, not a frame. */
-function zeroFilled(fd: number, pos: number, size: number): boolean {
-  const head = Buffer.alloc(4);
-  return readSync(fd, head, 0, Math.min(4, size - pos), pos) > 0 && head.readUInt32LE(0) === 0;
-}
-
 /**
  * Frames of a journal file from `from`, one read chunk at a time, opened read-only. Stops at
  * the first frame that is torn or corrupt and reports it on `warn` (null while following: the
@@ -153,7 +148,7 @@ export function* fileBatches(
       pos = batch[batch.length - 1].position;
       yield batch;
     }
-    torn = pos < size && !zeroFilled(fd, pos, size);
+    torn = pos < size && !zeroFilledAt(fd, pos, size);
   } finally {
     closeSync(fd);
   }
