@@ -81,7 +81,11 @@ export function fileJournalSource(
   return {
     kind: 'file',
     shards,
-    batches: (shard, from) => fileBatches(pathOf(shard), from, warn, durable),
+    batches: function* (shard, from) {
+      const end = yield* fileBatches(pathOf(shard), from, warn, durable);
+      ends.set(shard, Math.max(end, ends.get(shard) ?? 0));
+      return end;
+    },
     endPosition: (shard) => {
       let fd: number;
       try {
@@ -101,18 +105,26 @@ export function fileJournalSource(
   };
 }
 
+const WALK_CHUNK_BYTES = 64 * 1024;
+
 /**
- * The position after the last frame, walking headers forward from the frame boundary `from`
- * (8 bytes read per frame; checksums are not checked: this measures lag, it hands out nothing).
+ * Where the frames end: the position after the last whole frame, walking length fields forward
+ * from the frame boundary `from` in 64 KiB reads (checksums are checked by the readers, not
+ * here). Bounds every read of a source to the frames, never the zeros the engine keeps ahead.
  */
 function framesEnd(fd: number, from: number, size: number): number {
-  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  const buf = Buffer.allocUnsafe(WALK_CHUNK_BYTES);
   let pos = from;
   while (pos + FRAME_HEADER_BYTES <= size) {
-    readSync(fd, header, 0, FRAME_HEADER_BYTES, pos);
-    const len = header.readUInt32LE(0);
-    if (len === 0 || pos + FRAME_HEADER_BYTES + len > size) break;
-    pos += FRAME_HEADER_BYTES + len;
+    const n = readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
+    let at = 0;
+    while (at + FRAME_HEADER_BYTES <= n) {
+      const len = buf.readUInt32LE(at);
+      if (len === 0 || pos + at + FRAME_HEADER_BYTES + len > size) return pos + at;
+      at += FRAME_HEADER_BYTES + len;
+    }
+    if (at === 0) break;
+    pos += at;
   }
   return pos;
 }
@@ -140,10 +152,12 @@ export function* fileBatches(
   let torn = false;
   try {
     size = fstatSync(fd).size;
-    // Everything below `size` was written before this call: once it returns, it is on disk.
-    if (durable && pos < size) fdatasyncSync(fd);
-    while (pos < size) {
-      const batch = readFrames(fd, pos, size);
+    // Read up to where the frames end, not the file: the engine keeps zeros ahead of them.
+    const end = framesEnd(fd, pos, size);
+    // Everything below `end` was written before this call: once it returns, it is on disk.
+    if (durable && pos < end) fdatasyncSync(fd);
+    while (pos < end) {
+      const batch = readFrames(fd, pos, end);
       if (batch.length === 0) break;
       pos = batch[batch.length - 1].position;
       yield batch;
