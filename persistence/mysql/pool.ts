@@ -28,6 +28,10 @@ export function openMysqlPool(url: string, options: MysqlPoolOptions = {}): Pool
     dateStrings: true,
     waitForConnections: true,
     queueLimit: 64,
+    // affectedRows must count rows changed, not rows found: the projector's insert of a new SKU
+    // row (`ON DUPLICATE KEY UPDATE id = id`) detects that another writer got there first by
+    // 0 affected rows, and mysql2's default CLIENT_FOUND_ROWS would report 1.
+    flags: ['-FOUND_ROWS'],
   });
 }
 

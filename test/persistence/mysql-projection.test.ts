@@ -2,9 +2,10 @@
 // file journal. Each test works in a database of its own (freshDatabase).
 import t from 'tap';
 import type { Test } from 'tap';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { tempDir } from '../engine/helpers.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
+import { insertSkuSql } from '../../persistence/mysql/rows-sql.js';
 import { differences, projector, startSale, tableState, trade } from './projection-helpers.js';
 import type { Sale } from './projection-helpers.js';
 
@@ -22,6 +23,22 @@ async function matches(t: Test, pool: Pool, s: Sale, what: string) {
 }
 
 if (ok) {
+  t.test('a SKU row another writer inserted first is a CAS miss, not a success', async (t) => {
+    // The projector inserts a SKU it did not find with `ON DUPLICATE KEY UPDATE id = id` and
+    // counts 0 affected rows as losing the race; its pool must not report found rows.
+    const { pool } = await freshDatabase(t);
+    const row = {
+      id: 'mug', name: 'Mug', price: 9.5, stock: 10, available: 10, reserved: 0, sold: 0,
+      returned: 0, restocked: 0, closed: false, startsAt: null, endsAt: null, perUserLimit: 2,
+      holdTtlMs: 60_000, version: 1, updatedAt: Date.now(),
+    };
+    const sql = insertSkuSql(row, (v) => pool.escape(v));
+    const [first] = await pool.query<ResultSetHeader>(sql);
+    t.equal(first.affectedRows, 1, 'the first insert writes the row');
+    const [again] = await pool.query<ResultSetHeader>(sql);
+    t.equal(again.affectedRows, 0, 'the second finds it there and reports no row written');
+  });
+
   t.test('after a sale, MySQL matches the engine exactly', async (t) => {
     const s = await sale(t, 3);
     const { pool } = await freshDatabase(t);
