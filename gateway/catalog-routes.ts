@@ -12,7 +12,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import type { CatalogReply } from './catalog.js';
 import type { GatewayContext } from './context.js';
-import { errorJson, errorReply } from './errors.js';
+import { errorJson, errorReply, errorReplyWithMessage } from './errors.js';
 import type { ErrorReply } from './errors.js';
 import { STATUS_200, STATUS_201 } from './http-exchange.js';
 import type { HttpExchange } from './http-exchange.js';
@@ -68,13 +68,15 @@ function readUpload(
   declared: number,
   then: (body: Uint8Array) => void,
 ): void {
-  // With a Content-Length (checked ≤ bytesMax by the gate) the bytes go straight into place.
-  let buf = new Uint8Array(declared > 0 ? declared : Math.min(bytesMax, 64 * 1024));
+  // Memory follows the bytes that arrive, not the Content-Length a client claims (checked
+  // ≤ bytesMax by the gate): a declared size only saves the regrowth of small uploads.
+  let buf = new Uint8Array(Math.min(declared > 0 ? declared : bytesMax, 256 * 1024));
   let received = 0;
   const timer = setTimeout(
     () => x.fail(errorReply('request_timeout'), true),
     x.ctx.config.gateway.bodyTimeoutMs,
   );
+  x.onAbort = () => clearTimeout(timer);
   x.res.onData((chunk, isLast) => {
     if (x.done) return clearTimeout(timer);
     const n = chunk.byteLength;
@@ -102,6 +104,11 @@ function onProductBody(x: HttpExchange, body: Record<string, unknown>): void {
   reply(x, x.ctx.catalog.putProduct(x.param, c.value.input, c.value.version, x.userId));
 }
 
+const UPLOADS_BUSY = errorReplyWithMessage(
+  'moderation_overloaded',
+  'Too many image uploads in progress at this gateway; retry shortly.',
+);
+
 /** Starts an image upload route; null when the gate answered already. */
 function beginUpload(
   res: HttpResponse,
@@ -114,7 +121,13 @@ function beginUpload(
   const contentType = imageContentType(req.getHeader('content-type')) ?? '';
   const declared = Number(req.getHeader('content-length')) || 0;
   const x = begin(res, req, ctx, route, access, imageRule(ctx));
-  return x === null ? null : { x, contentType, declared };
+  if (x === null) return null;
+  if (!ctx.admitUpload()) {
+    x.fail(UPLOADS_BUSY);
+    return null;
+  }
+  x.upload = true;
+  return { x, contentType, declared };
 }
 
 export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): void {

@@ -22,6 +22,9 @@ export class GatewayContext {
   readonly logRequests: boolean;
   /** `audit !== noAudit`, checked once: an unaudited gateway builds no audit entries. */
   readonly auditing: boolean;
+  /** Image uploads admitted and not yet answered (see `admitUpload`). */
+  uploads = 0;
+  readonly uploadsMax: number;
   /** Set when the server starts draining: new requests get `not_ready`, /readyz says 503. */
   draining = false;
   /**
@@ -47,6 +50,7 @@ export class GatewayContext {
     this.qtyMax = config.engine.qtyMax;
     this.bodyBytesMax = config.gateway.bodyBytesMax;
     this.inflightMax = config.gateway.inflightMax;
+    this.uploadsMax = config.moderation.queueMax;
     this.authNone = config.gateway.auth === 'none';
     this.logRequests = log.isLevelEnabled('debug');
     this.auditing = audit !== noAudit;
@@ -63,7 +67,20 @@ export class GatewayContext {
     return true;
   }
 
-  release(): void {
+  /**
+   * Admits one more image upload (on top of `admit`): each may hold up to
+   * `moderation.maxBytes` while it arrives and waits for the model, so this thread takes at most
+   * `moderation.queueMax` of them at once, the moderation queue's own bound.
+   */
+  admitUpload(): boolean {
+    if (this.uploads >= this.uploadsMax) return false;
+    this.uploads++;
+    return true;
+  }
+
+  /** Ends an admitted request (`upload`: it was an admitted upload too). */
+  release(upload = false): void {
+    if (upload) this.uploads--;
     this.metrics.inflight--;
     if (this.drained !== null && this.metrics.inflight === 0) {
       const done = this.drained;

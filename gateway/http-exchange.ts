@@ -70,6 +70,8 @@ export class HttpExchange implements ReserveWaiter {
   audited = false;
   /** Called when the client goes away first (e.g. to abort an image's moderation). */
   onAbort: (() => void) | null = null;
+  /** An admitted image upload (`GatewayContext.admitUpload`), released with the request. */
+  upload = false;
 
   constructor(
     readonly res: HttpResponse,
@@ -89,7 +91,7 @@ export class HttpExchange implements ReserveWaiter {
     this.done = true;
     reading.delete(this);
     this.ctx.metrics.observe(this.route, OUTCOME_ABORTED, performance.now() - this.startedMs);
-    this.ctx.release();
+    this.ctx.release(this.upload);
   }
 
   /** Reads the JSON body, then calls `then` with it (a parsed object), or answers 400/413/408. */
@@ -174,7 +176,7 @@ export class HttpExchange implements ReserveWaiter {
     this.ctx.metrics.observe(this.route, outcome, ms);
     if (this.ctx.logRequests)
       this.ctx.log.debug({ route: ROUTES[this.route], status, ms }, 'request');
-    this.ctx.release();
+    this.ctx.release(this.upload);
   }
 
   /** Records this reply's audit entry (for the routes that are audited). */

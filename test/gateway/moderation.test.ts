@@ -6,6 +6,9 @@
  * logits never reaches 1 exactly), with review 0 and block 1, every image is `review`.
  */
 import t from 'tap';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ERROR_CATALOGUE } from '../../engine/index.js';
 import { moderationErrors } from '../../moderation/index.js';
 import { noisePng, tinyModel } from '../moderation/helpers.js';
@@ -262,4 +265,34 @@ t.test('without --products and --moderation the routes say so', async (t) => {
   t.equal(sku.status, 201, 'sales are not gated without products');
   const named = await request(`${s.url}/v1/skus/s2`, 'PUT', { stock: 2, productId: 'p' });
   t.equal(named.status, 503, 'a sale naming a product cannot be checked without products');
+});
+
+t.test('uploads in progress are bounded by moderation.queueMax per gateway thread', async (t) => {
+  const s = await startCatalogServer(t, { modelDir: model.dir, moderation: { queueMax: 1 } });
+  if (!s) return;
+  const url = `${s.url}/v1/moderation/images`;
+  const png = await noisePng(32, 32, 7);
+  // An upload that declares its size and then sends only half of it holds the one place.
+  const { port } = new URL(s.url);
+  const slow = connect({ host: '127.0.0.1', port: Number(port) });
+  await once(slow, 'connect');
+  slow.write(
+    'POST /v1/moderation/images HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n' +
+      `Content-Length: ${png.length}\r\n\r\n`,
+  );
+  slow.write(png.subarray(0, 10));
+  // Poll the gateway's own count: the slow upload is admitted once uWS has read its headers.
+  const deadline = Date.now() + 5000;
+  let busy = await upload(url, png, 'image/png');
+  while (busy.status === 200 && Date.now() < deadline) busy = await upload(url, png, 'image/png');
+  t.equal(busy.status, 503, 'a second upload is refused while the first one is still arriving');
+  t.equal(busy.body.error?.code, 'moderation_overloaded');
+  slow.destroy();
+  // The client that left gives its place back.
+  let again = await upload(url, png, 'image/png');
+  for (let i = 0; again.status === 503 && i < 50; i++) {
+    await delay(20);
+    again = await upload(url, png, 'image/png');
+  }
+  t.equal(again.status, 200, 'once the first client is gone, uploads are taken again');
 });
