@@ -17,12 +17,8 @@ import type { ErrorReply } from './errors.js';
 import { STATUS_200, STATUS_201 } from './http-exchange.js';
 import type { HttpExchange } from './http-exchange.js';
 import { RouteId } from './metrics.js';
-import {
-  checkProductBody,
-  imageContentType,
-  isProductId,
-  takeSaleGate,
-} from './product-validate.js';
+import { acceptsContentType } from '../moderation/index.js';
+import { checkProductBody, isProductId, takeSaleGate } from './product-validate.js';
 import { begin } from './routes.js';
 import type { BodyRule } from './routes.js';
 
@@ -51,7 +47,7 @@ function reply(x: HttpExchange, p: Promise<CatalogReply>): void {
 /** The upload rule: an image type, at most `moderation.maxBytes`. */
 function imageRule(ctx: GatewayContext): BodyRule {
   return {
-    accepts: (ct) => imageContentType(ct) !== null,
+    accepts: acceptsContentType,
     unsupported: errorReply('image_unsupported_type'),
     bytesMax: ctx.config.moderation.maxBytes,
     tooLarge: errorReply('image_too_large'),
@@ -118,7 +114,7 @@ function beginUpload(
   access: 'user' | 'admin',
 ): { x: HttpExchange; contentType: string; declared: number } | null {
   // Read before the handler returns: uWS's request object is only valid until then.
-  const contentType = imageContentType(req.getHeader('content-type')) ?? '';
+  const contentType = req.getHeader('content-type');
   const declared = Number(req.getHeader('content-length')) || 0;
   const x = begin(res, req, ctx, route, access, imageRule(ctx));
   if (x === null) return null;

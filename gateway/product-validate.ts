@@ -6,8 +6,6 @@ import type { ProductInput } from '../persistence/index.js';
 import { isSkuId } from './validate.js';
 import type { Checked } from './validate.js';
 
-/** Product ids: the same alphabet and length as SKU ids (the `products.id` column). */
-export const PRODUCT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const NAME_LENGTH_MAX = 255;
 /** Characters; TEXT holds 65,535 bytes, and 4 bytes per character must still fit. */
 const DESCRIPTION_LENGTH_MAX = 16_000;
@@ -20,9 +18,8 @@ const PRODUCT_KEYS = new Set(['name', 'description', 'price', 'imageUrls', 'sku'
 
 const bad = (field: string): { ok: false; field: string } => ({ ok: false, field });
 
-export function isProductId(s: unknown): s is string {
-  return typeof s === 'string' && PRODUCT_ID_PATTERN.test(s);
-}
+/** Product ids: the same alphabet and length as SKU ids (the `products.id` column). */
+export const isProductId = isSkuId;
 
 function isHttpUrl(v: unknown): boolean {
   if (typeof v !== 'string' || v.length === 0 || v.length > URL_LENGTH_MAX) return false;
@@ -101,13 +98,4 @@ export function takeSaleGate(body: Record<string, unknown>): Checked<SaleGateFie
     ok: true,
     value: { body: rest, productId: productId ?? null, override: moderationOverride === true },
   };
-}
-
-const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
-
-/** The media type of an image upload's Content-Type, or null when it is not one we moderate. */
-export function imageContentType(header: string): string | null {
-  const semi = header.indexOf(';');
-  const type = (semi < 0 ? header : header.slice(0, semi)).trim().toLowerCase();
-  return IMAGE_TYPES.has(type) ? type : null;
 }

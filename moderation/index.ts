@@ -31,7 +31,7 @@ export type { ModerationErrorCode } from './errors.js';
 export { loadModelDir, preprocessSpecOf } from './model-dir.js';
 export type { ModelSpec, PreprocessSpec, ResizeKernel } from './model-dir.js';
 export { preprocessImage, normalizationTable } from './preprocess.js';
-export { checkUpload, detectFormat } from './sniff.js';
+export { acceptsContentType, checkUpload, detectFormat } from './sniff.js';
 export type { ImageFormat } from './sniff.js';
 export { validateModerationSettings } from './settings.js';
 export { softmaxInto, verdictOf, unsafeScore } from './verdict.js';

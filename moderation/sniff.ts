@@ -22,6 +22,20 @@ const SUPPORTED_TYPES: ReadonlyMap<string, ImageFormat> = new Map([
 /** Declared types that say nothing about the format; the bytes decide. */
 const UNTYPED = new Set(['', 'application/octet-stream', 'binary/octet-stream']);
 
+/** The media type of a Content-Type header, lower case, without parameters. */
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/**
+ * Whether an upload declared with this Content-Type may be moderated: a supported image type,
+ * or one that says nothing (the bytes then decide). The gateway checks it before reading a body.
+ */
+export function acceptsContentType(contentType: string | undefined): boolean {
+  const declared = mediaType(contentType);
+  return SUPPORTED_TYPES.has(declared) || UNTYPED.has(declared);
+}
+
 function startsWith(b: Uint8Array, sig: readonly number[], at = 0): boolean {
   if (b.length < at + sig.length) return false;
   for (let i = 0; i < sig.length; i++) if (b[at + i] !== sig[i]) return false;
@@ -80,7 +94,7 @@ export function checkUpload(
       `image is ${image.byteLength} bytes; moderation.maxBytes is ${maxBytes}`,
     );
   }
-  const declared = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  const declared = mediaType(contentType);
   const declaredFormat = SUPPORTED_TYPES.get(declared);
   if (declaredFormat === undefined && !UNTYPED.has(declared)) {
     throw new ModerationError(

@@ -69,6 +69,9 @@ t.test('POST /v1/moderation/images: a verdict, and every bad input its code', as
   const mismatch = await upload(url, png, 'image/jpeg');
   t.equal(mismatch.status, 415);
   t.equal(mismatch.body.error?.code, 'image_type_mismatch');
+  // The gateway takes what the moderator takes: an untyped upload is judged by its bytes.
+  const untyped = await upload(url, png, 'application/octet-stream');
+  t.equal(untyped.status, 200, 'application/octet-stream: the bytes decide');
   const truncated = await upload(url, png.subarray(0, Math.floor(png.length / 2)), 'image/png');
   t.equal(truncated.status, 422);
   t.equal(truncated.body.error?.code, 'image_truncated');
@@ -78,7 +81,7 @@ t.test('POST /v1/moderation/images: a verdict, and every bad input its code', as
   t.equal(tooLarge.status, 413);
   t.equal(tooLarge.body.error?.code, 'image_too_large');
   const verdicts = s.audit.entries.filter((e) => e.kind === 'moderation');
-  t.equal(verdicts.length, 1, 'refused uploads produce no verdict');
+  t.equal(verdicts.length, 2, 'refused uploads produce no verdict');
   const get = await request(url, 'GET');
   t.equal(get.status, 405);
 });
