@@ -1,6 +1,7 @@
 export { loadConfig, withOverrides, checkField, ConfigError, CONFIG_FILE_ENV } from './load.js';
 export type { LoadConfigOptions } from './load.js';
 export { configFields } from './fields.js';
+export { redactedUrl } from './redact.js';
 export type { FieldSpec, FieldKind } from './field.js';
 export type * from './types.js';
 export { configTableMarkdown, withConfigTable, CONFIG_TABLE_START, CONFIG_TABLE_END } from './docs.js';

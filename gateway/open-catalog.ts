@@ -5,6 +5,7 @@
  * them all, after the gateway has answered its last request.
  */
 import type { Logger } from 'pino';
+import { redactedUrl } from '../config/index.js';
 import type { StockadeConfig } from '../config/index.js';
 import { createModerator } from '../moderation/index.js';
 import type { Moderator } from '../moderation/index.js';
@@ -51,8 +52,10 @@ export async function openCatalog(
       const redis = createRedis(config.redis.url);
       closers.push(() => redis.quit());
       // The cache falls back to MySQL while Redis is down; say so at start rather than per read.
-      if (!(await redisReady(redis, REDIS_READY_MS)))
-        log.warn({ url: config.redis.url }, 'products: Redis is not reachable; reading MySQL');
+      if (!(await redisReady(redis, REDIS_READY_MS))) {
+        const url = redactedUrl(config.redis.url);
+        log.warn({ url }, 'products: Redis is not reachable; reading MySQL');
+      }
       cache = new ProductCache<Product>({
         redis,
         load: (id) => records.get(id),

@@ -8,7 +8,6 @@ export type { ProjectionErrorCode } from './projection-error.js';
 export {
   migrateCommand,
   MIGRATE_USAGE,
-  redactedUrl,
   describeMysqlError,
 } from './migrate-command.js';
 export type { CommandOptions } from './migrate-command.js';

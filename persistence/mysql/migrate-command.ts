@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config/index.js';
+import { loadConfig, redactedUrl } from '../../config/index.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import { openMysqlPool } from './pool.js';
 
@@ -70,17 +70,6 @@ export async function migrateCommand(
     return 1;
   } finally {
     await pool.end().catch(() => {});
-  }
-}
-
-/** `mysql://user@host:port/db`: the URL without its password, for messages and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    return u.toString();
-  } catch {
-    return '(unparseable mysql.url)';
   }
 }
 

@@ -1,12 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Pool } from 'mysql2/promise';
-import { loadConfig } from '../../config/index.js';
+import { loadConfig, redactedUrl } from '../../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../../config/index.js';
 import { fileJournalSource, kafkaJournalSource } from '../journal-source.js';
 import type { JournalSource } from '../journal-source.js';
 import type { CommandOptions } from './migrate-command.js';
-import { redactedUrl } from './migrate-command.js';
 import { openMysqlPool } from './pool.js';
 import { MysqlProjector } from './projector.js';
 import type { ProjectorStats } from './projector.js';
