@@ -38,7 +38,8 @@ export async function openCatalog(
   const p = config.products;
   const closers: (() => Promise<unknown>)[] = [];
   const close = async (): Promise<void> => {
-    for (const c of closers.reverse()) await c().catch(() => {});
+    // Last opened, first closed; each closer runs once even if close is called again.
+    for (let c = closers.pop(); c !== undefined; c = closers.pop()) await c().catch(() => {});
   };
   try {
     let store: ProductStore | null = null;

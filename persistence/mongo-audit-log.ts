@@ -324,7 +324,12 @@ export class MongoAuditLog implements AuditSink {
       if (this.inFlight === null && backoff > 0) await delay(Math.min(backoff, left));
       else {
         if (this.inFlight === null) this.flush();
-        await Promise.race([this.inFlight, delay(left)]);
+        // Whichever comes first; the timer goes with the race, so it cannot hold the process
+        // for the rest of closeTimeoutMs after the insert is done.
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, left)));
+        await Promise.race([this.inFlight, timeout]);
+        clearTimeout(timer);
       }
       left = deadline - performance.now();
     }

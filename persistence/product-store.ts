@@ -325,6 +325,9 @@ export class ProductStore implements ProductRecords {
 
   private async transaction<T>(work: (conn: PoolConnection) => Promise<T>): Promise<T> {
     const conn = await this.pool.getConnection();
+    // A connection whose rollback failed may still hold a transaction: it is destroyed, never
+    // handed to the next caller (as the projector does).
+    let reusable = true;
     try {
       await conn.beginTransaction();
       try {
@@ -332,11 +335,12 @@ export class ProductStore implements ProductRecords {
         await conn.commit();
         return result;
       } catch (err) {
-        await conn.rollback().catch(() => {});
+        await conn.rollback().catch(() => (reusable = false));
         throw err;
       }
     } finally {
-      conn.release();
+      if (reusable) conn.release();
+      else conn.destroy();
     }
   }
 }

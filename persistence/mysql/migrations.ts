@@ -124,7 +124,9 @@ export async function migrate(
     try {
       return { applied: await applyPending(conn, migrations) };
     } finally {
-      await conn.query('SELECT RELEASE_LOCK(?)', [LOCK_NAME]);
+      // A failure to release (a broken connection) must not hide the migration's own error;
+      // the server drops the lock with the connection.
+      await conn.query('SELECT RELEASE_LOCK(?)', [LOCK_NAME]).catch(() => {});
     }
   } finally {
     conn.release();
