@@ -15,9 +15,10 @@
  * users cost Redis nothing; an absent key is a full bucket.
  *
  * Redis down: fail open to the local buckets. A rejected or timed-out command (the client fails
- * fast: no offline queue, a command timeout) makes this call, and the calls until Redis answers
- * again, use the in-process `fallback` limiter, so each gateway thread keeps enforcing its share
- * of the limit. The limit is abuse control, not correctness (stock and idempotency live in the
+ * fast: no offline queue, a command timeout) makes this call use the in-process `fallback`
+ * limiter, and so do the calls after it, answered at once without asking Redis, except one
+ * call per `probeMs` that tries Redis again (a stalled Redis would otherwise cost every
+ * purchase the command timeout). Each gateway thread keeps enforcing its share of the limit. The limit is abuse control, not correctness (stock and idempotency live in the
  * engine): refusing every purchase because a cache is down would turn a Redis outage into a
  * sale outage, while allowing everything would drop the protection exactly when it is needed.
  */
@@ -63,6 +64,8 @@ export interface RedisLimiterOptions {
   fallback: RateLimiter;
   /** Told once per outage (when Redis stops answering), not once per request. */
   onError?: (err: unknown) => void;
+  /** While Redis is failing, how often one call tries it again (default 1000 ms). */
+  probeMs?: number;
 }
 
 export class RedisTokenBucketLimiter implements RateLimiter {
@@ -79,6 +82,9 @@ export class RedisTokenBucketLimiter implements RateLimiter {
   private readonly fallback: RateLimiter;
   private readonly onError: (err: unknown) => void;
   private failing = false;
+  /** While failing: when (caller's clock) the next call may probe Redis. */
+  private probeAt = 0;
+  private readonly probeMs: number;
   private readonly ownsClient: boolean;
 
   constructor(options: RedisLimiterOptions, ownsClient = false) {
@@ -94,6 +100,7 @@ export class RedisTokenBucketLimiter implements RateLimiter {
     this.keyPrefix = options.keyPrefix ?? 'stockade:ratelimit:';
     this.fallback = options.fallback;
     this.onError = options.onError ?? (() => {});
+    this.probeMs = options.probeMs ?? 1000;
     this.ownsClient = ownsClient;
   }
 
@@ -112,7 +119,14 @@ export class RedisTokenBucketLimiter implements RateLimiter {
     return redisReady(this.redis, timeoutMs);
   }
 
-  take(userId: string, nowMs: number): Promise<boolean> {
+  take(userId: string, nowMs: number): boolean | Promise<boolean> {
+    if (this.failing) {
+      if (nowMs < this.probeAt) {
+        this.fallbacks++;
+        return this.fallback.take(userId, nowMs);
+      }
+      this.probeAt = nowMs + this.probeMs; // this call is the probe
+    }
     const key = this.keyPrefix + userId;
     return this.run(key).then(
       (r) => {
@@ -122,6 +136,7 @@ export class RedisTokenBucketLimiter implements RateLimiter {
       (err: unknown) => {
         if (!this.failing) {
           this.failing = true;
+          this.probeAt = nowMs + this.probeMs;
           this.onError(err);
         }
         this.fallbacks++;

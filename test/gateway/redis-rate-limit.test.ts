@@ -37,9 +37,9 @@ t.test('redis token bucket', async (t) => {
     // A refill of one token per 1000 s: nothing comes back during the test.
     const a = await node(t, keyPrefix, 0.001, 5);
     const b = await node(t, keyPrefix, 0.001, 5);
-    const takes: Promise<boolean>[] = [];
+    const takes: (boolean | Promise<boolean>)[] = [];
     for (let i = 0; i < 20; i++) takes.push((i % 2 === 0 ? a : b).take('alice', 0));
-    const results = await Promise.all(takes);
+    const results = await Promise.all(takes.map((r) => Promise.resolve(r)));
     t.equal(results.filter(Boolean).length, 5, 'burst 5 shared by both nodes');
     t.equal(await a.take('bob', 0), true, 'another user has a bucket of their own');
     t.equal(a.fallbacks + b.fallbacks, 0, 'Redis answered every call');
@@ -97,11 +97,21 @@ t.test('redis token bucket', async (t) => {
       onError: (err) => errors.push(err),
     });
     const started = Date.now();
-    const results = await Promise.all(Array.from({ length: 6 }, () => limiter.take('u', 0)));
+    const calls = Array.from({ length: 6 }, () => Promise.resolve(limiter.take('u', 0)));
+    const results = await Promise.all(calls);
     t.ok(Date.now() - started < 1000, 'no waiting for Redis');
     t.same(results, [true, true, true, false, false, false], 'the local bucket still limits');
     t.equal(limiter.fallbacks, 6);
     t.equal(errors.length, 1, 'the outage is reported once, not per call');
+    // Once Redis is known to fail, calls are answered locally at once, without a round trip,
+    // until a probe is due (a stalled Redis would otherwise cost each one the command timeout).
+    t.equal(limiter.take('v', 10), true, 'answered synchronously by the local bucket');
+    t.equal(limiter.fallbacks, 7);
+    const probe = limiter.take('v', 10 + 1000);
+    t.type(probe, Promise, 'one call per probeMs tries Redis again');
+    t.equal(await probe, true);
+    t.equal(limiter.take('v', 10 + 1001), true, 'the failed probe closes the door again');
+    t.equal(limiter.fallbacks, 9);
   });
 
   t.test('two gateways with rateLimitStore=redis share one limit over HTTP', async (t) => {
