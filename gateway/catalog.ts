@@ -263,7 +263,8 @@ export class CatalogService implements CatalogLink {
   ): Promise<CatalogReply> {
     const records = this.records;
     if (records === null) return productId === null ? OK_EMPTY : NO_PRODUCTS;
-    if (!this.requireModeration) return OK_EMPTY;
+    // Without moderation required, only a named product is looked up: it must exist either way.
+    if (!this.requireModeration && productId === null) return OK_EMPTY;
     let products: GateProduct[];
     try {
       products = await records.gateProducts(sku, productId);
@@ -272,6 +273,7 @@ export class CatalogService implements CatalogLink {
     }
     if (productId !== null && !products.some((p) => p.id === productId))
       return refuse('unknown_product', `No product '${productId}'.`, 'productId');
+    if (!this.requireModeration) return OK_EMPTY;
     const held = products.filter((p) => p.moderationState !== 'allowed' && !p.moderationOverride);
     if (held.length === 0) return OK_EMPTY;
     if (!override) return refuse('moderation_required', gateMessage(sku, held));

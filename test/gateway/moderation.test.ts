@@ -214,6 +214,10 @@ t.test('requireModeration off: products do not gate sales', async (t) => {
   await request(`${s.url}/v1/products/pen`, 'PUT', { name: 'Pen', sku: 'pen-1' });
   const r = await request(`${s.url}/v1/skus/pen-1`, 'PUT', { stock: 3 });
   t.equal(r.status, 201);
+  // A named product must exist whether or not moderation gates the sale.
+  const unknown = await request(`${s.url}/v1/skus/pen-2`, 'PUT', { stock: 3, productId: 'nope' });
+  t.equal(unknown.status, 404);
+  t.equal(unknown.body.error?.code, 'unknown_product');
   const img = await addImage(s.url, 'pen', 1);
   t.equal(img.status, 503, 'products without moderation');
   t.equal(img.body.error?.code, 'moderation_unavailable');
