@@ -1,7 +1,7 @@
 /** The MySQL/MariaDB projection: schema migrations, the pool, the projector. */
 export { MIGRATIONS, migrate } from './migrations.js';
 export type { Migration } from './migrations.js';
-export { openMysqlPool, withDatabase, databaseOf } from './pool.js';
+export { openMysqlPool, withDatabase } from './pool.js';
 export type { MysqlPoolOptions } from './pool.js';
 export { ProjectionError } from './projection-error.js';
 export type { ProjectionErrorCode } from './projection-error.js';

@@ -41,8 +41,3 @@ export function withDatabase(url: string, database: string): string {
   u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();
 }
-
-/** The database a URL names (its path), or '' if none. */
-export function databaseOf(url: string): string {
-  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-}
