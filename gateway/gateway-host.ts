@@ -10,7 +10,7 @@ import type { StockadeConfig } from '../config/index.js';
 import type { AuditSink } from '../persistence/index.js';
 import { spawnWorker } from '../engine/index.js';
 import { CATALOG_METHODS, noCatalog } from './catalog.js';
-import type { CatalogLink, CatalogMethod } from './catalog.js';
+import type { CatalogLink } from './catalog.js';
 import { CALL_METHODS } from './engine-link.js';
 import type { EngineService } from './engine-service.js';
 import { codeOfError } from './engine-service.js';
@@ -89,9 +89,9 @@ class HostedWorker {
         return;
       }
       case 'call':
-        return this.onCall(msg.id, msg.method, msg.args);
-      case 'catalog':
-        return this.onCatalog(msg.id, msg.method, msg.args);
+        return msg.target === 'engine'
+          ? this.onCall(msg.id, this.service, callable, msg.method, msg.args)
+          : this.onCall(msg.id, this.catalog, catalogMethods, msg.method, msg.args);
       case 'metrics':
         return this.service.setWorkerMetrics(this.thread, msg.snapshot);
       case 'audit': {
@@ -109,54 +109,36 @@ class HostedWorker {
     }
   }
 
-  /** Catalog calls answer with a `CatalogReply` and never reject (catalog.ts). */
-  private onCatalog(id: number, method: CatalogMethod, args: unknown[]): void {
-    const catalog = this.catalog as unknown as Record<string, (...a: unknown[]) => unknown>;
-    const fn = catalogMethods.has(method) ? catalog[method] : undefined;
+  /**
+   * Runs a worker's call on the engine service or the catalog, for the methods in `allowed`
+   * only, and posts the reply (errors as codes: a class does not survive structured clone).
+   */
+  private onCall(
+    id: number,
+    target: object,
+    allowed: ReadonlySet<string>,
+    method: string,
+    args: unknown[],
+  ): void {
+    const fn = allowed.has(method)
+      ? (target as Record<string, (...a: unknown[]) => unknown>)[method]
+      : undefined;
     Promise.resolve()
       .then(() => {
-        if (fn === undefined) throw new Error(`no catalog method ${method}`);
-        return fn.apply(this.catalog, args);
+        if (fn === undefined) throw new Error(`no method ${method}`);
+        return fn.apply(target, args);
       })
-      .then(
-        (value) => this.post({ kind: 'reply', id, value, error: null }),
-        (err: unknown) => {
-          this.log.error({ err, method }, 'gateway worker catalog call failed');
-          const error = { code: 'internal', message: String((err as Error)?.message) };
-          this.post({ kind: 'reply', id, value: null, error });
-        },
-      );
-  }
-
-  private onCall(id: number, method: string, args: unknown[]): void {
-    if (!callable.has(method)) {
-      this.post({
-        kind: 'reply',
-        id,
-        value: null,
-        error: { code: 'internal', message: `no method ${method}` },
-      });
-      return;
-    }
-    const fn = (this.service as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[
-      method
-    ];
-    Promise.resolve()
-      .then(() => fn.apply(this.service, args))
       .then(
         (value) => this.post({ kind: 'reply', id, value: toPlain(value), error: null }),
         (err: unknown) => {
           const code = codeOfError(err);
           if (code === 'internal') this.log.error({ err, method }, 'gateway worker call failed');
-          this.post({
-            kind: 'reply',
-            id,
-            value: null,
-            error: { code, message: String((err as Error)?.message) },
-          });
+          const error = { code, message: String((err as Error)?.message) };
+          this.post({ kind: 'reply', id, value: null, error });
         },
       );
   }
+
 
   drain(): Promise<void> {
     return new Promise((resolve) => {

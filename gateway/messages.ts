@@ -28,9 +28,9 @@ export interface GatewayWorkerData {
 export type WorkerToMain =
   | { kind: 'listening'; port: number; error: string | null }
   | { kind: 'reserve'; id: number; buffer: ArrayBuffer; bytes: number; count: number }
-  | { kind: 'call'; id: number; method: CallMethod; args: unknown[] }
-  /** Products and moderation (catalog.ts), answered by a `reply` like `call`. */
-  | { kind: 'catalog'; id: number; method: CatalogMethod; args: unknown[] }
+  /** A call on the main thread's engine service or its catalog (products, moderation). */
+  | { kind: 'call'; id: number; target: 'engine'; method: CallMethod; args: unknown[] }
+  | { kind: 'call'; id: number; target: 'catalog'; method: CatalogMethod; args: unknown[] }
   | { kind: 'metrics'; snapshot: MetricsSnapshot }
   /** One event-loop turn's audit entries, and those dropped for want of room since the last. */
   | { kind: 'audit'; entries: GatewayAuditEntry[]; dropped: number }

@@ -139,21 +139,31 @@ export class RemoteLink implements EngineLink {
     }
   }
 
-  private call<T>(method: CallMethod, args: unknown[]): Promise<T> {
-    const id = this.nextId++;
+  /** A call on the main thread, answered by a `reply` with the same id. */
+  private send<T>(msg: WorkerToMain & { kind: 'call' }, transfer?: ArrayBuffer[]): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.post({ kind: 'call', id, method, args });
+      this.calls.set(msg.id, { resolve: resolve as (v: unknown) => void, reject });
+      this.post(msg, transfer);
     });
   }
 
-  /** A call on the main thread's catalog (see `RemoteCatalog` in catalog.ts). */
+  private call<T>(method: CallMethod, args: unknown[]): Promise<T> {
+    return this.send<T>({ kind: 'call', id: this.nextId++, target: 'engine', method, args });
+  }
+
+  /**
+   * A call on the main thread's catalog (see `RemoteCatalog` in catalog.ts). Image bytes that
+   * own their whole buffer (an upload's) are transferred, not copied: they are not used on this
+   * thread again.
+   */
   readonly callCatalog = (method: CatalogMethod, args: unknown[]): Promise<unknown> => {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject });
-      this.post({ kind: 'catalog', id, method, args });
-    });
+    const transfer = args.flatMap((a) =>
+      a instanceof Uint8Array && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength
+        ? [a.buffer as ArrayBuffer]
+        : [],
+    );
+    const msg = { kind: 'call', id: this.nextId++, target: 'catalog', method, args } as const;
+    return this.send(msg, transfer);
   };
 
   confirm = (id: string, owner?: string) =>
