@@ -48,6 +48,9 @@ function encodeScratch(s: string, at: number): number {
  *       ▲                     │                   │
  *       └──cancel / expire────┘◀──────return──────┘ (to available)
  *
+ * Invariant checks are written `if (broken) assert.fail(message)`: `assert.ok(cond, message)`
+ * would build its message string on every call of the hot path, failing or not.
+ *
  * Reservations live in flat typed arrays indexed by reservation number (1, 2, ...), which is
  * also what makes reservation ids dense, replayable and cheap to route.
  */
@@ -213,7 +216,7 @@ export class SkuActor {
     this.keys.setValue(keySlot, r);
     this.available -= qty;
     this.reserved += qty;
-    assert.ok(this.available >= 0, `${this.sku}: available went below zero`);
+    if (this.available < 0) assert.fail(`${this.sku}: available went below zero`);
     return r;
   }
 
@@ -283,7 +286,7 @@ export class SkuActor {
       assert.fail(`${this.sku}: no transition from ${stateName(from)} to ${stateName(to)}`);
     }
     this.res.setState(r, to);
-    assert.ok(this.reserved >= 0 && this.sold >= 0, `${this.sku}: counters went below zero`);
+    if (this.reserved < 0 || this.sold < 0) assert.fail(`${this.sku}: counters went below zero`);
   }
 
   /** The user of reservation r holds `qty` fewer units (a rarer path: one re-hash). */
@@ -315,7 +318,7 @@ export class SkuActor {
    * takes an event object (tests, tools).
    */
   private nextSeq(seq: number): void {
-    assert.equal(seq, this.seq + 1, `${this.sku}: event seq ${seq} after ${this.seq}`);
+    if (seq !== this.seq + 1) assert.fail(`${this.sku}: event seq ${seq} after ${this.seq}`);
     this.seq = seq;
   }
 
@@ -333,15 +336,15 @@ export class SkuActor {
     this.nextSeq(seq);
     let u = this.users.find(buf, userOff, userLen);
     if (u < 0) u = this.users.insertMissed(buf, userOff, userLen, 0);
-    assert.equal(this.keys.find(buf, keyOff, keyLen), -1, `${this.sku}: key reserved twice`);
+    if (this.keys.find(buf, keyOff, keyLen) !== -1) assert.fail(`${this.sku}: key reserved twice`);
     const key = this.keys.insertMissed(buf, keyOff, keyLen, 0);
     const r = this.applyReserved(u, key, qty, expiresAt);
-    assert.equal(r, reservation, `${this.sku}: reservation number mismatch`);
+    if (r !== reservation) assert.fail(`${this.sku}: reservation number mismatch`);
   }
 
   replayTransition(type: TransitionEventType, reservation: number, seq: number): void {
     this.nextSeq(seq);
-    assert.ok(this.res.has(reservation), `${this.sku}: unknown reservation ${reservation}`);
+    if (!this.res.has(reservation)) assert.fail(`${this.sku}: unknown reservation ${reservation}`);
     this.moveTo(reservation, STATE_OF_EVENT[type]);
   }
 
