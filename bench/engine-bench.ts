@@ -8,7 +8,9 @@
  * --inflight N (batches in flight, default 8), --shards N, --cases hot,spread,
  * --journal none|file|kafka, or a list such as none,file,kafka (default none; file = the file
  * journal with fsync; kafka = the Kafka journal at STOCKADE_KAFKA_BROKERS, a new topic per run;
- * both measured with their replay speed and time-to-ready on restart), --json FILE.
+ * both measured with their replay speed and time-to-ready on restart), --rounds N (every case
+ * once per round, in the same order; each figure is the median over the rounds, each round's
+ * figures kept in the JSON), --json FILE.
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -18,7 +20,7 @@ import { join } from 'node:path';
 import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine, ReserveRequest, ReserveResult, StockadeConfig } from '../engine/index.js';
 import { withOverrides } from '../config/index.js';
-import { machineInfo, percentile, round, writeReport } from './report.js';
+import { machineInfo, medianOfRounds, percentile, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 interface Workload {
@@ -205,12 +207,15 @@ export async function run(argv: string[]): Promise<void> {
       shards: { type: 'string' },
       cases: { type: 'string', default: 'hot,spread' },
       journal: { type: 'string', default: 'none' },
+      rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
     },
   });
   const n = Number(values.requests);
   const batch = Number(values.batch);
   const inflight = Number(values.inflight);
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: expected a whole number ≥ 1`);
   const journalKinds = values.journal.split(',');
   for (const kind of journalKinds) {
     if (kind !== 'none' && kind !== 'file' && kind !== 'kafka') {
@@ -220,35 +225,40 @@ export async function run(argv: string[]): Promise<void> {
   const base = loadConfig({
     overrides: { engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch } },
   });
-  const cases: BenchCase[] = [];
-  for (const which of values.cases.split(',')) {
-    const w = which === 'hot' ? hotWorkload(n) : spreadWorkload(n);
-    process.stdout.write(`${w.name}: ${n.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`);
-    const ceil = ceiling(w);
-    const rules = sameRulesBaseline(w);
-    for (const kind of journalKinds) {
-      const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
-      // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run.
-      const topic = `stockade-bench-${which}-${Date.now()}`;
-      const config = withOverrides(base, {
-        journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: kind as 'kafka' | 'none' },
-        ...(kind === 'kafka' ? { kafka: { topic } } : {}),
-      });
-      try {
-        const c = await measure(config, w, batch, inflight);
-        cases.push({
-          name: `${w.name}/journal=${kind}`,
-          ...c,
-          ceiling_throughput_per_s: Math.round(ceil.perSec),
-          ratio_to_ceiling: round(c.throughput_per_s / ceil.perSec),
-          same_rules_single_thread_per_s: Math.round(rules.perSec),
-          ratio_to_same_rules: round(c.throughput_per_s / rules.perSec),
-          journal: kind === 'file' ? 'file (fsync)' : kind === 'kafka' ? 'kafka (acks=-1)' : 'none',
-          requests: n,
-          shards: config.engine.shards,
+  const perRound: BenchCase[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const cases: BenchCase[] = [];
+    perRound.push(cases);
+    for (const which of values.cases.split(',')) {
+      const w = which === 'hot' ? hotWorkload(n) : spreadWorkload(n);
+      const label = rounds > 1 ? `round ${r + 1}/${rounds}: ` : '';
+      process.stdout.write(`${label}${w.name}: ${n.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`);
+      const ceil = ceiling(w);
+      const rules = sameRulesBaseline(w);
+      for (const kind of journalKinds) {
+        const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
+        // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run.
+        const topic = `stockade-bench-${which}-${Date.now()}`;
+        const config = withOverrides(base, {
+          journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: kind as 'kafka' | 'none' },
+          ...(kind === 'kafka' ? { kafka: { topic } } : {}),
         });
-      } finally {
-        if (dir) rmSync(dir, { recursive: true, force: true });
+        try {
+          const c = await measure(config, w, batch, inflight);
+          cases.push({
+            name: `${w.name}/journal=${kind}`,
+            ...c,
+            ceiling_throughput_per_s: Math.round(ceil.perSec),
+            ratio_to_ceiling: round(c.throughput_per_s / ceil.perSec),
+            same_rules_single_thread_per_s: Math.round(rules.perSec),
+            ratio_to_same_rules: round(c.throughput_per_s / rules.perSec),
+            journal: kind === 'file' ? 'file (fsync)' : kind === 'kafka' ? 'kafka (acks=-1)' : 'none',
+            requests: n,
+            shards: config.engine.shards,
+          });
+        } finally {
+          if (dir) rmSync(dir, { recursive: true, force: true });
+        }
       }
     }
   }
@@ -257,8 +267,8 @@ export async function run(argv: string[]): Promise<void> {
       scenario: 'engine',
       started_at: new Date().toISOString(),
       machine: machineInfo(),
-      config: { requests: n, batch, inflight, shards: base.engine.shards, journal: values.journal },
-      cases,
+      config: { requests: n, batch, inflight, shards: base.engine.shards, journal: values.journal, rounds },
+      cases: medianOfRounds(perRound),
     },
     values.json,
   );

@@ -90,6 +90,8 @@ export function medianOfRounds(rounds: readonly BenchCase[][]): BenchCase[] {
       throughput_per_s: c.throughput_per_s,
       latency_ms: c.latency_ms,
       ratio_to_ceiling: c.ratio_to_ceiling ?? null,
+      ...(c.replay_events_per_s !== undefined ? { replay_events_per_s: c.replay_events_per_s } : {}),
+      ...(c.time_to_ready_ms !== undefined ? { time_to_ready_ms: c.time_to_ready_ms } : {}),
     }));
     return out;
   });
