@@ -98,6 +98,7 @@ class HostedWorker {
         const sink = this.audit;
         if (sink !== null) for (const e of msg.entries) sink.record(e);
         this.service.auditForwardDropped += msg.dropped;
+        if (msg.entries.length > 0) this.post({ kind: 'audit_taken', entries: msg.entries.length });
         return;
       }
       case 'listening':

@@ -36,7 +36,9 @@ const metricsTimer = setInterval(
 
 port.on('message', (msg: MainToWorker) => {
   if (link.onMessage(msg)) return;
-  if (msg.kind === 'drain') {
+  if (msg.kind === 'audit_taken') {
+    if (audit instanceof AuditForwarder) audit.taken(msg.entries);
+  } else if (msg.kind === 'drain') {
     gateway.stopListening();
     void gateway.ctx.whenIdle().then(() => post({ kind: 'drained' }));
   } else if (msg.kind === 'close') {

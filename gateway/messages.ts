@@ -49,6 +49,8 @@ export type MainToWorker =
     }
   | { kind: 'reply'; id: number; value: unknown; error: { code: string; message: string } | null }
   | { kind: 'drain' }
+  /** The main thread has taken this many forwarded audit entries (AuditForwarder's bound). */
+  | { kind: 'audit_taken'; entries: number }
   | { kind: 'close' };
 
 /** Result words per reservation: [code | duplicate << 8, reservation number, expiresAt]. */

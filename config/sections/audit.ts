@@ -20,7 +20,7 @@ export const auditFields = [
     max: 10_000_000,
     default: 100_000,
     env: 'STOCKADE_AUDIT_BUFFER_MAX',
-    doc: 'Entries held in memory waiting for MongoDB; past it new ones are dropped and counted (`stockade_audit_dropped_total`), never waited for.',
+    doc: 'Entries held in memory waiting for MongoDB, and by each gateway thread on their way to the main thread; past it new ones are dropped and counted (`stockade_audit_dropped_total`), never waited for.',
   }),
   field({
     key: 'audit.batchMax',

@@ -322,3 +322,40 @@ t.test('without an audit sink: no audit counters on /metrics', async (t) => {
   t.equal(s.gateway.service.auditStats(), null);
   t.notMatch((await request(`${s.url}/metrics`, 'GET')).body, /stockade_audit_/);
 });
+
+t.test('a worker thread holds at most bufferMax entries not yet taken by the main thread', async (t) => {
+  const { AuditForwarder } = await import('../../gateway/audit.js');
+  const posted: { entries: number; dropped: number }[] = [];
+  const fwd = new AuditForwarder((entries, dropped) => posted.push({ entries: entries.length, dropped }), 3);
+  const entry = (n: number) => ({
+    kind: 'reservation' as const,
+    outcome: 'reserved',
+    at: n,
+    sku: 's',
+    userId: 'u',
+    route: 'reserve',
+    transport: 'http' as const,
+    thread: 1,
+    qty: 1,
+    reservationId: null,
+    idempotencyKey: `k${n}`,
+    latencyUs: 1,
+    detail: null,
+  });
+  fwd.record(entry(1));
+  fwd.record(entry(2));
+  fwd.flush();
+  t.same(posted, [{ entries: 2, dropped: 0 }], 'one message per turn');
+  // The main thread has not taken those two yet: one more fits, the next is dropped.
+  fwd.record(entry(3));
+  fwd.record(entry(4));
+  fwd.flush();
+  t.same(posted[1], { entries: 1, dropped: 1 }, 'past the bound, dropped and counted');
+  t.equal(fwd.held, 3);
+  fwd.taken(2);
+  t.equal(fwd.held, 1, 'taken entries free their room');
+  fwd.record(entry(5));
+  fwd.record(entry(6));
+  fwd.flush();
+  t.same(posted[2], { entries: 2, dropped: 0 });
+});
