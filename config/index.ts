@@ -1,4 +1,4 @@
-export { loadConfig, withOverrides, checkField, ConfigError, CONFIG_FILE_ENV } from './load.js';
+export { loadConfig, withOverrides, checkField, splitList, ConfigError, CONFIG_FILE_ENV } from './load.js';
 export type { LoadConfigOptions } from './load.js';
 export { configFields } from './fields.js';
 export { redactedUrl } from './redact.js';

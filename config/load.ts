@@ -89,6 +89,16 @@ export function checkField(f: FieldSpec, value: unknown, source: string): unknow
   }
 }
 
+/**
+ * A comma-separated list as the environment and command-line flags give it (`a, b,,c` → three
+ * items); `undefined` stays undefined, so an absent flag leaves the configuration's value.
+ */
+export function splitList(raw: string): string[];
+export function splitList(raw: string | undefined): string[] | undefined;
+export function splitList(raw: string | undefined): string[] | undefined {
+  return raw?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
 function parseEnvValue(f: FieldSpec, raw: string): unknown {
   switch (f.kind) {
     case 'int':
@@ -104,7 +114,7 @@ function parseEnvValue(f: FieldSpec, raw: string): unknown {
       return raw;
     }
     case 'list':
-      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      return splitList(raw);
     default:
       return raw;
   }

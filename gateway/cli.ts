@@ -8,6 +8,7 @@ import { MongoAuditLog, migrateCommand, projectCommand, tail } from '../persiste
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, createEngine, loadConfig } from '../engine/index.js';
+import { splitList } from '../config/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
@@ -141,7 +142,7 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
   };
   const journal: Record<string, unknown> = { kind: values.journal, dir: values['data-dir'] };
   const kafka: Record<string, unknown> = {
-    brokers: values['kafka-brokers']?.split(',').map((b) => b.trim()),
+    brokers: splitList(values['kafka-brokers']),
     topic: values['kafka-topic'],
   };
   // Absent flags stay undefined, so STOCKADE_PRODUCTS and the config file still apply.
