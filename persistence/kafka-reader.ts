@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import { crc32c } from './crc32c.js';
 import { JournalError } from './journal.js';
 import { checkSkuPayload } from './split-by-sku.js';
+import { messageOf } from './command.js';
 
 /**
  * Replays one partition of the journal topic with plain Fetch requests to the partition's
@@ -136,7 +137,7 @@ export class KafkaReader {
       return await this.fetchOnce(partition, offset);
     } catch (err) {
       await this.close();
-      const why = `${this.where(partition)}: fetch at ${offset}: ${message(err)}`;
+      const why = `${this.where(partition)}: fetch at ${offset}: ${messageOf(err)}`;
       throw new JournalError('journal_unavailable', why, { cause: err });
     }
   }
@@ -201,8 +202,4 @@ export function checkedValue(r: FetchedRecord, topic: string, partition: number)
     );
   }
   return value!;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -5,11 +5,13 @@ import { parseArgs } from 'node:util';
 // and a second copy of it here could drift from the one the engine replays with.
 import { decodeEvents } from '../actors/index.js';
 import type { SkuEvent } from '../actors/index.js';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, splitList } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
 import { fileJournalSource, kafkaJournalSource } from './journal-source.js';
 import type { JournalSource } from './journal-source.js';
 import type { JournalPayload } from './kafka-journal.js';
+import { messageOf, parseCommand } from './command.js';
+import type { CommandOptions } from './command.js';
 
 /**
  * `stockade tail`: prints the events of a journal, file or Kafka, one line each, without ever
@@ -36,13 +38,9 @@ export const TAIL_USAGE = `usage: stockade tail [options]
   --kafka-topic TOPIC    (default: kafka.topic)
 `;
 
-export interface TailOptions {
-  /** Where errors and warnings go (default: process.stderr). */
-  err?: NodeJS.WritableStream;
+export interface TailOptions extends CommandOptions {
   /** Stops a `--follow` (or a long read) between batches. */
   signal?: AbortSignal;
-  /** Environment for the configuration (default: process.env). */
-  env?: Readonly<Record<string, string | undefined>>;
 }
 
 interface TailArgs {
@@ -65,17 +63,8 @@ export async function tail(
   options: TailOptions = {},
 ): Promise<number> {
   const err = options.err ?? process.stderr;
-  let args: TailArgs | null;
-  try {
-    args = parseTailArgs(argv, options.env);
-  } catch (e) {
-    err.write(`stockade tail: ${messageOf(e)}\n${TAIL_USAGE}`);
-    return 2;
-  }
-  if (!args) {
-    out.write(TAIL_USAGE);
-    return 0;
-  }
+  const args = parseCommand('tail', TAIL_USAGE, out, err, () => parseTailArgs(argv, options.env));
+  if (typeof args === 'number') return args;
   let source: JournalSource | null = null;
   try {
     source = args.journal === 'kafka' ? await kafkaSource(args) : fileSource(args, err);
@@ -114,10 +103,9 @@ function parseTailArgs(argv: string[], env: TailOptions['env']): TailArgs | null
   if (v.format !== 'json' && v.format !== 'text') {
     throw new UsageError(`--format must be json or text, got ${v.format}`);
   }
-  const brokers = v['kafka-brokers']?.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
   const overrides: ConfigInput = {
     journal: { dir: v['data-dir'] },
-    kafka: { brokers, topic: v['kafka-topic'] },
+    kafka: { brokers: splitList(v['kafka-brokers']), topic: v['kafka-topic'] },
   };
   const config = loadConfig({ env, overrides });
   const journal = v.journal ?? config.journal.kind;
@@ -280,8 +268,4 @@ async function kafkaSource(args: TailArgs): Promise<JournalSource> {
 
 function fileSource(args: TailArgs, err: NodeJS.WritableStream): JournalSource {
   return fileJournalSource(args.config.journal.dir, args.follow ? null : err);
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -10,7 +10,7 @@ export {
   MIGRATE_USAGE,
   describeMysqlError,
 } from './migrate-command.js';
-export type { CommandOptions } from './migrate-command.js';
+export type { CommandOptions } from '../command.js';
 export { MysqlProjector } from './projector.js';
 export type { MysqlProjectorOptions, ProjectorStats, ShardLag } from './projector.js';
 export { foldSku, sameCounters, reservationId, FoldError } from './sku-fold.js';

@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, redactedUrl } from '../../config/index.js';
+import { messageOf, parseCommand } from '../command.js';
+import type { CommandOptions } from '../command.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import { openMysqlPool } from './pool.js';
 
@@ -8,12 +10,6 @@ export const MIGRATE_USAGE = `usage: stockade migrate [options]
   --config FILE     JSON configuration file (STOCKADE_CONFIG)
 `;
 
-export interface CommandOptions {
-  /** Where errors go (default: process.stderr). */
-  err?: NodeJS.WritableStream;
-  /** Environment for the configuration (default: process.env). */
-  env?: Readonly<Record<string, string | undefined>>;
-}
 
 /**
  * `stockade migrate`: brings the MySQL schema up to date and prints what it applied. Exit code
@@ -26,8 +22,7 @@ export async function migrateCommand(
   options: CommandOptions = {},
 ): Promise<number> {
   const err = options.err ?? process.stderr;
-  let url: string;
-  try {
+  const url = parseCommand('migrate', MIGRATE_USAGE, out, err, () => {
     const { values: v } = parseArgs({
       args: argv,
       strict: true,
@@ -38,20 +33,10 @@ export async function migrateCommand(
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
-    if (v.help) {
-      out.write(MIGRATE_USAGE);
-      return 0;
-    }
-    const config = loadConfig({
-      env: options.env,
-      file: v.config,
-      overrides: { mysql: { url: v['mysql-url'] } },
-    });
-    url = config.mysql.url;
-  } catch (e) {
-    err.write(`stockade migrate: ${messageOf(e)}\n${MIGRATE_USAGE}`);
-    return 2;
-  }
+    if (v.help) return null;
+    return loadConfig({ env: options.env, file: v.config, overrides: { mysql: { url: v['mysql-url'] } } }).mysql.url;
+  });
+  if (typeof url === 'number') return url;
   const pool = openMysqlPool(url, { connectionLimit: 1 });
   try {
     const { applied } = await migrate(pool);
@@ -82,9 +67,4 @@ export function describeMysqlError(e: unknown, url: string): string {
   }
   const prefix = typeof code === 'string' ? `${code}: ` : '';
   return `${prefix}${messageOf(e)} (${redactedUrl(url)})`;
-}
-
-function messageOf(e: unknown): string {
-  if (e instanceof AggregateError && e.errors.length > 0) return messageOf(e.errors[0]);
-  return e instanceof Error ? e.message : String(e);
 }

@@ -1,11 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Pool } from 'mysql2/promise';
-import { loadConfig, redactedUrl } from '../../config/index.js';
+import { loadConfig, redactedUrl, splitList } from '../../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../../config/index.js';
 import { fileJournalSource, kafkaJournalSource } from '../journal-source.js';
 import type { JournalSource } from '../journal-source.js';
-import type { CommandOptions } from './migrate-command.js';
+import { messageOf, parseCommand } from '../command.js';
+import type { CommandOptions } from '../command.js';
 import { openMysqlPool } from './pool.js';
 import { MysqlProjector } from './projector.js';
 import type { ProjectorStats } from './projector.js';
@@ -87,11 +88,10 @@ function parseProjectArgs(argv: string[], env: CommandOptions['env']): ProjectAr
     },
   });
   if (v.help) return null;
-  const brokers = v['kafka-brokers']?.split(',').map((b) => b.trim()).filter((b) => b !== '');
   const overrides = {
     mysql: { url: v['mysql-url'] },
     journal: { kind: v.journal, dir: v['data-dir'] },
-    kafka: { brokers, topic: v['kafka-topic'] },
+    kafka: { brokers: splitList(v['kafka-brokers']), topic: v['kafka-topic'] },
   } as ConfigInput;
   const config = loadConfig({ env, file: v.config, overrides });
   if (config.journal.kind === 'none') {
@@ -112,18 +112,8 @@ export async function projectCommand(
   options: CommandOptions & { signal?: AbortSignal } = {},
 ): Promise<number> {
   const err = options.err ?? process.stderr;
-  let args: ProjectArgs | null;
-  try {
-    args = parseProjectArgs(argv, options.env);
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    err.write(`stockade project: ${why}\n${PROJECT_USAGE}`);
-    return 2;
-  }
-  if (!args) {
-    out.write(PROJECT_USAGE);
-    return 0;
-  }
+  const args = parseCommand('project', PROJECT_USAGE, out, err, () => parseProjectArgs(argv, options.env));
+  if (typeof args === 'number') return args;
   const { config } = args;
   const pool = openMysqlPool(config.mysql.url);
   const projector = projectorFromConfig(config, pool, (e, retryInMs) => {
@@ -144,7 +134,7 @@ export async function projectCommand(
     out.write(`stockade project: ${progressLine(projector.stats(), null)}\n`);
     return 0;
   } catch (e) {
-    err.write(`stockade project: ${e instanceof Error ? e.message : String(e)}\n`);
+    err.write(`stockade project: ${messageOf(e)}\n`);
     return 1;
   } finally {
     await projector.stop();
