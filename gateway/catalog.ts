@@ -134,9 +134,14 @@ export class CatalogService implements CatalogLink {
     const records = this.records;
     if (records === null) return NO_PRODUCTS;
     try {
-      const p = this.cache !== null ? await this.cache.get(id) : await records.get(id);
-      if (p === null) return refuse('unknown_product', null, 'id');
-      return { ok: true, created: false, body: JSON.stringify(p) };
+      let body: string | null;
+      if (this.cache !== null) body = await this.cache.getText(id);
+      else {
+        const p = await records.get(id);
+        body = p === null ? null : JSON.stringify(p);
+      }
+      if (body === null) return refuse('unknown_product', null, 'id');
+      return { ok: true, created: false, body };
     } catch (err) {
       return this.storeFault(err, 'read');
     }

@@ -3,7 +3,7 @@
  * lives elsewhere (MySQL). Redis is never the record of stock or idempotency: losing it costs
  * only reads of the record.
  *
- *   get(id) ─▶ GET prefix+id ──hit──▶ JSON.parse
+ *   getText(id) ─▶ GET prefix+id ──hit──▶ the JSON text as stored (a reply body as it is)
  *                 │ miss (or Redis down)
  *                 ▼
  *              one load(id) per id per process (single-flight) ─▶ SET prefix+id EX ttl
@@ -68,7 +68,13 @@ export class ProductCache<T> {
     this.keyPrefix = keyPrefix;
   }
 
-  async get(id: string): Promise<T | null> {
+  /**
+   * The value as JSON text, or null when there is no such product. A hit is returned as Redis
+   * holds it, without parsing and re-serializing it: a product read during a sale is answered
+   * with the stored text as its body. Values are objects, so a stored text that is not `null`
+   * and not braced was not written by this cache (or was cut short): the record is read instead.
+   */
+  async getText(id: string): Promise<string | null> {
     const key = this.keyPrefix + id;
     let cached: string | null = null;
     try {
@@ -77,17 +83,21 @@ export class ProductCache<T> {
       this.stats.errors++;
     }
     if (cached !== null) {
-      try {
-        const value = JSON.parse(cached) as T | null;
+      if (cached === 'null' || (cached.startsWith('{') && cached.endsWith('}'))) {
         this.stats.hits++;
-        return value;
-      } catch {
-        // Not written by this cache (or cut short): read the record instead.
-        this.stats.errors++;
+        return cached === 'null' ? null : cached;
       }
+      this.stats.errors++;
     }
     this.stats.misses++;
-    return this.loadOnce(id, key);
+    const value = await this.loadOnce(id, key);
+    return value === null ? null : JSON.stringify(value);
+  }
+
+  /** `getText`, parsed. */
+  async get(id: string): Promise<T | null> {
+    const text = await this.getText(id);
+    return text === null ? null : (JSON.parse(text) as T);
   }
 
   private loadOnce(id: string, key: string): Promise<T | null> {
