@@ -54,44 +54,9 @@ function imageRule(ctx: GatewayContext): BodyRule {
   };
 }
 
-/**
- * Reads a raw body of at most `bytesMax` bytes, then calls `then` with it. Uploads are rare
- * next to purchases, so each keeps its own body timer (`gateway.bodyTimeoutMs`).
- */
-function readUpload(
-  x: HttpExchange,
-  bytesMax: number,
-  declared: number,
-  then: (body: Uint8Array) => void,
-): void {
-  // Memory follows the bytes that arrive, not the Content-Length a client claims (checked
-  // ≤ bytesMax by the gate): a declared size only saves the regrowth of small uploads.
-  let buf = new Uint8Array(Math.min(declared > 0 ? declared : bytesMax, 256 * 1024));
-  let received = 0;
-  const timer = setTimeout(
-    () => x.fail(errorReply('request_timeout'), true),
-    x.ctx.config.gateway.bodyTimeoutMs,
-  );
-  x.onAbort = () => clearTimeout(timer);
-  x.res.onData((chunk, isLast) => {
-    if (x.done) return clearTimeout(timer);
-    const n = chunk.byteLength;
-    if (received + n > bytesMax) {
-      clearTimeout(timer);
-      return x.fail(errorReply('image_too_large'), true);
-    }
-    if (received + n > buf.length) {
-      const next = new Uint8Array(Math.min(bytesMax, Math.max(buf.length * 2, received + n)));
-      next.set(buf.subarray(0, received));
-      buf = next;
-    }
-    // uWS neuters the chunk when this callback returns: copy it now.
-    buf.set(new Uint8Array(chunk), received);
-    received += n;
-    if (!isLast) return;
-    clearTimeout(timer);
-    then(received === buf.length ? buf : buf.slice(0, received));
-  });
+/** Reads an image body (at most `moderation.maxBytes`, kept past the callback), then `then`. */
+function readUpload(x: HttpExchange, then: (body: Uint8Array) => void): void {
+  x.readBody(x.ctx.config.moderation.maxBytes, errorReply('image_too_large'), true, then);
 }
 
 function onProductBody(x: HttpExchange, body: Record<string, unknown>): void {
@@ -112,10 +77,9 @@ function beginUpload(
   ctx: GatewayContext,
   route: number,
   access: 'user' | 'admin',
-): { x: HttpExchange; contentType: string; declared: number } | null {
+): { x: HttpExchange; contentType: string } | null {
   // Read before the handler returns: uWS's request object is only valid until then.
   const contentType = req.getHeader('content-type');
-  const declared = Number(req.getHeader('content-length')) || 0;
   const x = begin(res, req, ctx, route, access, imageRule(ctx));
   if (x === null) return null;
   if (!ctx.admitUpload()) {
@@ -123,7 +87,7 @@ function beginUpload(
     return null;
   }
   x.upload = true;
-  return { x, contentType, declared };
+  return { x, contentType };
 }
 
 export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): void {
@@ -140,7 +104,7 @@ export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): v
     const u = beginUpload(res, req, ctx, RouteId.moderate_image, 'user');
     if (!u) return;
     const { x, contentType } = u;
-    readUpload(x, ctx.config.moderation.maxBytes, u.declared, (image) => {
+    readUpload(x, (image) => {
       // A client that leaves frees its place in the moderation queue (main thread only).
       const abort = new AbortController();
       x.onAbort = () => abort.abort();
@@ -152,7 +116,7 @@ export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): v
     if (!u) return;
     const { x, contentType } = u;
     if (!isProductId(x.param)) return x.fail(errorReply('invalid', 'id'), true);
-    readUpload(x, ctx.config.moderation.maxBytes, u.declared, (image) =>
+    readUpload(x, (image) =>
       reply(x, ctx.catalog.addProductImage(x.param, image, contentType, x.userId)),
     );
   });

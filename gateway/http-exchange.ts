@@ -29,6 +29,8 @@ export const STATUS_201 = '201 Created';
 
 export type BodyHandler = (x: HttpExchange, body: Record<string, unknown>) => void;
 
+const PAYLOAD_TOO_LARGE = errorReply('payload_too_large');
+
 /** Exchanges whose body is still arriving, for the `bodyTimeoutMs` sweep. */
 const reading = new Set<HttpExchange>();
 let sweeper: NodeJS.Timeout | null = null;
@@ -50,7 +52,10 @@ export class HttpExchange implements ReserveWaiter {
   done = false;
   private chunks: Buffer[] | null = null;
   private received = 0;
-  private onBody: BodyHandler | null = null;
+  private bodyBytesMax = 0;
+  private tooLarge: ErrorReply | null = null;
+  private keepBody = false;
+  private onBytes: ((body: Buffer) => void) | null = null;
   /** The route's path parameter (SKU id or reservation id), read before the handler returned. */
   param: string;
   /** The user from the token, or null with `auth: none` (then the body names the user). */
@@ -96,15 +101,33 @@ export class HttpExchange implements ReserveWaiter {
 
   /** Reads the JSON body, then calls `then` with it (a parsed object), or answers 400/413/408. */
   readJson(then: BodyHandler): void {
-    this.onBody = then;
+    this.readBody(this.ctx.bodyBytesMax, PAYLOAD_TOO_LARGE, false, (bytes) => {
+      const body = parseObject(bytes.toString('utf8'));
+      if (body === null) this.fail(errorReply('malformed_json'));
+      else then(this, body);
+    });
+  }
+
+  /**
+   * Reads a body of at most `bytesMax` bytes, then calls `then` with it; past the bound it
+   * answers `tooLarge` and closes the connection, and a body that stalls past `bodyTimeoutMs`
+   * gets 408. A body that came in one chunk is a view of uWS's buffer, valid only until `then`
+   * returns, unless `keep` (then it is a copy that owns its whole ArrayBuffer, so it can be
+   * transferred to another thread).
+   */
+  readBody(bytesMax: number, tooLarge: ErrorReply, keep: boolean, then: (body: Buffer) => void): void {
+    this.bodyBytesMax = bytesMax;
+    this.tooLarge = tooLarge;
+    this.keepBody = keep;
+    this.onBytes = then;
     this.res.onData((chunk, isLast) => this.onData(chunk, isLast));
   }
 
   private onData(chunk: ArrayBuffer, isLast: boolean): void {
     if (this.done) return;
     this.received += chunk.byteLength;
-    if (this.received > this.ctx.bodyBytesMax) {
-      this.fail(errorReply('payload_too_large'), true);
+    if (this.received > this.bodyBytesMax) {
+      this.fail(this.tooLarge!, true);
       return;
     }
     if (!isLast) {
@@ -119,15 +142,13 @@ export class HttpExchange implements ReserveWaiter {
       return;
     }
     reading.delete(this);
-    // The common case, a body in one chunk, decodes straight from uWS's buffer.
-    const text =
+    // The common case, a body in one chunk, is read straight from uWS's buffer.
+    const bytes =
       this.chunks === null
-        ? Buffer.from(chunk).toString('utf8')
-        : Buffer.concat([...this.chunks, Buffer.from(chunk)]).toString('utf8');
+        ? Buffer.from(this.keepBody ? chunk.slice(0) : chunk)
+        : Buffer.concat([...this.chunks, Buffer.from(chunk)]);
     this.chunks = null;
-    const body = parseObject(text);
-    if (body === null) this.fail(errorReply('malformed_json'));
-    else this.onBody!(this, body);
+    this.onBytes!(bytes);
   }
 
   /** The result of a reservation: 201 with the reservation, or the rejection's error reply. */
