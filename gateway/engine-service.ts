@@ -215,7 +215,7 @@ export class EngineService implements EngineLink {
     if (this.audit === noAudit) return null;
     const s = (this.audit as { stats?: AuditStats }).stats;
     const dropped = this.auditForwardDropped + (s?.dropped ?? 0);
-    return { written: s?.written ?? 0, dropped, failed: s?.failed ?? 0 };
+    return { written: s?.written ?? 0, dropped, failed: s?.failed ?? 0, rejected: s?.rejected ?? 0 };
   }
 
   async clusterMetrics(): Promise<{ metrics: MetricsSnapshot; gauges: EngineGauges }> {

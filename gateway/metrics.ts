@@ -114,7 +114,7 @@ export interface EngineGauges {
   skus: { sku: string; available: number; reserved: number; sold: number; stock: number }[];
   ready: boolean;
   /** The audit log's counters, or null (absent) without one. */
-  audit?: { written: number; dropped: number; failed: number } | null;
+  audit?: { written: number; dropped: number; failed: number; rejected: number } | null;
   /** The MySQL projector's lag and counters, or null (absent) when it does not run here. */
   projection?: ProjectionGauges | null;
 }
@@ -205,6 +205,7 @@ function auditCounters(out: string[], a: NonNullable<EngineGauges['audit']>): vo
     ['stockade_audit_written_total', 'Audit entries the audit store acknowledged.', a.written],
     ['stockade_audit_dropped_total', 'Audit entries dropped: the buffer was full.', a.dropped],
     ['stockade_audit_failed_total', 'Audit batch writes that failed (then retried).', a.failed],
+    ['stockade_audit_rejected_total', 'Audit entries the store refused for good (not retried).', a.rejected],
   ];
   for (const [name, help, v] of series)
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`);

@@ -54,6 +54,8 @@ export interface AuditStats {
   dropped: number;
   /** Writes that failed (each retried later, with backoff, while the buffer holds it). */
   failed: number;
+  /** Entries the store refused for good (a document it will never take): counted, not retried. */
+  rejected: number;
 }
 
 /** The sink of a gateway without an audit log; callers check `audit !== noAudit` first. */

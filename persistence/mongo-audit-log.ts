@@ -91,7 +91,7 @@ function intOption(name: string, v: number, min: number): number {
 }
 
 export class MongoAuditLog implements AuditSink {
-  readonly stats: AuditStats = { written: 0, dropped: 0, failed: 0 };
+  readonly stats: AuditStats = { written: 0, dropped: 0, failed: 0, rejected: 0 };
   /** Set once the indexes exist; `sweep` on servers without TTL indexes. */
   ttlMode: TtlMode | null = null;
   readonly client: MongoClient;
@@ -175,7 +175,7 @@ export class MongoAuditLog implements AuditSink {
     this.batch ??= this.documents(Math.min(this.count, this.batchMax));
     const batch = this.batch;
     this.inFlight = this.write(batch).then(
-      () => this.written(batch.length),
+      (rejected) => this.written(batch.length, rejected),
       (err: unknown) => this.failed(err),
     );
   };
@@ -191,24 +191,35 @@ export class MongoAuditLog implements AuditSink {
     return docs;
   }
 
-  private async write(docs: Document[]): Promise<void> {
+  /**
+   * Writes a batch; resolves to the number of its documents the server refused for good.
+   * Per-document errors mean the server answered: a duplicate `_id` was written by an earlier
+   * attempt of this batch, and any other is a document it will never take (retrying the batch
+   * would block the log behind it). An error without per-document errors (no server, a
+   * timeout) rejects, and the batch is retried.
+   */
+  private async write(docs: Document[]): Promise<number> {
     if (this.ttlMode === null) await this.ensureIndexes();
     try {
       await this.collection.insertMany(docs, { ordered: false });
+      return 0;
     } catch (err) {
-      // Written by an earlier attempt of this batch: every error is a duplicate `_id`.
       const writeErrors = (err as { writeErrors?: { code: number }[] }).writeErrors;
-      if (!writeErrors || writeErrors.some((w) => w.code !== DUPLICATE_KEY)) throw err;
+      if (!writeErrors || writeErrors.length === 0) throw err;
+      const refused = writeErrors.filter((w) => w.code !== DUPLICATE_KEY).length;
+      if (refused > 0) this.report(err);
+      return refused;
     }
   }
 
-  private written(written: number): void {
+  private written(taken: number, rejected: number): void {
     // After a timed-out `close` the buffer was already counted as dropped.
-    const n = Math.min(written, this.count);
+    const n = Math.min(taken, this.count);
     for (let i = 0; i < n; i++) this.ring[(this.head + i) % this.bufferMax] = undefined;
     this.head = (this.head + n) % this.bufferMax;
     this.count -= n;
-    this.stats.written += n;
+    this.stats.written += n - Math.min(n, rejected);
+    this.stats.rejected += Math.min(n, rejected);
     this.batch = null;
     this.inFlight = null;
     this.backoffMs = 0;
@@ -224,7 +235,16 @@ export class MongoAuditLog implements AuditSink {
     this.retryAt = performance.now() + this.backoffMs;
     if (!this.failing) {
       this.failing = true;
+      this.report(err);
+    }
+  }
+
+  /** Tells the owner's listener; a listener that throws does not stop the log. */
+  private report(err: unknown): void {
+    try {
       this.onError(err);
+    } catch {
+      // The listener's own failure: nothing to do with the entries.
     }
   }
 

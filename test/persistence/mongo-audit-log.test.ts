@@ -134,6 +134,24 @@ t.test('mongo audit log', async (t) => {
     t.equal(await collection.countDocuments(), 1000);
     t.equal((await collection.distinct('userId')).length, 1000, 'no document twice');
   });
+
+  t.test('a document the server refuses is counted, and the log goes on', async (t) => {
+    const seen: unknown[] = [];
+    const onError = (err: unknown) => {
+      seen.push(err);
+      throw new Error('a listener that throws');
+    };
+    const { log, collection } = await open(t, { batchMax: 10, flushMs: 10, onError });
+    log.record(entry({ userId: 'before' }));
+    log.record(entry({ userId: 'refused', $bad: 1 })); // a key no MongoDB server stores
+    log.record(entry({ userId: 'after' }));
+    await log.close();
+    t.match(log.stats, { written: 2, rejected: 1, dropped: 0 });
+    t.same((await collection.distinct('userId')).sort(), ['after', 'before'], 'its neighbours are written');
+    t.equal(seen.length, 1, 'the refusal is reported once');
+    log.record(entry());
+    t.equal(log.stats.dropped, 1, 'closed: counted as dropped, as before');
+  });
 });
 
 t.test('MongoDB unreachable: record never blocks, drops past the bound and counts', async (t) => {
