@@ -54,10 +54,6 @@ function imageRule(ctx: GatewayContext): BodyRule {
   };
 }
 
-/** Reads an image body (at most `moderation.maxBytes`, kept past the callback), then `then`. */
-function readUpload(x: HttpExchange, then: (body: Uint8Array) => void): void {
-  x.readBody(x.ctx.config.moderation.maxBytes, errorReply('image_too_large'), true, then);
-}
 
 function onProductBody(x: HttpExchange, body: Record<string, unknown>): void {
   const c = checkProductBody(x.param, body);
@@ -77,17 +73,18 @@ function beginUpload(
   ctx: GatewayContext,
   route: number,
   access: 'user' | 'admin',
-): { x: HttpExchange; contentType: string } | null {
+): { x: HttpExchange; contentType: string; rule: BodyRule } | null {
   // Read before the handler returns: uWS's request object is only valid until then.
   const contentType = req.getHeader('content-type');
-  const x = begin(res, req, ctx, route, access, imageRule(ctx));
+  const rule = imageRule(ctx);
+  const x = begin(res, req, ctx, route, access, rule);
   if (x === null) return null;
   if (!ctx.admitUpload()) {
     x.fail(UPLOADS_BUSY);
     return null;
   }
   x.upload = true;
-  return { x, contentType };
+  return { x, contentType, rule };
 }
 
 export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): void {
@@ -104,7 +101,7 @@ export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): v
     const u = beginUpload(res, req, ctx, RouteId.moderate_image, 'user');
     if (!u) return;
     const { x, contentType } = u;
-    readUpload(x, (image) => {
+    x.readBody(u.rule, (image) => {
       // A client that leaves frees its place in the moderation queue (main thread only).
       const abort = new AbortController();
       x.onAbort = () => abort.abort();
@@ -116,7 +113,7 @@ export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): v
     if (!u) return;
     const { x, contentType } = u;
     if (!isProductId(x.param)) return x.fail(errorReply('invalid', 'id'), true);
-    readUpload(x, (image) =>
+    x.readBody(u.rule, (image) =>
       reply(x, ctx.catalog.addProductImage(x.param, image, contentType, x.userId)),
     );
   });

@@ -29,6 +29,17 @@ export const STATUS_201 = '201 Created';
 
 export type BodyHandler = (x: HttpExchange, body: Record<string, unknown>) => void;
 
+/** The bound of a raw body and the reply past it. */
+export interface RawBodyRule {
+  bytesMax: number;
+  tooLarge: ErrorReply;
+}
+
+interface RawBodyRead {
+  rule: RawBodyRule;
+  then: (body: Buffer) => void;
+}
+
 const PAYLOAD_TOO_LARGE = errorReply('payload_too_large');
 
 /** Exchanges whose body is still arriving, for the `bodyTimeoutMs` sweep. */
@@ -52,10 +63,9 @@ export class HttpExchange implements ReserveWaiter {
   done = false;
   private chunks: Buffer[] | null = null;
   private received = 0;
-  private bodyBytesMax = 0;
-  private tooLarge: ErrorReply | null = null;
-  private keepBody = false;
-  private onBytes: ((body: Buffer) => void) | null = null;
+  private onJson: BodyHandler | null = null;
+  /** A raw body being read (`readBody`); null for a JSON body. */
+  private raw: RawBodyRead | null = null;
   /** The route's path parameter (SKU id or reservation id), read before the handler returned. */
   param: string;
   /** The user from the token, or null with `auth: none` (then the body names the user). */
@@ -101,33 +111,27 @@ export class HttpExchange implements ReserveWaiter {
 
   /** Reads the JSON body, then calls `then` with it (a parsed object), or answers 400/413/408. */
   readJson(then: BodyHandler): void {
-    this.readBody(this.ctx.bodyBytesMax, PAYLOAD_TOO_LARGE, false, (bytes) => {
-      const body = parseObject(bytes.toString('utf8'));
-      if (body === null) this.fail(errorReply('malformed_json'));
-      else then(this, body);
-    });
+    this.onJson = then;
+    this.res.onData((chunk, isLast) => this.onData(chunk, isLast));
   }
 
   /**
-   * Reads a body of at most `bytesMax` bytes, then calls `then` with it; past the bound it
-   * answers `tooLarge` and closes the connection, and a body that stalls past `bodyTimeoutMs`
-   * gets 408. A body that came in one chunk is a view of uWS's buffer, valid only until `then`
-   * returns, unless `keep` (then it is a copy that owns its whole ArrayBuffer, so it can be
-   * transferred to another thread).
+   * Reads a raw body (an image) of at most `rule.bytesMax` bytes, then calls `then` with a copy
+   * that owns its whole ArrayBuffer (so it can be transferred to another thread). Past the bound
+   * it answers `rule.tooLarge` and closes the connection; a body that stalls past
+   * `bodyTimeoutMs` gets 408, as a JSON body does.
    */
-  readBody(bytesMax: number, tooLarge: ErrorReply, keep: boolean, then: (body: Buffer) => void): void {
-    this.bodyBytesMax = bytesMax;
-    this.tooLarge = tooLarge;
-    this.keepBody = keep;
-    this.onBytes = then;
+  readBody(rule: RawBodyRule, then: (body: Buffer) => void): void {
+    this.raw = { rule, then };
     this.res.onData((chunk, isLast) => this.onData(chunk, isLast));
   }
 
   private onData(chunk: ArrayBuffer, isLast: boolean): void {
     if (this.done) return;
+    const raw = this.raw;
     this.received += chunk.byteLength;
-    if (this.received > this.bodyBytesMax) {
-      this.fail(this.tooLarge!, true);
+    if (this.received > (raw === null ? this.ctx.bodyBytesMax : raw.rule.bytesMax)) {
+      this.fail(raw === null ? PAYLOAD_TOO_LARGE : raw.rule.tooLarge, true);
       return;
     }
     if (!isLast) {
@@ -142,13 +146,16 @@ export class HttpExchange implements ReserveWaiter {
       return;
     }
     reading.delete(this);
-    // The common case, a body in one chunk, is read straight from uWS's buffer.
+    // The common case, a body in one chunk: a JSON body decodes straight from uWS's buffer.
     const bytes =
       this.chunks === null
-        ? Buffer.from(this.keepBody ? chunk.slice(0) : chunk)
+        ? Buffer.from(raw === null ? chunk : chunk.slice(0))
         : Buffer.concat([...this.chunks, Buffer.from(chunk)]);
     this.chunks = null;
-    this.onBytes!(bytes);
+    if (raw !== null) return raw.then(bytes);
+    const body = parseObject(bytes.toString('utf8'));
+    if (body === null) this.fail(errorReply('malformed_json'));
+    else this.onJson!(this, body);
   }
 
   /** The result of a reservation: 201 with the reservation, or the rejection's error reply. */
