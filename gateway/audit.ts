@@ -73,14 +73,15 @@ export function auditReply(
 /**
  * The sink of a gateway worker thread: collects the entries of one event-loop turn and posts
  * them to the main thread as one message, where they go to the real sink. At most `max`
- * entries are held here or in messages the main thread has not taken yet (it answers each
- * message with `taken`); past that, entries are dropped and counted, as the real sink does
- * past its own buffer, so a busy main thread never makes the port's queue grow without bound.
+ * entries are held here or in messages the main thread has not taken yet (it adds what it took
+ * to `taken[0]`, shared memory: no message back); past that, entries are dropped and counted,
+ * as the real sink does past its own buffer, so a busy main thread never makes the port's
+ * queue grow without bound.
  */
 export class AuditForwarder implements AuditSink {
   private pending: GatewayAuditEntry[] = [];
-  /** Entries posted and not yet taken by the main thread. */
-  private unacknowledged = 0;
+  /** Entries posted so far (32-bit, wrapping like `taken[0]`). */
+  private posted = 0;
   private scheduled = false;
   /** Entries dropped here since the last message (sent along, to be counted once). */
   private dropped = 0;
@@ -88,10 +89,11 @@ export class AuditForwarder implements AuditSink {
   constructor(
     private readonly post: (entries: GatewayAuditEntry[], dropped: number) => void,
     private readonly max: number,
+    private readonly taken: Int32Array,
   ) {}
 
   record(entry: GatewayAuditEntry): void {
-    if (this.pending.length + this.unacknowledged >= this.max) {
+    if (this.held >= this.max) {
       this.dropped++;
       return;
     }
@@ -109,17 +111,12 @@ export class AuditForwarder implements AuditSink {
     const dropped = this.dropped;
     this.pending = [];
     this.dropped = 0;
-    this.unacknowledged += entries.length;
+    this.posted = (this.posted + entries.length) | 0;
     this.post(entries, dropped);
   };
 
-  /** The main thread took `entries` of the posted ones. */
-  taken(entries: number): void {
-    this.unacknowledged = Math.max(0, this.unacknowledged - entries);
-  }
-
-  /** Entries held here or in flight to the main thread (tests, diagnostics). */
+  /** Entries held here or in flight to the main thread. */
   get held(): number {
-    return this.pending.length + this.unacknowledged;
+    return this.pending.length + ((this.posted - Atomics.load(this.taken, 0)) | 0);
   }
 }

@@ -25,6 +25,8 @@ class HostedWorker {
   /** The main thread's catalog, which this worker's product and moderation routes reach. */
   catalog: CatalogLink = noCatalog();
   private drained: (() => void) | null = null;
+  /** Audit entries taken from this worker, shared with its AuditForwarder; null without audit. */
+  private readonly auditTaken: Int32Array | null;
   private listening: ((err: string | null, port: number) => void) | null = null;
 
   constructor(
@@ -36,13 +38,9 @@ class HostedWorker {
     private readonly log: Logger,
     private readonly audit: AuditSink | null,
   ) {
-    const workerData: GatewayWorkerData = {
-      config,
-      thread,
-      port,
-      exclusive,
-      audit: this.audit !== null,
-    };
+    const shared = this.audit !== null ? new SharedArrayBuffer(4) : null;
+    this.auditTaken = shared !== null ? new Int32Array(shared) : null;
+    const workerData: GatewayWorkerData = { config, thread, port, exclusive, auditTaken: shared };
     this.worker = spawnWorker(import.meta.url, './gateway-worker.js', {
       workerData,
       name: `stockade-gateway-${thread}`,
@@ -98,7 +96,7 @@ class HostedWorker {
         const sink = this.audit;
         if (sink !== null) for (const e of msg.entries) sink.record(e);
         this.service.auditForwardDropped += msg.dropped;
-        if (msg.entries.length > 0) this.post({ kind: 'audit_taken', entries: msg.entries.length });
+        if (this.auditTaken !== null) Atomics.add(this.auditTaken, 0, msg.entries.length);
         return;
       }
       case 'listening':

@@ -20,12 +20,14 @@ const log = createLogger(data.config.log.level).child({ thread: data.thread });
 const link = new RemoteLink(port);
 const metrics = new Metrics();
 // Audit entries go to the main thread's sink, one message per event-loop turn (audit.ts).
-const audit = data.audit
+const forwarder = data.auditTaken
   ? new AuditForwarder(
       (entries, dropped) => post({ kind: 'audit', entries, dropped }),
       data.config.audit.bufferMax,
+      new Int32Array(data.auditTaken),
     )
-  : noAudit;
+  : null;
+const audit = forwarder ?? noAudit;
 const gateway = new GatewayApp(data.config, link, metrics, log, data.thread, audit);
 // Products and moderation live on the main thread: this App's routes forward to it.
 gateway.ctx.catalog = new RemoteCatalog(link.callCatalog);
@@ -36,14 +38,12 @@ const metricsTimer = setInterval(
 
 port.on('message', (msg: MainToWorker) => {
   if (link.onMessage(msg)) return;
-  if (msg.kind === 'audit_taken') {
-    if (audit instanceof AuditForwarder) audit.taken(msg.entries);
-  } else if (msg.kind === 'drain') {
+  if (msg.kind === 'drain') {
     gateway.stopListening();
     void gateway.ctx.whenIdle().then(() => post({ kind: 'drained' }));
   } else if (msg.kind === 'close') {
     clearInterval(metricsTimer);
-    if (audit instanceof AuditForwarder) audit.flush();
+    forwarder?.flush();
     post({ kind: 'metrics', snapshot: metrics.snapshot() });
     gateway.closeAll();
     // Let uWS finish closing its sockets, then leave the loop empty so the thread exits by

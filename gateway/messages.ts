@@ -21,8 +21,11 @@ export interface GatewayWorkerData {
   port: number;
   /** False when the threads share one port (SO_REUSEPORT). */
   exclusive: boolean;
-  /** The main thread has an audit sink: forward audit entries to it. */
-  audit: boolean;
+  /**
+   * With an audit sink on the main thread: one Int32 the main thread adds the forwarded audit
+   * entries it took to (AuditForwarder's bound); null without one (no entries are built).
+   */
+  auditTaken: SharedArrayBuffer | null;
 }
 
 export type WorkerToMain =
@@ -49,8 +52,6 @@ export type MainToWorker =
     }
   | { kind: 'reply'; id: number; value: unknown; error: { code: string; message: string } | null }
   | { kind: 'drain' }
-  /** The main thread has taken this many forwarded audit entries (AuditForwarder's bound). */
-  | { kind: 'audit_taken'; entries: number }
   | { kind: 'close' };
 
 /** Result words per reservation: [code | duplicate << 8, reservation number, expiresAt]. */

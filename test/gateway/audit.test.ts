@@ -326,7 +326,8 @@ t.test('without an audit sink: no audit counters on /metrics', async (t) => {
 t.test('a worker thread holds at most bufferMax entries not yet taken by the main thread', async (t) => {
   const { AuditForwarder } = await import('../../gateway/audit.js');
   const posted: { entries: number; dropped: number }[] = [];
-  const fwd = new AuditForwarder((entries, dropped) => posted.push({ entries: entries.length, dropped }), 3);
+  const taken = new Int32Array(new SharedArrayBuffer(4)); // what the main thread adds to
+  const fwd = new AuditForwarder((entries, dropped) => posted.push({ entries: entries.length, dropped }), 3, taken);
   const entry = (n: number) => ({
     kind: 'reservation' as const,
     outcome: 'reserved',
@@ -352,7 +353,7 @@ t.test('a worker thread holds at most bufferMax entries not yet taken by the mai
   fwd.flush();
   t.same(posted[1], { entries: 1, dropped: 1 }, 'past the bound, dropped and counted');
   t.equal(fwd.held, 3);
-  fwd.taken(2);
+  Atomics.add(taken, 0, 2); // the main thread took the first message's two
   t.equal(fwd.held, 1, 'taken entries free their room');
   fwd.record(entry(5));
   fwd.record(entry(6));
