@@ -189,9 +189,11 @@ export class HttpExchange implements ReserveWaiter {
     closeConnection: boolean,
     contentType = JSON_TYPE,
   ): void {
-    // Before the `done` check: a decision the engine made after the client left is recorded.
-    if (this.ctx.auditing && !this.audited) this.audit(outcome);
-    if (this.done) return;
+    if (this.done) {
+      // The client left first: the decision the engine made anyway is still recorded.
+      if (this.ctx.auditing && !this.audited) this.audit(outcome);
+      return;
+    }
     this.done = true;
     reading.delete(this);
     const res = this.res;
@@ -204,6 +206,8 @@ export class HttpExchange implements ReserveWaiter {
     this.ctx.metrics.observe(this.route, outcome, ms);
     if (this.ctx.logRequests)
       this.ctx.log.debug({ route: ROUTES[this.route], status, ms }, 'request');
+    // After the reply is on its way: the entry costs the client nothing.
+    if (this.ctx.auditing && !this.audited) this.audit(outcome);
     this.ctx.release(this.upload);
   }
 

@@ -72,9 +72,10 @@ class WsRequest implements ReserveWaiter {
     const now = performance.now();
     const ms = now - this.startedMs;
     this.ctx.release();
-    // Recorded even when the socket closed meanwhile: the engine decided all the same.
-    if (this.ctx.auditing) this.audit(r, now);
+    // Recorded even when the socket closed meanwhile (the engine decided all the same), and
+    // after the reply is sent, so the entry costs the client nothing.
     if (!this.session.open) {
+      if (this.ctx.auditing) this.audit(r, now);
       this.ctx.metrics.observe(RouteId.ws_reserve, OUTCOME_ABORTED, ms);
       return;
     }
@@ -90,6 +91,7 @@ class WsRequest implements ReserveWaiter {
       sendError(this.ws, this.session, this.id, errorReply(r.status, r.field, r.state));
       this.ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(r.status), ms);
     }
+    if (this.ctx.auditing) this.audit(r, now);
   }
 
   /** The socket closed before the request reached the engine: no decision, no entry. */
@@ -228,8 +230,10 @@ function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: Ar
   const m = parseObject(Buffer.from(message).toString('utf8'));
   if (m === null) {
     sendError(ws, s, 'null', errorReply('malformed_json'));
-    // Which kind of message it was cannot be told; it is recorded as a purchase attempt.
-    if (ctx.auditing) {
+    // Which kind of message it was cannot be told; it is recorded as a purchase attempt, as
+    // over HTTP, only once past authentication: an anonymous socket (a subscriber) sending
+    // garbage is not a purchase and must not crowd real entries out of the bounded log.
+    if (ctx.auditing && (s.userId !== null || ctx.authNone)) {
       const now = performance.now();
       auditRefusal(ctx, s, now, now, 'malformed_json', null, undefined);
     }

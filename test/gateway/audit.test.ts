@@ -195,6 +195,9 @@ t.test('one audit document per decision, HTTP and WebSocket, rejections included
   anon.send(wsReserve('sale', 'z1'));
   t.match(await anon.next(), { error: { code: 'unauthorized' } });
   expected.push(['reservation', 'ws_reserve', 'unauthorized']);
+  // Garbage from an anonymous socket (a subscriber) is answered, not audited.
+  anon.send('{"type":');
+  t.match(await anon.next(), { error: { code: 'malformed_json' } });
 
   // The entries reach MongoDB on the flush timer; /metrics counts them.
   const metricsWritten = async () => {
