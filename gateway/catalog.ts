@@ -15,7 +15,8 @@
 import { webcrypto } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isErrorCode } from '../engine/index.js';
-import { isModerationError } from '../moderation/index.js';
+// The module, not the barrel (which loads sharp and piscina): see open-catalog.ts.
+import { isModerationError } from '../moderation/errors.js';
 import type { Moderator } from '../moderation/index.js';
 import { noAudit } from '../persistence/index.js';
 import type {

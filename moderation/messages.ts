@@ -11,6 +11,7 @@
  *               ◀──────────────────────────── BatchReply  (probabilities + per-image status)
  *   cancelled[] ── SharedArrayBuffer ────────▶ read just before session.run: skip dead images
  */
+import type { ModerationSettings } from '../config/index.js';
 import type { ModerationErrorCode } from './errors.js';
 import type { PreprocessSpec } from './model-dir.js';
 
@@ -18,7 +19,7 @@ export interface WorkerInit {
   readonly modelPath: string;
   readonly intraOpThreads: number;
   /** Priority the worker thread takes before it opens the session (its ORT threads inherit it). */
-  readonly priority: 'idle' | 'low' | 'normal';
+  readonly priority: ModerationSettings['priority'];
   readonly batchSizeMax: number;
   readonly maxPixels: number;
   readonly labelCount: number;

@@ -1,5 +1,10 @@
-import { createPool } from 'mysql2/promise';
+import { createRequire } from 'node:module';
+import type * as Mysql2 from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
+
+// Loaded on first use, like the other drivers: every shard and gateway worker imports
+// persistence/, and none of them talks to MySQL.
+const require = createRequire(import.meta.url);
 
 export interface MysqlPoolOptions {
   /** Connections kept open at most (default 4: the projector uses one at a time). */
@@ -17,6 +22,7 @@ export interface MysqlPoolOptions {
  *   and reads one result per statement. Every value is escaped by `format`, never pasted in.
  */
 export function openMysqlPool(url: string, options: MysqlPoolOptions = {}): Pool {
+  const { createPool } = require('mysql2/promise') as typeof Mysql2;
   return createPool({
     uri: url,
     connectionLimit: options.connectionLimit ?? 4,
