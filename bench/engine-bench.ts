@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine, ReserveRequest, ReserveResult, StockadeConfig } from '../engine/index.js';
 import { withOverrides } from '../config/index.js';
-import { machineInfo, medianOfRounds, percentile, round, writeReport } from './report.js';
+import { deleteTopics } from './kafka-journal.js';
+import { machineInfo, medianOfRounds, percentile, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 interface Workload {
@@ -214,8 +215,7 @@ export async function run(argv: string[]): Promise<void> {
   const n = Number(values.requests);
   const batch = Number(values.batch);
   const inflight = Number(values.inflight);
-  const rounds = Number(values.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: expected a whole number ≥ 1`);
+  const rounds = positiveInt('rounds', values.rounds);
   const journalKinds = values.journal.split(',');
   for (const kind of journalKinds) {
     if (kind !== 'none' && kind !== 'file' && kind !== 'kafka') {
@@ -237,7 +237,7 @@ export async function run(argv: string[]): Promise<void> {
       const rules = sameRulesBaseline(w);
       for (const kind of journalKinds) {
         const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
-        // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run.
+        // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run, deleted after it.
         const topic = `stockade-bench-${which}-${Date.now()}`;
         const config = withOverrides(base, {
           journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: kind as 'kafka' | 'none' },
@@ -258,6 +258,7 @@ export async function run(argv: string[]): Promise<void> {
           });
         } finally {
           if (dir) rmSync(dir, { recursive: true, force: true });
+          if (kind === 'kafka') await deleteTopics(config.kafka, topic);
         }
       }
     }

@@ -22,7 +22,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { machineInfo, medianOfRounds, round, writeReport } from './report.js';
+import { loadConfig } from '../config/index.js';
+import { deleteTopics } from './kafka-journal.js';
+import { machineInfo, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 export const LUA = `
@@ -357,17 +359,19 @@ export async function run(argv: string[]): Promise<void> {
   };
   // `--journal none,file,kafka` measures each journal against the same ceiling in one run, and
   // `--with ,audit` each of them once more with `stockade serve --audit` (what a feature costs).
+  const topicPrefix = `stockade-bench-http-${Date.now()}-`;
   const serveArgsFor = (journal: string, extra: string, n: number): string[] => {
     const args = ['--journal', journal, '--threads', values['gateway-threads']];
     for (const flag of extra.split('+').filter(Boolean)) args.push(`--${flag}`);
     if (journal === 'file') args.push('--data-dir', join(dir, `data-${n}`));
-    // Kafka: the brokers from STOCKADE_KAFKA_BROKERS, a fresh topic for every run.
-    if (journal === 'kafka') args.push('--kafka-topic', `stockade-bench-http-${Date.now()}`);
+    // Kafka: the brokers from STOCKADE_KAFKA_BROKERS, a fresh topic for every run, all deleted
+    // at the end.
+    if (journal === 'kafka') args.push('--kafka-topic', `${topicPrefix}${n}`);
     if (values.shards) args.push('--shards', values.shards);
     return args;
   };
   const loadStart = loadavg().map((n) => round(n, 2));
-  const rounds = Number(values.rounds);
+  const rounds = positiveInt('rounds', values.rounds);
   const results: BenchCase[][] = [];
   const variants = values.with.split(',');
   const runs = values.cases.split(',').flatMap((which) =>
@@ -401,6 +405,7 @@ export async function run(argv: string[]): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    if (runs.some(([, journal]) => journal === 'kafka')) await deleteTopics(loadConfig().kafka, topicPrefix);
   }
   const cases = medianOfRounds(results);
   writeReport(

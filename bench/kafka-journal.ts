@@ -248,13 +248,19 @@ async function replayCases(
   );
 }
 
-async function deleteTopics(settings: KafkaSettings, prefix: string): Promise<void> {
+/** Deletes the topics whose names start with `prefix` (a bench's own); never throws. */
+export async function deleteTopics(settings: KafkaSettings, prefix: string): Promise<void> {
   const { Kafka, logLevel } = loadKafkajs();
   const admin = new Kafka({ brokers: [...settings.brokers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-  await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.disconnect();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  } catch {
+    // A leftover topic is not worth failing a finished bench over.
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }
 
 export async function run(argv: string[]): Promise<void> {

@@ -28,7 +28,7 @@ import sharp from 'sharp';
 import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js';
 import { LUA, benchStockade, wrkConfig } from './http.js';
 import type { Options, SideLoad } from './http.js';
-import { machineInfo, medianOfRounds, round, writeReport } from './report.js';
+import { machineInfo, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 /** A 640×480 JPEG of noise: the size of a typical product photo upload. */
@@ -130,7 +130,7 @@ function flagsOf(argv: string[]): Flags {
     warmup: values.warmup,
     connections: Number(values.connections),
     wrkThreads: Number(values['wrk-threads']),
-    rounds: Math.max(1, Number(values.rounds)),
+    rounds: positiveInt('rounds', values.rounds),
     size: values.size,
     inflight: Math.max(1, Number(values['images-inflight'])),
     modelDir: values['model-dir'],

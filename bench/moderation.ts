@@ -36,7 +36,7 @@ import { loadConfig } from '../config/index.js';
 import { createModerator, loadModelDir, preprocessImage } from '../moderation/index.js';
 import type { ModelSpec, Moderator } from '../moderation/index.js';
 import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js';
-import { machineInfo, percentile, round, writeReport } from './report.js';
+import { machineInfo, percentile, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 interface Flags {
@@ -65,19 +65,12 @@ function flagsOf(argv: string[]): Flags {
   if (values.size !== 'base' && values.size !== 'tiny') {
     throw new Error('--size must be base or tiny');
   }
-  const int = (name: string, s: string) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new Error(`--${name} must be a positive integer, got ${s}`);
-    }
-    return n;
-  };
   return {
     size: values.size,
-    images: int('images', values.images ?? (values.size === 'base' ? '48' : '2000')),
-    rounds: int('rounds', values.rounds),
-    caseSeconds: int('case-seconds', values['case-seconds']),
-    batch: int('batch', values.batch),
+    images: positiveInt('images', values.images ?? (values.size === 'base' ? '48' : '2000')),
+    rounds: positiveInt('rounds', values.rounds),
+    caseSeconds: positiveInt('case-seconds', values['case-seconds']),
+    batch: positiveInt('batch', values.batch),
     modelDir: values['model-dir'],
     json: values.json,
   };

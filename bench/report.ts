@@ -51,6 +51,13 @@ export function percentile(samples: ArrayLike<number>, p: number): number {
   return sorted[idx];
 }
 
+/** A flag's value as a whole number ≥ 1, or an error that names the flag. */
+export function positiveInt(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a whole number ≥ 1, got ${raw}`);
+  return n;
+}
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -65,6 +72,7 @@ export function median(xs: readonly number[]): number {
 const MEDIAN_SET_ABOVE = ['name', 'throughput_per_s', 'latency_ms', 'oversold'];
 
 export function medianOfRounds(rounds: readonly BenchCase[][]): BenchCase[] {
+  if (rounds.length === 0) throw new Error('medianOfRounds: no rounds');
   if (rounds.length === 1) return rounds[0];
   return rounds[0].map((first) => {
     const runs = rounds.map((r) => r.find((c) => c.name === first.name)!);
