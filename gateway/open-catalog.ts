@@ -45,7 +45,7 @@ export async function openCatalog(
     let store: ProductStore | null = null;
     let cache: ProductCache<Product> | null = null;
     if (p.enabled) {
-      const pool = openMysqlPool(config.mysql.url, { connectionLimit: 8 });
+      const pool = openMysqlPool(config.mysql.url, { connectionLimit: 8, multipleStatements: false });
       closers.push(() => pool.end());
       await migrate(pool);
       store = new ProductStore(pool);

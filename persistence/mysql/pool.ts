@@ -11,6 +11,12 @@ export interface MysqlPoolOptions {
   connectionLimit?: number;
   /** Longest a TCP connection may take to open (default 3000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * Several statements per query (default true: the projector's batches and the migrations
+   * need it). A pool that serves requests turns it off, so that no query it sends can ever
+   * carry a second statement.
+   */
+  multipleStatements?: boolean;
 }
 
 /**
@@ -28,7 +34,7 @@ export function openMysqlPool(url: string, options: MysqlPoolOptions = {}): Pool
     connectionLimit: options.connectionLimit ?? 4,
     connectTimeout: options.connectTimeoutMs ?? 3000,
     timezone: 'Z',
-    multipleStatements: true,
+    multipleStatements: options.multipleStatements ?? true,
     supportBigNumbers: true,
     bigNumberStrings: false,
     dateStrings: true,

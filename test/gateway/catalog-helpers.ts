@@ -9,18 +9,11 @@ import { requireService } from '../persistence/service-helpers.js';
 import type { Redis } from 'ioredis';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../../engine/index.js';
-import { CatalogService, createLogger, startGateway } from '../../gateway/index.js';
+import { createLogger, openCatalog, startGateway } from '../../gateway/index.js';
 import type { Gateway } from '../../gateway/index.js';
-import { createModerator } from '../../moderation/index.js';
 import type { ModerationSettings } from '../../config/index.js';
-import {
-  MemoryAudit,
-  ProductCache,
-  ProductStore,
-  createRedis,
-  redisReady,
-} from '../../persistence/index.js';
-import type { Product } from '../../persistence/index.js';
+import { MemoryAudit, createRedis, redisReady } from '../../persistence/index.js';
+import type { Product, ProductCache, ProductStore } from '../../persistence/index.js';
 import { freshDatabase, requireMysql } from '../persistence/mysql-helpers.js';
 import { testSettings } from '../moderation/helpers.js';
 
@@ -106,25 +99,14 @@ export async function startCatalogServer(
         ...over.products,
       },
       moderation: { ...moderation, ...over.moderation },
+      mysql: { url: db.url },
+      redis: { url: redisTestUrl() },
     },
   });
-  const store = new ProductStore(db.pool);
-  const cache = new ProductCache<Product>({
-    redis,
-    load: (id) => store.get(id),
-    ttlS: config.products.cacheTtlS,
-    keyPrefix: prefix,
-  });
-  const moderator =
-    options.modelDir !== undefined ? await createModerator(config.moderation) : null;
-  if (moderator !== null) t.teardown(() => moderator.close());
-  const catalog = new CatalogService({
-    records: store,
-    cache,
-    moderator,
-    requireModeration: config.products.requireModeration,
-    log: createLogger(config.log.level),
-  });
+  // What `stockade serve --products [--moderation]` opens, the same way.
+  const opened = await openCatalog(config, createLogger(config.log.level));
+  t.teardown(() => opened.close());
+  const { catalog, store, cache } = opened;
   const audit = new MemoryAudit();
   const engine = await createEngine({ config });
   const gateway = await startGateway({
@@ -139,7 +121,7 @@ export async function startCatalogServer(
     await engine.close();
   });
   const url = `http://127.0.0.1:${gateway.port}`;
-  return { url, ports: gateway.ports, engine, gateway, config, store, cache, audit };
+  return { url, ports: gateway.ports, engine, gateway, config, store: store!, cache: cache!, audit };
 }
 
 /** POSTs raw bytes with a content type; the reply parsed as JSON. */
