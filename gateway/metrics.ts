@@ -185,7 +185,8 @@ function projectionGauges(out: string[], p: ProjectionGauges): void {
   );
   for (const s of p.lag) out.push(`stockade_projection_lag{shard="${s.shard}"} ${s.lag}`);
   if (p.lagMs !== null) {
-    const help = 'Age of the newest event applied to MySQL while behind (0 when caught up).';
+    const help =
+      'While behind: how long the unapplied events may have waited (0 when caught up).';
     gauge(out, 'stockade_projection_lag_seconds', help, p.lagMs / 1000);
   }
   const series: [string, string, number][] = [

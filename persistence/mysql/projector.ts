@@ -92,7 +92,11 @@ export interface ProjectorStats {
   shards: ShardLag[];
   /** Sum of the shards' lag. */
   lag: number;
-  /** How old the newest applied event is while there is lag (0 when caught up; null if unknown). */
+  /**
+   * While there is lag, how long its oldest event may have waited: the time since the later of
+   * the newest applied event and the start of the last pass that reached the end (0 when
+   * caught up; null before anything is known).
+   */
   lagMs: number | null;
 }
 
@@ -159,6 +163,8 @@ export class MysqlProjector {
   private stopping = false;
   private wake: (() => void) | null = null;
   private lastAppliedAt: number | null = null;
+  /** When the last pass that reached every shard's end started (ms since the epoch). */
+  private caughtUpAt: number | null = null;
   private readonly counters = {
     eventsApplied: 0,
     eventsSkipped: 0,
@@ -220,14 +226,16 @@ export class MysqlProjector {
       shards.push({ shard, position, end, lag: l });
       lag += l;
     }
-    const at = this.lastAppliedAt;
+    // Whatever is not applied yet was written after the newest applied event and after the
+    // start of the last pass that reached the end: the later of the two bounds the lag.
+    const at = Math.max(this.lastAppliedAt ?? -Infinity, this.caughtUpAt ?? -Infinity);
     return {
       running: this.loop !== null && !this.stopping,
       ...this.counters,
       lastError: this.lastError,
       shards,
       lag,
-      lagMs: lag === 0 ? 0 : at === null ? null : Math.max(0, Date.now() - at),
+      lagMs: lag === 0 ? 0 : at === -Infinity ? null : Math.max(0, Date.now() - at),
     };
   }
 
@@ -236,7 +244,9 @@ export class MysqlProjector {
     while (!this.stopping) {
       let moved: number;
       try {
+        const started = Date.now();
         moved = await this.pass();
+        if (!this.stopping) this.caughtUpAt = started;
         failures = 0;
       } catch (e) {
         failures++;

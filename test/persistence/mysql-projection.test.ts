@@ -56,6 +56,21 @@ if (ok) {
     t.same([...statuses].sort(), ['cancelled', 'confirmed', 'expired', 'returned'].sort());
   });
 
+  t.test('lagMs after a quiet spell is how long the new events may have waited', async (t) => {
+    // The sale's clock is in 2023: the newest applied event is years old, which is not lag.
+    const s = await sale(t, 1);
+    const { pool } = await freshDatabase(t);
+    const p = projector(pool, s.dir, { flushMs: 60_000 });
+    t.teardown(() => p.stop());
+    p.start();
+    while (p.stats().eventsApplied === 0 || p.stats().lag > 0) await new Promise((r) => setTimeout(r, 20));
+    t.equal(p.stats().lagMs, 0, 'caught up');
+    await trade(s, 1); // new events while the projector waits out its flushMs
+    const st = p.stats();
+    t.ok(st.lag > 0, `behind (${st.lag} bytes)`);
+    t.ok(st.lagMs !== null && st.lagMs < 60_000, `lagMs bounded by the last pass (${st.lagMs})`);
+  });
+
   t.test('replaying the whole journal twice changes nothing', async (t) => {
     const s = await sale(t, 2);
     const { pool } = await freshDatabase(t);
