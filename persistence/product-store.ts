@@ -12,6 +12,8 @@
  * once for one product cannot leave a state that matches neither.
  */
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { inTransaction } from './mysql/pool.js';
+import { parseDatetime, utcDatetime } from './mysql/rows-sql.js';
 
 export type ModerationState = 'pending' | 'allowed' | 'review' | 'blocked';
 export type ImageVerdict = 'allow' | 'review' | 'block';
@@ -99,14 +101,9 @@ export function moderationStateOf(verdicts: Iterable<ImageVerdict>): ModerationS
   return images > 0 ? 'allowed' : 'pending';
 }
 
-/** DATETIME(3) holds UTC; the pool may hand it back as a string (`dateStrings`) or a Date. */
+/** A NOT NULL DATETIME(3) column as epoch ms. */
 function msOf(v: unknown): number {
-  if (v instanceof Date) return v.getTime();
-  return Date.parse(`${String(v).replace(' ', 'T')}Z`);
-}
-
-function utc(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+  return parseDatetime(v) ?? NaN;
 }
 
 /** JSON columns are LONGTEXT on MariaDB (a string) and JSON on MySQL (parsed by mysql2). */
@@ -193,8 +190,8 @@ export class ProductStore implements ProductRecords {
    * version is updated (0: only a product that does not exist yet is created).
    */
   async upsert(id: string, input: ProductInput, expectedVersion?: number): Promise<UpsertResult> {
-    return this.transaction(async (conn) => {
-      const now = utc(this.now());
+    return inTransaction(this.pool, async (conn) => {
+      const now = utcDatetime(this.now());
       const values = [
         input.sku,
         input.name,
@@ -247,11 +244,13 @@ export class ProductStore implements ProductRecords {
   }
 
   async recordImageVerdict(productId: string, image: ProductImage): Promise<VerdictResult> {
-    return this.transaction(async (conn) => {
+    return inTransaction(this.pool, async (conn) => {
       // The row lock serializes verdicts for one product: each recomputes from all images.
-      const locked = await this.rows(conn, 'SELECT id FROM products WHERE id = ? FOR UPDATE', [
-        productId,
-      ]);
+      const locked = await this.rows(
+        conn,
+        'SELECT version FROM products WHERE id = ? FOR UPDATE',
+        [productId],
+      );
       if (locked.length === 0) return { status: 'unknown_product' };
       await this.exec(
         conn,
@@ -265,7 +264,7 @@ export class ProductStore implements ProductRecords {
           image.verdict,
           JSON.stringify(image.scores),
           image.model,
-          utc(image.moderatedAt),
+          utcDatetime(image.moderatedAt),
         ],
       );
       const verdicts = await this.rows(
@@ -279,10 +278,10 @@ export class ProductStore implements ProductRecords {
         conn,
         'UPDATE products SET moderation_state = ?, moderation_override = 0, ' +
           'version = version + 1, updated_at = ? WHERE id = ?',
-        [state, utc(this.now()), productId],
+        [state, utcDatetime(this.now()), productId],
       );
-      const v = await this.rows(conn, 'SELECT version FROM products WHERE id = ?', [productId]);
-      return { status: 'recorded', state, version: Number(v[0].version) };
+      // The row is locked: its version is the one read above, plus this update.
+      return { status: 'recorded', state, version: Number(locked[0].version) + 1 };
     });
   }
 
@@ -319,28 +318,8 @@ export class ProductStore implements ProductRecords {
       this.pool,
       'UPDATE products SET moderation_override = 1, version = version + 1, updated_at = ? ' +
         'WHERE id IN (?)',
-      [utc(this.now()), ids],
+      [utcDatetime(this.now()), ids],
     );
   }
 
-  private async transaction<T>(work: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    const conn = await this.pool.getConnection();
-    // A connection whose rollback failed may still hold a transaction: it is destroyed, never
-    // handed to the next caller (as the projector does).
-    let reusable = true;
-    try {
-      await conn.beginTransaction();
-      try {
-        const result = await work(conn);
-        await conn.commit();
-        return result;
-      } catch (err) {
-        await conn.rollback().catch(() => (reusable = false));
-        throw err;
-      }
-    } finally {
-      if (reusable) conn.release();
-      else conn.destroy();
-    }
-  }
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type * as Mysql2 from 'mysql2/promise';
-import type { Pool } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 
 // Loaded on first use, like the other drivers: every shard and gateway worker imports
 // persistence/, and none of them talks to MySQL.
@@ -45,6 +45,29 @@ export function openMysqlPool(url: string, options: MysqlPoolOptions = {}): Pool
     // 0 affected rows, and mysql2's default CLIENT_FOUND_ROWS would report 1.
     flags: ['-FOUND_ROWS'],
   });
+}
+
+/**
+ * Runs `work` in a transaction on one connection of `pool` and commits it. When anything fails
+ * the connection is destroyed, not rolled back and handed to the next caller: it may hold a
+ * half-open transaction, and closing it ends that transaction on the server.
+ */
+export async function inTransaction<T>(
+  pool: Pool,
+  work: (conn: PoolConnection) => Promise<T>,
+): Promise<T> {
+  const conn = await pool.getConnection();
+  let ok = false;
+  try {
+    await conn.beginTransaction();
+    const result = await work(conn);
+    await conn.commit();
+    ok = true;
+    return result;
+  } finally {
+    if (ok) conn.release();
+    else conn.destroy();
+  }
 }
 
 /** The URL with its database (path) replaced: tests and tools that create databases. */

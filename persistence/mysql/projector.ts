@@ -5,6 +5,7 @@ import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import type { JournalSource } from '../journal-source.js';
 import { migrate } from './migrations.js';
+import { inTransaction } from './pool.js';
 import { ProjectionError } from './projection-error.js';
 import {
   SKU_COLUMNS,
@@ -363,34 +364,25 @@ export class MysqlProjector {
   }
 
   private async commit(batch: Batch): Promise<void> {
-    let conn: PoolConnection;
+    let plans: Plan[];
     try {
-      conn = await this.pool.getConnection();
-    } catch (e) {
-      throw unavailable('connecting', e);
-    }
-    let ok = false;
-    try {
-      await conn.beginTransaction();
-      const plans = await this.write(conn, batch);
-      await this.options.beforeCommit?.({
-        shard: batch.shard,
-        events: batch.count,
-        position: batch.position,
+      plans = await inTransaction(this.pool, async (conn) => {
+        const written = await this.write(conn, batch);
+        await this.options.beforeCommit?.({
+          shard: batch.shard,
+          events: batch.count,
+          position: batch.position,
+        });
+        return written;
       });
-      await conn.commit();
-      ok = true;
-      this.committed(batch, plans);
     } catch (e) {
       for (const sku of batch.groups.keys()) this.cache.delete(sku);
       if (e instanceof FoldError) {
         throw new ProjectionError('projection_corrupt', e.message, { cause: e });
       }
       throw e instanceof ProjectionError ? e : unavailable(`batch of shard ${batch.shard}`, e);
-    } finally {
-      if (ok) conn.release();
-      else conn.destroy(); // the transaction may be half-open: never reuse this connection
     }
+    this.committed(batch, plans);
   }
 
   private committed(batch: Batch, plans: Plan[]): void {

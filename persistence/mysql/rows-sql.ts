@@ -42,9 +42,13 @@ export function num(v: number | null): string {
 
 /** Epoch ms as a UTC DATETIME(3) literal. */
 export function datetime(ms: number | null): string {
-  if (ms === null) return 'NULL';
+  return ms === null ? 'NULL' : `'${utcDatetime(ms)}'`;
+}
+
+/** Epoch ms as a DATETIME(3) value in UTC, `YYYY-MM-DD hh:mm:ss.mmm` (a query parameter). */
+export function utcDatetime(ms: number): string {
   const d = new Date(Math.min(Math.max(ms, 0), DATETIME_MS_MAX)).toISOString();
-  return `'${d.slice(0, 10)} ${d.slice(11, 23)}'`;
+  return `${d.slice(0, 10)} ${d.slice(11, 23)}`;
 }
 
 /** A DATETIME(3) read back as a string (the pool sets `dateStrings`) to epoch ms. */
