@@ -27,3 +27,4 @@ export { ManualClock, systemClock, clockFromSpec } from './clock.js';
 export type { Clock, ClockSpec } from './clock.js';
 export * from './validate.js';
 export type * from './types.js';
+export { reservationId, parseReservationId } from './reservation-id.js';

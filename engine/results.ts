@@ -1,4 +1,4 @@
-import { INVALID_FIELDS, STATUS_NAMES, RESERVATION_STATES } from '../actors/index.js';
+import { INVALID_FIELDS, STATUS_NAMES, RESERVATION_STATES, reservationId } from '../actors/index.js';
 import type { InvalidField, ReservationState, SkuSnapshot } from '../actors/index.js';
 import { ERROR_CATALOGUE } from './errors.js';
 import type { ErrorCode } from './errors.js';
@@ -134,19 +134,8 @@ export function isRejection(r: { status: string }): r is Rejection {
   return Object.hasOwn(ERROR_CATALOGUE, r.status);
 }
 
-export function reservationId(sku: string, n: number): string {
-  return `${sku}:${n}`;
-}
-
-/** Splits `<sku>:<n>`; null when it is not a well-formed id. */
-export function parseReservationId(id: unknown): { sku: string; n: number } | null {
-  if (typeof id !== 'string' || id.length > 96) return null;
-  const colon = id.lastIndexOf(':');
-  if (colon <= 0) return null;
-  const digits = id.slice(colon + 1);
-  if (!/^[1-9]\d{0,14}$/.test(digits)) return null;
-  return { sku: id.slice(0, colon), n: Number(digits) };
-}
+export { reservationId };
+export { parseReservationId } from '../actors/index.js';
 
 export function stateNameOrNull(code: number): ReservationState | undefined {
   return RESERVATION_STATES[code - 1];

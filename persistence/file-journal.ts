@@ -65,7 +65,16 @@ export function validFrameAt(buf: Uint8Array, at: number, end: number, frameByte
   const p = at + FRAME_HEADER_BYTES;
   return crc32c(buf, p, p + len) === crc ? len : -1;
 }
-const READ_CHUNK_BYTES = 8 * 1024 * 1024;
+/** How much of a journal file a reader takes per `read` call. */
+export const READ_CHUNK_BYTES = 8 * 1024 * 1024;
+/** The default bound on one frame (`frameBytesMax`). */
+export const FRAME_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
+
+/** A shard's journal file name in the journal directory; `SHARD_FILE_NAME` parses it back. */
+export function shardFileName(shard: number): string {
+  return `shard-${shard}.journal`;
+}
+export const SHARD_FILE_NAME = /^shard-(\d+)\.journal$/;
 
 interface ShardFile {
   fd: number;
@@ -86,13 +95,13 @@ export class FileJournal implements Journal {
   private readonly preallocBytes: number;
 
   constructor(private readonly options: FileJournalOptions) {
-    this.frameBytesMax = options.frameBytesMax ?? 256 * 1024 * 1024;
+    this.frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
     this.preallocBytes = options.durability === 'fsync' ? (options.preallocBytes ?? 0) : 0;
     mkdirSync(options.dir, { recursive: true });
   }
 
   path(shard: number): string {
-    return join(this.options.dir, `shard-${shard}.journal`);
+    return join(this.options.dir, shardFileName(shard));
   }
 
   private file(shard: number): ShardFile {

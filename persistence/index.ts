@@ -21,7 +21,7 @@ export type {
   GatewayAuditEntry,
 } from './audit-log.js';
 export { ProductCache } from './product-cache.js';
-export { ProductStore, moderationStateOf } from './product-store.js';
+export { ProductStore } from './product-store.js';
 export type {
   GateProduct,
   ImageVerdict,

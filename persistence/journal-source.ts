@@ -1,7 +1,15 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaSettings } from '../config/index.js';
-import { FRAME_HEADER_BYTES, validFrameAt, zeroFilledAt } from './file-journal.js';
+import {
+  FRAME_BYTES_MAX_DEFAULT,
+  FRAME_HEADER_BYTES,
+  READ_CHUNK_BYTES,
+  SHARD_FILE_NAME,
+  shardFileName,
+  validFrameAt,
+  zeroFilledAt,
+} from './file-journal.js';
 import { KafkaJournal } from './kafka-journal.js';
 import type { JournalPayload } from './kafka-journal.js';
 
@@ -42,10 +50,6 @@ export async function kafkaJournalSource(settings: KafkaSettings): Promise<Journ
   };
 }
 
-const SHARD_FILE = /^shard-(\d+)\.journal$/;
-/** The file journal's own bound on a frame (FileJournal's default `frameBytesMax`). */
-const FRAME_BYTES_MAX = 256 * 1024 * 1024;
-const READ_CHUNK_BYTES = 8 * 1024 * 1024;
 
 /**
  * A source over the file journal's directory, opened read-only. `warn` hears about a torn or
@@ -68,12 +72,12 @@ export function fileJournalSource(
   const durable = options.durable ?? false;
   const shards = (): number[] =>
     readdirSync(dir)
-      .map((name) => SHARD_FILE.exec(name))
+      .map((name) => SHARD_FILE_NAME.exec(name))
       .filter((m) => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
   shards(); // fails now, with the directory's name, if it cannot be listed
-  const pathOf = (shard: number): string => join(dir, `shard-${shard}.journal`);
+  const pathOf = (shard: number): string => join(dir, shardFileName(shard));
   // Where each shard's frames were seen to end: the file's size is no guide once the engine
   // keeps zero-filled space ahead of the end (see file-journal.ts), so the end is found by
   // walking frame headers forward from the last one seen.
@@ -134,7 +138,7 @@ function framesEnd(fd: number, from: number, size: number): number {
  * the first frame that is torn or corrupt and reports it on `warn` (null while following: the
  * engine may be writing that frame right now).
  */
-export function* fileBatches(
+function* fileBatches(
   path: string,
   from: number,
   warn: NodeJS.WritableStream | null,
@@ -183,7 +187,7 @@ function readFrames(fd: number, pos: number, size: number): JournalPayload[] {
   if (len >= FRAME_HEADER_BYTES) {
     const declared = buf.readUInt32LE(0);
     const frameEnd = FRAME_HEADER_BYTES + declared;
-    if (declared <= FRAME_BYTES_MAX && frameEnd > len && pos + frameEnd <= size) {
+    if (declared <= FRAME_BYTES_MAX_DEFAULT && frameEnd > len && pos + frameEnd <= size) {
       // The first frame is larger than a chunk: read it whole.
       buf = Buffer.allocUnsafe(frameEnd);
       len = readSync(fd, buf, 0, buf.length, pos);
@@ -192,7 +196,7 @@ function readFrames(fd: number, pos: number, size: number): JournalPayload[] {
   const out: JournalPayload[] = [];
   let at = 0;
   for (;;) {
-    const n = validFrameAt(buf, at, len, FRAME_BYTES_MAX);
+    const n = validFrameAt(buf, at, len, FRAME_BYTES_MAX_DEFAULT);
     if (n < 0) return out;
     at += FRAME_HEADER_BYTES + n;
     out.push({ payload: buf.subarray(at - n, at), position: pos + at });

@@ -89,7 +89,7 @@ export interface ProductRecords {
  * allowed only when there is at least one image and every image is allowed; blocked if any is
  * blocked; review if any waits for review; pending otherwise (no image yet).
  */
-export function moderationStateOf(verdicts: Iterable<ImageVerdict>): ModerationState {
+function moderationStateOf(verdicts: Iterable<ImageVerdict>): ModerationState {
   let images = 0;
   let review = false;
   for (const v of verdicts) {

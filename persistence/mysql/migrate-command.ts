@@ -59,7 +59,7 @@ export async function migrateCommand(
 }
 
 /** A one-line reason, saying plainly when the server is not reachable at all. */
-export function describeMysqlError(e: unknown, url: string): string {
+function describeMysqlError(e: unknown, url: string): string {
   const code = (e as { code?: unknown }).code;
   const unreachable = ['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET'];
   if (typeof code === 'string' && unreachable.includes(code)) {

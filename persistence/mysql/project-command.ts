@@ -24,7 +24,7 @@ export const PROJECT_USAGE = `usage: stockade project [options]
 `;
 
 /** The journal the configuration names, opened read-only for a consumer. */
-export function journalSourceOf(config: StockadeConfig): () => Promise<JournalSource> {
+function journalSourceOf(config: StockadeConfig): () => Promise<JournalSource> {
   const kind = config.journal.kind;
   if (kind === 'kafka') return () => kafkaJournalSource(config.kafka);
   if (kind === 'file') {
@@ -53,7 +53,7 @@ export function projectorFromConfig(
 }
 
 /** One line of progress: totals, rate since the last line, lag per shard. */
-export function progressLine(st: ProjectorStats, eventsPerS: number | null): string {
+function progressLine(st: ProjectorStats, eventsPerS: number | null): string {
   const shards = st.shards.map((s) => `${s.shard}:${s.lag}`).join(' ');
   const rate = eventsPerS === null ? '' : ` (${Math.round(eventsPerS)}/s)`;
   const lagMs = st.lagMs === null ? '?' : `${st.lagMs} ms`;

@@ -1,3 +1,4 @@
+import { reservationId } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 
 /**
@@ -61,9 +62,6 @@ export class FoldError extends Error {
   }
 }
 
-export function reservationId(sku: string, n: number): string {
-  return `${sku}:${n}`;
-}
 
 /**
  * Folds `events` (one SKU's, in journal order) onto `start` (its row, or null when there is
