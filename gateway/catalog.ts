@@ -103,6 +103,11 @@ export interface CatalogOptions {
   /** Sales of products whose images have not all been allowed need an admin override. */
   requireModeration: boolean;
   log: Logger | null;
+  /**
+   * Where verdicts, overrides and product writes are recorded: give it the gateway's audit
+   * sink, so they land in the same log as the purchases (default: none).
+   */
+  audit?: AuditSink;
 }
 
 /** The main thread's catalog. Without records or moderator, it answers 503 with the reason. */
@@ -112,17 +117,14 @@ export class CatalogService implements CatalogLink {
   private readonly moderator: Moderator | null;
   private readonly requireModeration: boolean;
   private readonly log: Logger | null;
-  /**
-   * Verdicts, overrides and product writes go here: `startGateway` sets the gateway's own audit
-   * sink, so they land in the same log as the purchases.
-   */
-  audit: AuditSink = noAudit;
+  private readonly audit: AuditSink;
 
   constructor(options: CatalogOptions) {
     this.records = options.records;
     this.cache = options.cache;
     this.moderator = options.moderator;
     this.requireModeration = options.requireModeration;
+    this.audit = options.audit ?? noAudit;
     this.log = options.log;
   }
 

@@ -192,14 +192,15 @@ async function serve(args: ServeArgs): Promise<void> {
   });
   // Products and moderation (MySQL, Redis, the model) open before the gateway listens, so a
   // missing database or model stops the start with its reason.
+  const audit = openAudit(config, log);
   let catalog: OpenCatalog;
   try {
-    catalog = await openCatalog(config, log);
+    catalog = await openCatalog(config, log, audit ?? undefined);
   } catch (err) {
     await engineReady.then((e) => e.close()).catch(() => {});
+    await audit?.close();
     throw err;
   }
-  const audit = openAudit(config, log);
   let gateway: Gateway;
   try {
     gateway = await startGateway({

@@ -64,8 +64,6 @@ export class EngineService implements EngineLink {
   private lastStats: { at: number; snapshot: MetricsSnapshot; stats: IntervalStats | null };
   /** Resolves when the engine is ready (it may still be recovering when the gateway starts). */
   readonly engineReady: Promise<Engine>;
-  /** The audit sink of every gateway thread; its `stats`, if it has them, go on /metrics. */
-  audit: AuditSink = noAudit;
   /** Audit entries gateway workers dropped before forwarding them (their bound was full). */
   auditForwardDropped = 0;
   /** The MySQL projector's gauges when it runs in this process (`serve --project`). */
@@ -75,6 +73,8 @@ export class EngineService implements EngineLink {
     engine: Engine | Promise<Engine>,
     private readonly skusTrackedMax: number,
     private readonly onEngineError: (err: unknown) => void = () => {},
+    /** The audit sink of every gateway thread; its `stats`, if it has them, go on /metrics. */
+    private readonly audit: AuditSink = noAudit,
   ) {
     this.lastStats = { at: performance.now(), snapshot: mergeSnapshots([]), stats: null };
     this.engineReady = Promise.resolve(engine).then((e) => (this.engine = e));
@@ -213,7 +213,7 @@ export class EngineService implements EngineLink {
   /** Audit counters for /metrics, or null without an audit log. */
   auditStats(): AuditStats | null {
     if (this.audit === noAudit) return null;
-    const s = (this.audit as { stats?: AuditStats }).stats;
+    const s = this.audit.stats;
     const dropped = this.auditForwardDropped + (s?.dropped ?? 0);
     return { written: s?.written ?? 0, dropped, failed: s?.failed ?? 0, rejected: s?.rejected ?? 0 };
   }

@@ -17,7 +17,8 @@ import {
   openMysqlPool,
   redisReady,
 } from '../persistence/index.js';
-import type { Product } from '../persistence/index.js';
+import { noAudit } from '../persistence/index.js';
+import type { AuditSink, Product } from '../persistence/index.js';
 import { CatalogService } from './catalog.js';
 
 export interface OpenCatalog {
@@ -34,6 +35,8 @@ const REDIS_READY_MS = 3000;
 export async function openCatalog(
   config: StockadeConfig,
   log: Logger,
+  /** Where the catalog records verdicts, overrides and product writes (the gateway's log). */
+  audit: AuditSink = noAudit,
 ): Promise<OpenCatalog> {
   const p = config.products;
   const closers: (() => Promise<unknown>)[] = [];
@@ -76,6 +79,7 @@ export async function openCatalog(
       moderator,
       requireModeration: p.requireModeration,
       log,
+      audit,
     });
     return { catalog, store, cache, moderator, close };
   } catch (err) {

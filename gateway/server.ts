@@ -19,7 +19,7 @@ import type { Engine, StockadeConfig } from '../engine/index.js';
 import { noAudit } from '../persistence/index.js';
 import type { AuditSink } from '../persistence/index.js';
 import { GatewayApp } from './app.js';
-import { CatalogService, noCatalog } from './catalog.js';
+import { noCatalog } from './catalog.js';
 import type { CatalogLink } from './catalog.js';
 import { EngineService } from './engine-service.js';
 import { GatewayHost } from './gateway-host.js';
@@ -64,14 +64,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const config = options.config;
   const g = config.gateway;
   const log = options.logger ?? createLogger(config.log.level);
-  const service = new EngineService(options.engine, g.skusTrackedMax, (err) =>
-    log.error({ err }, 'engine'),
-  );
   const audit = options.audit ?? noAudit;
-  service.audit = audit;
+  const service = new EngineService(
+    options.engine,
+    g.skusTrackedMax,
+    (err) => log.error({ err }, 'engine'),
+    audit,
+  );
   const main = new GatewayApp(config, service, service.metrics, log, 0, audit);
   const catalog = options.catalog ?? noCatalog();
-  if (catalog instanceof CatalogService) catalog.audit = audit;
   main.ctx.catalog = catalog;
   // One thread, or one port per thread: bind exclusively, so a second server started on the
   // same port fails instead of silently sharing it. Threads sharing a port need SO_REUSEPORT,

@@ -44,6 +44,8 @@ export interface GatewayAuditEntry extends AuditEntry {
 export interface AuditSink {
   /** Takes one entry; synchronous, never throws, never blocks the caller. */
   record(entry: AuditEntry): void;
+  /** Its counters, when it keeps them; the gateway puts them on /metrics. */
+  readonly stats?: AuditStats;
 }
 
 /** Counters a sink may expose (as `stats`); the gateway puts them on /metrics. */

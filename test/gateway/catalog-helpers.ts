@@ -104,10 +104,10 @@ export async function startCatalogServer(
     },
   });
   // What `stockade serve --products [--moderation]` opens, the same way.
-  const opened = await openCatalog(config, createLogger(config.log.level));
+  const audit = new MemoryAudit();
+  const opened = await openCatalog(config, createLogger(config.log.level), audit);
   t.teardown(() => opened.close());
   const { catalog, store, cache } = opened;
-  const audit = new MemoryAudit();
   const engine = await createEngine({ config });
   const gateway = await startGateway({
     engine,
