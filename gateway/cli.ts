@@ -218,6 +218,8 @@ async function serve(args: ServeArgs): Promise<void> {
   }
   const engine = await engineReady.catch(async (err: unknown) => {
     await gateway.close();
+    await catalog.close();
+    await closeAudit(audit, log);
     throw err;
   });
   if (args.demo) gateway.service.trackSku(DEMO_SKU.sku);
@@ -298,20 +300,21 @@ function handleSignals(
     stopping = true;
     process.stderr.write(`stockade: ${signal}: shutting down, finishing in-flight requests\n`);
     log.info({ signal }, 'shutting down: draining in-flight requests');
-    gateway
-      .close()
-      .then(() => engine.close())
-      .then(closeCatalog)
-      .then(
-        () => {
-          log.info('stopped');
-          process.exit(0);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+    // Every step runs even if one before it failed: the audit log's flush and the projector's
+    // stop must not be skipped because the gateway or the engine closed badly.
+    void (async () => {
+      let failed = false;
+      for (const step of [() => gateway.close(), () => engine.close(), closeCatalog]) {
+        try {
+          await step();
+        } catch (err) {
+          failed = true;
+          log.error({ err }, 'shutdown step failed');
+        }
+      }
+      if (!failed) log.info('stopped');
+      process.exit(failed ? 1 : 0);
+    })();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
