@@ -143,9 +143,8 @@ export function gateSkuPut<T>(
   if (!g.ok) return x.fail(errorReply('invalid', g.field));
   const c = check(g.value.body);
   if (!c.ok) return x.fail(errorReply('invalid', c.field));
-  const p = x.ctx.config.products;
   const { productId, override } = g.value;
-  if (productId === null && !(p.enabled && p.requireModeration)) return define(c.value);
+  if (productId === null && !x.ctx.catalog.gatesSales) return define(c.value);
   x.ctx.catalog.gateSale(x.param, productId, override, x.userId).then(
     (r) => (r.ok ? define(c.value) : x.fail(catalogError(r))),
     (err: unknown) => {

@@ -63,6 +63,11 @@ export interface CatalogCalls {
 }
 
 export interface CatalogLink extends CatalogCalls {
+  /**
+   * Whether a sale that names no product must still pass `gateSale` (products with moderation
+   * required); when false, the route skips the call (and, on a worker, the thread hop).
+   */
+  readonly gatesSales: boolean;
   /** `signal` aborts the classification when the client leaves (main thread only). */
   moderateImage(
     image: Uint8Array,
@@ -118,6 +123,7 @@ export class CatalogService implements CatalogLink {
   private readonly requireModeration: boolean;
   private readonly log: Logger | null;
   private readonly audit: AuditSink;
+  readonly gatesSales: boolean;
 
   constructor(options: CatalogOptions) {
     this.records = options.records;
@@ -125,6 +131,7 @@ export class CatalogService implements CatalogLink {
     this.moderator = options.moderator;
     this.requireModeration = options.requireModeration;
     this.audit = options.audit ?? noAudit;
+    this.gatesSales = options.records !== null && options.requireModeration;
     this.log = options.log;
   }
 
@@ -285,6 +292,8 @@ export class CatalogService implements CatalogLink {
     const held = products.filter((p) => p.moderationState !== 'allowed' && !p.moderationOverride);
     if (held.length === 0) return OK_EMPTY;
     if (!override) return refuse('moderation_required', gateMessage(sku, held));
+    // The override is recorded before the caller defines the sale: it is the admin's decision
+    // about these products, and stays recorded even if the definition then fails.
     try {
       await records.setOverride(held.map((p) => p.id));
       for (const p of held) await this.cache?.invalidate(p.id);
@@ -365,6 +374,8 @@ function gateMessage(sku: string, held: GateProduct[]): string {
 export class RemoteCatalog implements CatalogLink {
   constructor(
     private readonly call: (method: CatalogMethod, args: unknown[]) => Promise<unknown>,
+    /** The main thread's catalog's `gatesSales`. */
+    readonly gatesSales: boolean,
   ) {}
 
   private run(method: CatalogMethod, args: unknown[]): Promise<CatalogReply> {

@@ -22,8 +22,6 @@ const catalogMethods = new Set<string>(CATALOG_METHODS);
 
 class HostedWorker {
   readonly worker: Worker;
-  /** The main thread's catalog, which this worker's product and moderation routes reach. */
-  catalog: CatalogLink = noCatalog();
   private drained: (() => void) | null = null;
   /** Audit entries taken from this worker, shared with its AuditForwarder; null without audit. */
   private readonly auditTaken: Int32Array | null;
@@ -37,10 +35,19 @@ class HostedWorker {
     private readonly service: EngineService,
     private readonly log: Logger,
     private readonly audit: AuditSink | null,
+    /** The main thread's catalog, which this worker's product and moderation routes reach. */
+    private readonly catalog: CatalogLink,
   ) {
     const shared = this.audit !== null ? new SharedArrayBuffer(4) : null;
     this.auditTaken = shared !== null ? new Int32Array(shared) : null;
-    const workerData: GatewayWorkerData = { config, thread, port, exclusive, auditTaken: shared };
+    const workerData: GatewayWorkerData = {
+      config,
+      thread,
+      port,
+      exclusive,
+      auditTaken: shared,
+      catalogGatesSales: catalog.gatesSales,
+    };
     this.worker = spawnWorker(import.meta.url, './gateway-worker.js', {
       workerData,
       name: `stockade-gateway-${thread}`,
@@ -172,8 +179,6 @@ function toPlain(value: unknown): unknown {
 
 export class GatewayHost {
   private readonly workers: HostedWorker[] = [];
-  /** Set before `start`: the catalog the workers' calls go to. */
-  catalog: CatalogLink = noCatalog();
 
   constructor(
     private readonly service: EngineService,
@@ -181,6 +186,8 @@ export class GatewayHost {
     private readonly log: Logger,
     /** The main thread's audit sink, or null without one (workers then build no entries). */
     private readonly audit: AuditSink | null = null,
+    /** The catalog the workers' calls go to. */
+    private readonly catalog: CatalogLink = noCatalog(),
   ) {}
 
   /**
@@ -191,10 +198,9 @@ export class GatewayHost {
     for (let i = 1; i <= count; i++) {
       const p = !consecutive ? port : this.config.gateway.port === 0 ? 0 : port + i;
       this.workers.push(
-        new HostedWorker(i, this.config, p, consecutive, this.service, this.log, this.audit),
+        new HostedWorker(i, this.config, p, consecutive, this.service, this.log, this.audit, this.catalog),
       );
     }
-    for (const w of this.workers) w.catalog = this.catalog;
     return Promise.all(this.workers.map((w) => w.started()));
   }
 

@@ -30,7 +30,7 @@ const forwarder = data.auditTaken
 const audit = forwarder ?? noAudit;
 const gateway = new GatewayApp(data.config, link, metrics, log, data.thread, audit);
 // Products and moderation live on the main thread: this App's routes forward to it.
-gateway.ctx.catalog = new RemoteCatalog(link.callCatalog);
+gateway.ctx.catalog = new RemoteCatalog(link.callCatalog, data.catalogGatesSales);
 const metricsTimer = setInterval(
   () => post({ kind: 'metrics', snapshot: metrics.snapshot() }),
   1000,

@@ -26,6 +26,8 @@ export interface GatewayWorkerData {
    * entries it took to (AuditForwarder's bound); null without one (no entries are built).
    */
   auditTaken: SharedArrayBuffer | null;
+  /** The main thread's catalog's `gatesSales`. */
+  catalogGatesSales: boolean;
 }
 
 export type WorkerToMain =

@@ -79,8 +79,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // which uWS sets only for a fixed port: check the port is free (or pick one) first.
   const shared = g.threads > 1 && g.threadPorts === 'shared';
   const port = await main.listen(g.host, shared ? await freePort(g.host, g.port) : g.port, !shared);
-  const host = new GatewayHost(service, config, log, audit === noAudit ? null : audit);
-  host.catalog = catalog;
+  const host = new GatewayHost(service, config, log, audit === noAudit ? null : audit, catalog);
   let ports: number[];
   try {
     ports = [port, ...(await host.start(g.threads - 1, port, g.threadPorts === 'consecutive'))];
