@@ -6,6 +6,7 @@
  */
 import { GATEWAY_CODES } from './errors.js';
 import type { GatewayCode } from './errors.js';
+import type { AuditStats, ProjectorStats } from '../persistence/index.js';
 
 export const ROUTES = [
   'reserve',
@@ -114,20 +115,16 @@ export interface EngineGauges {
   skus: { sku: string; available: number; reserved: number; sold: number; stock: number }[];
   ready: boolean;
   /** The audit log's counters, or null (absent) without one. */
-  audit?: { written: number; dropped: number; failed: number; rejected: number } | null;
+  audit?: AuditStats | null;
   /** The MySQL projector's lag and counters, or null (absent) when it does not run here. */
   projection?: ProjectionGauges | null;
 }
 
-export interface ProjectionGauges {
-  lag: { shard: number; lag: number }[];
-  lagMs: number | null;
-  applied: number;
-  batches: number;
-  casMisses: number;
-  conflicts: number;
-  retries: number;
-}
+/** What /metrics shows of the MySQL projector (its `stats()`). */
+export type ProjectionGauges = Pick<
+  ProjectorStats,
+  'shards' | 'lagMs' | 'eventsApplied' | 'batches' | 'casMisses' | 'conflicts' | 'retries'
+>;
 
 /** Prometheus text exposition format 0.0.4. */
 export function prometheusText(m: MetricsSnapshot, g: EngineGauges): string {
@@ -177,39 +174,40 @@ function gauge(out: string[], name: string, help: string, value: number): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
 }
 
+/** Counters without labels, each as [name, help, value]. */
+function counters(out: string[], series: [string, string, number][]): void {
+  for (const [name, help, v] of series)
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`);
+}
+
 function projectionGauges(out: string[], p: ProjectionGauges): void {
   out.push(
     '# HELP stockade_projection_lag Journal position not yet applied to MySQL, per shard ' +
       '(file journal: bytes; Kafka: records).',
     '# TYPE stockade_projection_lag gauge',
   );
-  for (const s of p.lag) out.push(`stockade_projection_lag{shard="${s.shard}"} ${s.lag}`);
+  for (const s of p.shards) out.push(`stockade_projection_lag{shard="${s.shard}"} ${s.lag}`);
   if (p.lagMs !== null) {
     const help =
       'While behind: how long the unapplied events may have waited (0 when caught up).';
     gauge(out, 'stockade_projection_lag_seconds', help, p.lagMs / 1000);
   }
-  const series: [string, string, number][] = [
-    ['stockade_projection_events_total', 'Events applied to MySQL.', p.applied],
+  counters(out, [
+    ['stockade_projection_events_total', 'Events applied to MySQL.', p.eventsApplied],
     ['stockade_projection_batches_total', 'MySQL transactions committed.', p.batches],
     ['stockade_projection_cas_misses_total', 'SKU row CAS updates that missed.', p.casMisses],
     ['stockade_projection_conflicts_total', 'Rows disagreeing with the journal.', p.conflicts],
     ['stockade_projection_retries_total', 'Failed projection attempts, retried.', p.retries],
-  ];
-  for (const [name, help, v] of series) {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`);
-  }
+  ]);
 }
 
-function auditCounters(out: string[], a: NonNullable<EngineGauges['audit']>): void {
-  const series: [string, string, number][] = [
+function auditCounters(out: string[], a: AuditStats): void {
+  counters(out, [
     ['stockade_audit_written_total', 'Audit entries the audit store acknowledged.', a.written],
     ['stockade_audit_dropped_total', 'Audit entries dropped: the buffer was full.', a.dropped],
     ['stockade_audit_failed_total', 'Audit batch writes that failed (then retried).', a.failed],
     ['stockade_audit_rejected_total', 'Audit entries the store refused for good (not retried).', a.rejected],
-  ];
-  for (const [name, help, v] of series)
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`);
+  ]);
 }
 
 function shardGauges(out: string[], g: EngineGauges): void {

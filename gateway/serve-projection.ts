@@ -27,18 +27,7 @@ export function openProjection(config: StockadeConfig, log: Logger): ServeProjec
   projector.start();
   log.info({ journal: config.journal.kind }, 'mysql projection: following the journal');
   return {
-    stats: () => {
-      const s = projector.stats();
-      return {
-        lag: s.shards.map((x) => ({ shard: x.shard, lag: x.lag })),
-        lagMs: s.lagMs,
-        applied: s.eventsApplied,
-        batches: s.batches,
-        casMisses: s.casMisses,
-        conflicts: s.conflicts,
-        retries: s.retries,
-      };
-    },
+    stats: () => projector.stats(),
     close: async () => {
       await projector.stop();
       await pool.end().catch(() => {});
