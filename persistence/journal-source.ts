@@ -1,4 +1,6 @@
-import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KafkaSettings } from '../config/index.js';
 import {
@@ -63,6 +65,10 @@ export async function kafkaJournalSource(settings: KafkaSettings): Promise<Journ
  * fdatasyncs the file itself (allowed on a read-only descriptor): whatever it then reads was
  * written before that call and is durable when it returns. One fsync per read of up to the
  * whole file, not per frame.
+ *
+ * Reads and the fdatasync are asynchronous: `stockade serve --project` runs the projector on
+ * the thread that also answers purchases. `endPosition` reads synchronously, but only a frame
+ * header walk from the last end it saw (a /metrics scrape, a projector's first look at a shard).
  */
 export function fileJournalSource(
   dir: string,
@@ -85,7 +91,7 @@ export function fileJournalSource(
   return {
     kind: 'file',
     shards,
-    batches: function* (shard, from) {
+    batches: async function* (shard, from) {
       const end = yield* fileBatches(pathOf(shard), from, warn, durable);
       ends.set(shard, Math.max(end, ends.get(shard) ?? 0));
       return end;
@@ -118,19 +124,38 @@ const WALK_CHUNK_BYTES = 64 * 1024;
  */
 function framesEnd(fd: number, from: number, size: number): number {
   const buf = Buffer.allocUnsafe(WALK_CHUNK_BYTES);
-  let pos = from;
-  while (pos + FRAME_HEADER_BYTES <= size) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
-    let at = 0;
-    while (at + FRAME_HEADER_BYTES <= n) {
-      const len = buf.readUInt32LE(at);
-      if (len === 0 || pos + at + FRAME_HEADER_BYTES + len > size) return pos + at;
-      at += FRAME_HEADER_BYTES + len;
-    }
-    if (at === 0) break;
-    pos += at;
+  let step = { pos: from, done: false };
+  while (!step.done && step.pos + FRAME_HEADER_BYTES <= size) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, size - step.pos), step.pos);
+    step = walkChunk(buf, n, step.pos, size);
   }
-  return pos;
+  return step.pos;
+}
+
+/** `framesEnd`, reading asynchronously. */
+async function framesEndAsync(fh: FileHandle, from: number, size: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(WALK_CHUNK_BYTES);
+  let step = { pos: from, done: false };
+  while (!step.done && step.pos + FRAME_HEADER_BYTES <= size) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - step.pos), step.pos);
+    step = walkChunk(buf, bytesRead, step.pos, size);
+  }
+  return step.pos;
+}
+
+/**
+ * One chunk of the walk: the frame headers in `buf[0, n)`, read at file position `pos`. Done at
+ * a zero length (the zero-filled space), a frame running past `size`, or a chunk too short for
+ * a header; else the position of the next header, past this chunk, to read on from.
+ */
+function walkChunk(buf: Buffer, n: number, pos: number, size: number): { pos: number; done: boolean } {
+  let at = 0;
+  while (at + FRAME_HEADER_BYTES <= n) {
+    const len = buf.readUInt32LE(at);
+    if (len === 0 || pos + at + FRAME_HEADER_BYTES + len > size) return { pos: pos + at, done: true };
+    at += FRAME_HEADER_BYTES + len;
+  }
+  return { pos: pos + at, done: at === 0 };
 }
 
 /**
@@ -138,15 +163,15 @@ function framesEnd(fd: number, from: number, size: number): number {
  * the first frame that is torn or corrupt and reports it on `warn` (null while following: the
  * engine may be writing that frame right now).
  */
-function* fileBatches(
+async function* fileBatches(
   path: string,
   from: number,
   warn: NodeJS.WritableStream | null,
   durable = false,
-): Generator<JournalPayload[], number> {
-  let fd: number;
+): AsyncGenerator<JournalPayload[], number> {
+  let fh: FileHandle;
   try {
-    fd = openSync(path, 'r');
+    fh = await open(path, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return from;
     throw e;
@@ -155,20 +180,21 @@ function* fileBatches(
   let size = 0;
   let torn = false;
   try {
-    size = fstatSync(fd).size;
+    size = (await fh.stat()).size;
     // Read up to where the frames end, not the file: the engine keeps zeros ahead of them.
-    const end = framesEnd(fd, pos, size);
+    const end = await framesEndAsync(fh, pos, size);
     // Everything below `end` was written before this call: once it returns, it is on disk.
-    if (durable && pos < end) fdatasyncSync(fd);
+    if (durable && pos < end) await fh.datasync();
     while (pos < end) {
-      const batch = readFrames(fd, pos, end);
+      const batch = await readFrames(fh, pos, end);
       if (batch.length === 0) break;
       pos = batch[batch.length - 1].position;
       yield batch;
     }
-    torn = pos < size && !zeroFilledAt(fd, pos, size);
+    // A 4-byte read from the page cache: not worth a thread-pool round trip.
+    torn = pos < size && !zeroFilledAt(fh.fd, pos, size);
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
   if (torn && warn) {
     warn.write(
@@ -181,16 +207,16 @@ function* fileBatches(
 }
 
 /** The whole, valid frames in one chunk read at `pos` (at least one if a valid frame is there). */
-function readFrames(fd: number, pos: number, size: number): JournalPayload[] {
+async function readFrames(fh: FileHandle, pos: number, size: number): Promise<JournalPayload[]> {
   let buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - pos));
-  let len = readSync(fd, buf, 0, buf.length, pos);
+  let len = (await fh.read(buf, 0, buf.length, pos)).bytesRead;
   if (len >= FRAME_HEADER_BYTES) {
     const declared = buf.readUInt32LE(0);
     const frameEnd = FRAME_HEADER_BYTES + declared;
     if (declared <= FRAME_BYTES_MAX_DEFAULT && frameEnd > len && pos + frameEnd <= size) {
       // The first frame is larger than a chunk: read it whole.
       buf = Buffer.allocUnsafe(frameEnd);
-      len = readSync(fd, buf, 0, buf.length, pos);
+      len = (await fh.read(buf, 0, buf.length, pos)).bytesRead;
     }
   }
   const out: JournalPayload[] = [];

@@ -164,6 +164,8 @@ export class MysqlProjector {
   private stopping = false;
   private wake: (() => void) | null = null;
   private lastAppliedAt: number | null = null;
+  /** Shards whose saved position was checked against the current source's journal. */
+  private readonly checked = new Set<number>();
   /** When the last pass that reached every shard's end started (ms since the epoch). */
   private caughtUpAt: number | null = null;
   private readonly counters = {
@@ -286,6 +288,7 @@ export class MysqlProjector {
   private async dropSource(): Promise<void> {
     const s = this.source;
     this.source = null;
+    this.checked.clear();
     await s?.close().catch(() => {});
   }
 
@@ -321,7 +324,8 @@ export class MysqlProjector {
     const from = positions.get(shard) ?? 0;
     if (!positions.has(shard)) positions.set(shard, from);
     const max = this.options.batchEventsMax;
-    if (source.kind === 'file' && from > source.endPosition(shard)) {
+    // Once per shard and source (endPosition reads the file's headers synchronously).
+    if (source.kind === 'file' && !this.checked.has(shard) && from > source.endPosition(shard)) {
       // (Kafka's reader refuses such a position itself, with journal_mismatch.)
       throw new ProjectionError(
         'projection_corrupt',
@@ -330,6 +334,7 @@ export class MysqlProjector {
           'Empty skus, reservations and projection_offsets to project the new journal.',
       );
     }
+    this.checked.add(shard);
     const batches = source.batches(shard, from);
     const batch = new Batch(shard, from);
     let read = 0;

@@ -71,6 +71,19 @@ if (ok) {
     t.ok(st.lagMs !== null && st.lagMs < 60_000, `lagMs bounded by the last pass (${st.lagMs})`);
   });
 
+  t.test('a journal shorter than the applied position is refused as replaced', async (t) => {
+    const s = await sale(t, 2);
+    const { pool } = await freshDatabase(t);
+    const first = projector(pool, s.dir);
+    await first.catchUp();
+    await first.stop();
+    // Another, shorter journal in the place of the first: its positions mean nothing here.
+    const other = await sale(t, 0, ['mug']);
+    const second = projector(pool, other.dir);
+    t.teardown(() => second.stop());
+    await t.rejects(second.catchUp(), { code: 'projection_corrupt', message: /was replaced/ });
+  });
+
   t.test('replaying the whole journal twice changes nothing', async (t) => {
     const s = await sale(t, 2);
     const { pool } = await freshDatabase(t);
