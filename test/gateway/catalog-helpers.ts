@@ -5,49 +5,19 @@
  * recording audit sink.
  */
 import type { Test } from 'tap';
-import { requireService } from '../persistence/service-helpers.js';
-import type { Redis } from 'ioredis';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../../engine/index.js';
 import { createLogger, openCatalog, startGateway } from '../../gateway/index.js';
 import type { Gateway } from '../../gateway/index.js';
 import type { ModerationSettings } from '../../config/index.js';
-import { MemoryAudit, createRedis, redisReady } from '../../persistence/index.js';
+import { MemoryAudit } from '../../persistence/index.js';
 import type { Product, ProductCache, ProductStore } from '../../persistence/index.js';
 import { freshDatabase, requireMysql } from '../persistence/mysql-helpers.js';
+import { dropKeys, redisClient, redisUrl, requireRedis } from '../persistence/store-helpers.js';
 import { testSettings } from '../moderation/helpers.js';
-
-/** The configured `redis.url` (`STOCKADE_REDIS_URL`; other variables are left out). */
-export function redisTestUrl(): string {
-  const vars = Object.entries(process.env).filter(([k]) => k.startsWith('STOCKADE_REDIS_'));
-  return loadConfig({ env: Object.fromEntries(vars) }).redis.url;
-}
-
-/** Fails when CI=true and Redis is unreachable, else skips loudly; a client when usable. */
-export async function requireRedis(t: Test): Promise<Redis | null> {
-  const url = redisTestUrl();
-  const redis = createRedis(url);
-  if (await redisReady(redis, 3000)) {
-    t.teardown(() => redis.quit().then(() => {}));
-    return redis;
-  }
-  redis.disconnect();
-  const fix = 'run `bash scripts/services.sh up redis`';
-  requireService(t, 'Redis', `no Redis at ${new URL(url).host}`, fix);
-  return null;
-}
 
 let counter = 0;
 
-/** Deletes every key under `prefix` (SCAN, not KEYS: other tests share this Redis). */
-export async function dropKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 export interface CatalogServer {
   url: string;
@@ -77,8 +47,8 @@ export async function startCatalogServer(
   options: CatalogServerOptions = {},
 ): Promise<CatalogServer | null> {
   if (!(await requireMysql(t))) return null;
-  const redis = await requireRedis(t);
-  if (redis === null) return null;
+  if (!(await requireRedis(t))) return null;
+  const redis = await redisClient(t);
   const db = await freshDatabase(t);
   const prefix = `stockade-test:products:${process.pid}:${++counter}:`;
   t.teardown(() => dropKeys(redis, prefix));
@@ -100,7 +70,7 @@ export async function startCatalogServer(
       },
       moderation: { ...moderation, ...over.moderation },
       mysql: { url: db.url },
-      redis: { url: redisTestUrl() },
+      redis: { url: redisUrl() },
     },
   });
   // What `stockade serve --products [--moderation]` opens, the same way.

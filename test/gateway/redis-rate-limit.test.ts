@@ -1,31 +1,24 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import type { Redis } from 'ioredis';
 import { RedisTokenBucketLimiter, TokenBucketLimiter } from '../../gateway/index.js';
 import { createRedis, redisReady } from '../../persistence/index.js';
-import {
-  closedPort,
-  redisUrl,
-  requireRedis,
-  uniqueName,
-} from '../persistence/store-helpers.js';
+import { closedPort, dropKeys, redisClient, redisUrl, requireRedis, uniqueName } from '../persistence/store-helpers.js';
 import { request, startServer } from './helpers.js';
 
 /** A limiter as one gateway node would have it: its own client, the shared key prefix. */
 async function node(t: Test, keyPrefix: string, perS: number, burst: number) {
-  const redis: Redis = createRedis(redisUrl());
-  t.teardown(() => redis.disconnect());
-  t.ok(await redisReady(redis, 5000), 'redis connected');
+  const redis = await redisClient(t);
   const fallback = new TokenBucketLimiter(perS, burst, 1000);
   return new RedisTokenBucketLimiter({ redis, perS, burst, keyPrefix, fallback });
 }
 
 async function cleanup(keyPrefix: string): Promise<void> {
   const redis = createRedis(redisUrl());
-  await redisReady(redis, 5000);
-  const keys = await redis.keys(`${keyPrefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
+  try {
+    if (await redisReady(redis, 5000)) await dropKeys(redis, keyPrefix);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 t.test('redis token bucket', async (t) => {

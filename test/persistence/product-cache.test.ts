@@ -1,8 +1,8 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { ProductCache, createRedis, redisReady } from '../../persistence/index.js';
+import { ProductCache, createRedis } from '../../persistence/index.js';
 import type { Redis } from 'ioredis';
-import { closedPort, redisUrl, requireRedis, uniqueName } from './store-helpers.js';
+import { closedPort, dropKeys, redisClient, requireRedis, uniqueName } from './store-helpers.js';
 
 interface Product {
   id: string;
@@ -24,14 +24,9 @@ class Records {
 
 /** A cache with a key prefix of its own; its keys are deleted when the test ends. */
 async function setup(t: Test, ttlS = 60, notFoundTtlS?: number) {
-  const redis = createRedis(redisUrl());
-  t.teardown(() => redis.disconnect());
-  t.ok(await redisReady(redis, 5000), 'redis connected');
+  const redis = await redisClient(t);
   const keyPrefix = `${uniqueName('stockade_test_product')}:`;
-  t.teardown(async () => {
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-  });
+  t.teardown(() => dropKeys(redis, keyPrefix));
   const records = new Records();
   const load = records.load;
   const cache = new ProductCache<Product>({ redis, load, ttlS, keyPrefix, notFoundTtlS });

@@ -7,7 +7,9 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
+import type { Redis } from 'ioredis';
 import { loadConfig } from '../../config/index.js';
+import { createRedis, redisReady } from '../../persistence/index.js';
 import { requireService, tcpReachable } from './service-helpers.js';
 
 function storeEnv(): Record<string, string> {
@@ -37,6 +39,24 @@ async function requireUrl(t: Test, name: string, url: string, defaultPort: numbe
 /** Whether the Redis tests can run (fails under CI=true when Redis is down). */
 export const requireRedis = (t: Test): Promise<boolean> =>
   requireUrl(t, 'Redis', redisUrl(), 6379);
+
+/** A client of the test Redis, connected (checked), disconnected when the test ends. */
+export async function redisClient(t: Test): Promise<Redis> {
+  const redis = createRedis(redisUrl());
+  t.teardown(() => redis.disconnect());
+  t.ok(await redisReady(redis, 5000), 'redis connected');
+  return redis;
+}
+
+/** Deletes every key under `prefix` (SCAN, not KEYS: other tests share this Redis). */
+export async function dropKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
 
 /** Whether the MongoDB tests can run (fails under CI=true when MongoDB is down). */
 export const requireMongo = (t: Test): Promise<boolean> =>
