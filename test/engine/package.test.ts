@@ -5,19 +5,18 @@
 // downloaded.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { tempDir } from './helpers.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 t.test('npm pack gives a package that another project imports as `stockade`', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stockade-pack-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('stockade-pack-');
 
   const packed = await run(npm, ['pack', '--json', '--pack-destination', dir], {
     cwd: root,

@@ -15,7 +15,6 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { createConnection } from 'mysql2/promise';
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ManualClock } from '../../engine/index.js';
 import type { SkuSnapshot } from '../../engine/index.js';
@@ -261,7 +260,6 @@ if (ok) {
     const random = prng(seed);
     const t0 = Date.now();
     const dir = tempDir('stockade-kill9-proj-');
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const sale = await writeSale(dir);
     const end = journalEnd(sale.dir);
     t.comment(`journal: ${sale.events} events, ${end} bytes in ${Date.now() - t0} ms`);

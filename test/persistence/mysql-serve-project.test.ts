@@ -4,7 +4,6 @@
 // must expose the projection's lag until it is back to 0, and SIGTERM must stop it all cleanly.
 import t from 'tap';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { tempDir } from '../engine/helpers.js';
 import { request } from '../gateway/helpers.js';
@@ -68,7 +67,6 @@ if (ok) {
   t.test(title, async (t) => {
     const { pool, url: mysqlUrl } = await freshDatabase(t);
     const dir = tempDir('stockade-serve-proj-');
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const args = ['serve', '--project', '--demo', '--auth', 'none', '--port', '0', '--shards', '2'];
     const p = startCli([...args, '--journal', 'file', '--data-dir', dir, '--log-level', 'warn'], {
       STOCKADE_MYSQL_URL: mysqlUrl,
