@@ -36,3 +36,21 @@ export function tempDir(prefix = 'stockade-test-'): string {
   made.push(dir);
   return dir;
 }
+
+/**
+ * Polls `check` every 20 ms until it holds; past `ms`, fails saying `what` it waited for (a
+ * function is asked at that moment, so it can say what is still missing).
+ */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string | (() => string),
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) {
+      throw new Error(`after ${ms} ms, still waiting for ${typeof what === 'string' ? what : what()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

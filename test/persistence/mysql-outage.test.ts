@@ -4,7 +4,7 @@ import t from 'tap';
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { migrateCommand, openMysqlPool, projectCommand } from '../../persistence/index.js';
-import { tempDir } from '../engine/helpers.js';
+import { eventually, tempDir } from '../engine/helpers.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
 import { differences, projector, startSale, trade } from './projection-helpers.js';
 import { Collect } from './tail-helpers.js';
@@ -45,14 +45,6 @@ class Proxy {
   }
 }
 
-/** Polls `check` every 20 ms until it holds; fails after `ms`. */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 if (ok) {
   t.test('MySQL down: the projector retries with backoff, skips nothing, converges', async (t) => {
@@ -80,20 +72,20 @@ if (ok) {
     });
     p.start();
     t.teardown(() => p.stop());
-    await until(() => p.stats().batches > 0 && p.stats().lag === 0, 10_000, 'the first catch-up');
+    await eventually(() => p.stats().batches > 0 && p.stats().lag === 0, 10_000, 'the first catch-up');
     const appliedBefore = p.stats().eventsApplied;
 
     await proxy.down();
     await trade(s, 1);
     await firstFailure;
     t.equal(errors[0], 'projection_unavailable', 'the failure is reported with its code');
-    await until(() => p.stats().retries >= 2, 10_000, 'a second retry');
+    await eventually(() => p.stats().retries >= 2, 10_000, 'a second retry');
     t.ok(p.stats().lag > 0, 'while MySQL is down the lag is visible');
     t.equal(p.stats().running, true, 'the projector keeps running');
 
     await proxy.up();
-    await until(() => p.stats().lag === 0 && p.stats().lastError !== null, 10_000, 'recovery');
-    await until(() => p.stats().eventsApplied > appliedBefore, 10_000, 'new events applied');
+    await eventually(() => p.stats().lag === 0 && p.stats().lastError !== null, 10_000, 'recovery');
+    await eventually(() => p.stats().eventsApplied > appliedBefore, 10_000, 'new events applied');
     await p.stop();
     t.same(await differences(direct, s), [], 'MySQL matches the engine: nothing lost or doubled');
   });

@@ -3,7 +3,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { tempDir } from '../engine/helpers.js';
+import { eventually, tempDir } from '../engine/helpers.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
 import { insertSkuSql } from '../../persistence/mysql/rows-sql.js';
 import { differences, projector, startSale, tableState, trade } from './projection-helpers.js';
@@ -63,7 +63,7 @@ if (ok) {
     const p = projector(pool, s.dir, { flushMs: 60_000 });
     t.teardown(() => p.stop());
     p.start();
-    while (p.stats().eventsApplied === 0 || p.stats().lag > 0) await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => p.stats().eventsApplied > 0 && p.stats().lag === 0, 10_000, 'the catch-up');
     t.equal(p.stats().lagMs, 0, 'caught up');
     await trade(s, 1); // new events while the projector waits out its flushMs
     const st = p.stats();

@@ -4,8 +4,7 @@
 // must expose the projection's lag until it is back to 0, and SIGTERM must stop it all cleanly.
 import t from 'tap';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { setTimeout as delay } from 'node:timers/promises';
-import { tempDir } from '../engine/helpers.js';
+import { eventually, tempDir } from '../engine/helpers.js';
 import { request } from '../gateway/helpers.js';
 import type { Json } from '../gateway/helpers.js';
 import { exitWithin, killIfRunning, startCli } from './cli-process.js';
@@ -17,15 +16,10 @@ const ok = await requireMysql(t);
 const START_MS = 20_000;
 const CONVERGE_MS = 15_000;
 
-/** Polls `check` (which says what is still missing, or null when done) until `ms` pass. */
+/** Waits until `check` says nothing is missing (null); fails with what still is after `ms`. */
 async function until(ms: number, check: () => Promise<string | null>): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const missing = await check();
-    if (missing === null) return;
-    if (Date.now() > deadline) throw new Error(`after ${ms} ms still: ${missing}`);
-    await delay(50);
-  }
+  let missing: string | null = null;
+  await eventually(async () => (missing = await check()) === null, ms, () => missing ?? '');
 }
 
 /** What MySQL lacks compared with the engine's snapshot and the statuses (null: nothing). */
