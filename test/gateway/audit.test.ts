@@ -1,50 +1,26 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { MongoClient } from 'mongodb';
-import { createEngine, loadConfig } from '../../engine/index.js';
 import type { ConfigInput } from '../../engine/index.js';
-import { createLogger, signJwt, startGateway } from '../../gateway/index.js';
+import { signJwt } from '../../gateway/index.js';
 import { MemoryAudit, MongoAuditLog } from '../../persistence/index.js';
 import type { AuditSink } from '../../persistence/index.js';
 import { mongoUrl, requireMongo, uniqueName } from '../persistence/store-helpers.js';
-import { SECRET, WsClient, request, until } from './helpers.js';
+import { SECRET, WsClient, request, startServer, until } from './helpers.js';
 
-/** An engine and a gateway (JWT auth, port 0) writing to `audit`. */
+/** An engine and a gateway (JWT auth, a small rate limit) writing to `audit`. */
 async function serve(t: Test, audit: AuditSink | undefined, overrides: ConfigInput = {}) {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      ...overrides,
-      engine: { shards: 1 },
-      journal: { kind: 'none' },
-      log: { level: 'silent' },
-      gateway: {
-        port: 0,
-        auth: 'jwt',
-        jwtSecret: SECRET,
-        bodyBytesMax: 1024,
-        rateLimitPerS: 0.001,
-        rateLimitBurst: 4,
-        ...overrides.gateway,
-      },
-    },
-  });
-  const engine = await createEngine({ config });
-  const gateway = await startGateway({
-    engine,
-    config,
-    logger: createLogger('silent'),
-    audit,
-  });
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await gateway.close();
-    await engine.close();
+  const gateway = {
+    auth: 'jwt' as const,
+    jwtSecret: SECRET,
+    bodyBytesMax: 1024,
+    rateLimitPerS: 0.001,
+    rateLimitBurst: 4,
+    ...overrides.gateway,
   };
-  t.teardown(close);
-  return { url: `http://127.0.0.1:${gateway.port}`, gateway, close };
+  const s = await startServer({ ...overrides, gateway }, { audit });
+  t.teardown(() => s.close());
+  return s;
 }
 
 const exp = Math.floor(Date.now() / 1000) + 3600;

@@ -5,9 +5,8 @@
  * recording audit sink.
  */
 import type { Test } from 'tap';
-import { createEngine, loadConfig } from '../../engine/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../../engine/index.js';
-import { createLogger, openCatalog, startGateway } from '../../gateway/index.js';
+import { createLogger, openCatalog } from '../../gateway/index.js';
 import type { Gateway } from '../../gateway/index.js';
 import type { ModerationSettings } from '../../config/index.js';
 import { MemoryAudit } from '../../persistence/index.js';
@@ -15,6 +14,7 @@ import type { Product, ProductCache, ProductStore } from '../../persistence/inde
 import { freshDatabase, requireMysql } from '../persistence/mysql-helpers.js';
 import { dropKeys, redisClient, redisUrl, requireRedis } from '../persistence/store-helpers.js';
 import { testSettings } from '../moderation/helpers.js';
+import { startServer, testConfig } from './helpers.js';
 
 let counter = 0;
 
@@ -54,43 +54,27 @@ export async function startCatalogServer(
   t.teardown(() => dropKeys(redis, prefix));
   const over = options.overrides ?? {};
   const moderation = testSettings(options.modelDir ?? '/nonexistent', options.moderation);
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      ...over,
-      engine: { shards: 1, ...over.engine },
-      journal: { kind: 'none', ...over.journal },
-      log: { level: 'silent', ...over.log },
-      gateway: { port: 0, host: '127.0.0.1', auth: 'none', rateLimitPerS: 0, ...over.gateway },
-      products: {
+  const overrides: ConfigInput = {
+    ...over,
+    products: {
         enabled: true,
         moderation: options.modelDir !== undefined,
         cacheKeyPrefix: prefix,
         ...over.products,
       },
-      moderation: { ...moderation, ...over.moderation },
-      mysql: { url: db.url },
-      redis: { url: redisUrl() },
-    },
-  });
+    moderation: { ...moderation, ...over.moderation },
+    mysql: { url: db.url },
+    redis: { url: redisUrl() },
+  };
+  const config = testConfig(overrides);
   // What `stockade serve --products [--moderation]` opens, the same way.
   const audit = new MemoryAudit();
   const opened = await openCatalog(config, createLogger(config.log.level), audit);
   t.teardown(() => opened.close());
   const { catalog, store, cache } = opened;
-  const engine = await createEngine({ config });
-  const gateway = await startGateway({
-    engine,
-    config,
-    logger: createLogger(config.log.level),
-    audit,
-    catalog,
-  });
-  t.teardown(async () => {
-    await gateway.close();
-    await engine.close();
-  });
-  const url = `http://127.0.0.1:${gateway.port}`;
+  const s = await startServer(overrides, { audit, catalog });
+  t.teardown(() => s.close());
+  const { url, engine, gateway } = s;
   return { url, ports: gateway.ports, engine, gateway, config, store: store!, cache: cache!, audit };
 }
 

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../../engine/index.js';
 import { createLogger, startGateway } from '../../gateway/index.js';
-import type { Gateway } from '../../gateway/index.js';
+import type { Gateway, GatewayOptions } from '../../gateway/index.js';
 
 /** Parsed JSON from the server, read loosely by the tests. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -26,9 +26,9 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** A test preset: in-memory journal, one shard, port 0, quiet logs. */
-export async function startServer(overrides: ConfigInput = {}): Promise<Server> {
-  const config = loadConfig({
+/** The test preset: in-memory journal, one shard, port 0, no auth or rate limit, quiet logs. */
+export function testConfig(overrides: ConfigInput = {}): StockadeConfig {
+  return loadConfig({
     env: {},
     overrides: {
       ...overrides,
@@ -38,25 +38,38 @@ export async function startServer(overrides: ConfigInput = {}): Promise<Server> 
       gateway: { port: 0, host: '127.0.0.1', auth: 'none', rateLimitPerS: 0, ...overrides.gateway },
     },
   });
+}
+
+/**
+ * An engine and a gateway on `testConfig(overrides)`, with the gateway's audit sink and catalog
+ * when given. `close` may be called more than once.
+ */
+export async function startServer(
+  overrides: ConfigInput = {},
+  options: Pick<GatewayOptions, 'audit' | 'catalog'> = {},
+): Promise<Server> {
+  const config = testConfig(overrides);
   const engine = await createEngine({ config });
   let gateway: Gateway;
   try {
-    gateway = await startGateway({ engine, config, logger: createLogger(config.log.level) });
+    gateway = await startGateway({ engine, config, logger: createLogger(config.log.level), ...options });
   } catch (err) {
     await engine.close();
     throw err;
   }
   const url = `http://127.0.0.1:${gateway.port}`;
+  let closing: Promise<void> | null = null;
   return {
     engine,
     gateway,
     config,
     url,
     port: gateway.port,
-    async close() {
-      await gateway.close();
-      await engine.close();
-    },
+    close: () =>
+      (closing ??= (async () => {
+        await gateway.close();
+        await engine.close();
+      })()),
   };
 }
 
