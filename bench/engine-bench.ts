@@ -21,7 +21,7 @@ import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine, ReserveRequest, ReserveResult, StockadeConfig } from '../engine/index.js';
 import { withOverrides } from '../config/index.js';
 import { deleteTopics } from './kafka-journal.js';
-import { machineInfo, medianOfRounds, percentile, positiveInt, round, writeReport } from './report.js';
+import { benchStart, medianOfRounds, percentile, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 interface Workload {
@@ -199,6 +199,7 @@ async function oversold(engine: Engine, w: Workload, results: ReserveResult[]): 
 }
 
 export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('engine');
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -265,9 +266,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   writeReport(
     {
-      scenario: 'engine',
-      started_at: new Date().toISOString(),
-      machine: machineInfo(),
+      ...head,
       config: { requests: n, batch, inflight, shards: base.engine.shards, journal: values.journal, rounds },
       cases: medianOfRounds(perRound),
     },

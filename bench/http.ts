@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { deleteTopics } from './kafka-journal.js';
-import { machineInfo, medianOfRounds, positiveInt, round, writeReport } from './report.js';
+import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 export const LUA = `
@@ -329,6 +329,7 @@ export function wrkConfig(o: Options): Record<string, unknown> {
 }
 
 export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('http');
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -370,7 +371,6 @@ export async function run(argv: string[]): Promise<void> {
     if (values.shards) args.push('--shards', values.shards);
     return args;
   };
-  const loadStart = loadavg().map((n) => round(n, 2));
   const rounds = positiveInt('rounds', values.rounds);
   const results: BenchCase[][] = [];
   const variants = values.with.split(',');
@@ -410,9 +410,7 @@ export async function run(argv: string[]): Promise<void> {
   const cases = medianOfRounds(results);
   writeReport(
     {
-      scenario: 'http',
-      started_at: new Date().toISOString(),
-      machine: machineInfo(),
+      ...head,
       config: {
         ...wrkConfig(o),
         journal: values.journal,
@@ -420,8 +418,6 @@ export async function run(argv: string[]): Promise<void> {
         rounds,
         gateway_threads: Number(values['gateway-threads']),
         shards: values.shards ?? 'default (CPU count)',
-        load_avg_at_start: loadStart,
-        load_avg_at_end: loadavg().map((n) => round(n, 2)),
       },
       cases,
     },

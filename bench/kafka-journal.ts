@@ -27,7 +27,7 @@ import type { KafkaSettings } from '../config/index.js';
 import { FileJournal, KafkaJournal } from '../persistence/index.js';
 import type { Journal } from '../persistence/index.js';
 import { kafkajsPatched, loadKafkajs } from '../persistence/kafkajs-loader.js';
-import { machineInfo, percentile, round, writeReport } from './report.js';
+import { benchStart, percentile, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 /** Group commits of `perCommit` `reserved` events over `skus` SKUs, built before timing. */
@@ -264,6 +264,7 @@ export async function deleteTopics(settings: KafkaSettings, prefix: string): Pro
 }
 
 export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('kafka-journal');
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -287,9 +288,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   writeReport(
     {
-      scenario: 'kafka-journal',
-      started_at: new Date().toISOString(),
-      machine: machineInfo(),
+      ...head,
       config: {
         brokers: settings.brokers,
         events_per_case: total,

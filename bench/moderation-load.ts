@@ -21,14 +21,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js';
 import { LUA, benchStockade, wrkConfig } from './http.js';
 import type { Options, SideLoad } from './http.js';
-import { machineInfo, medianOfRounds, positiveInt, round, writeReport } from './report.js';
+import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 /** A 640×480 JPEG of noise: the size of a typical product photo upload. */
@@ -139,6 +139,7 @@ function flagsOf(argv: string[]): Flags {
 }
 
 export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('moderation-load');
   const f = flagsOf(argv);
   if (spawnSync('wrk', ['-v']).error)
     throw new Error('wrk is not installed (Debian: apt-get install -y wrk)');
@@ -165,7 +166,6 @@ export async function run(argv: string[]): Promise<void> {
     const base = ['--journal', 'none'];
     const withModeration = [...base, '--moderation', '--config', configFile];
     const images = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(photo));
-    const loadStart = loadavg().map((n) => round(n, 2));
     const rounds: BenchCase[][] = [];
     for (let r = 0; r < f.rounds; r++) {
       const say = (c: string) =>
@@ -195,9 +195,7 @@ export async function run(argv: string[]): Promise<void> {
     );
     writeReport(
       {
-        scenario: 'moderation-load',
-        started_at: new Date().toISOString(),
-        machine: machineInfo(),
+        ...head,
         config: {
           ...wrkConfig(o),
           rounds: f.rounds,
@@ -206,8 +204,6 @@ export async function run(argv: string[]): Promise<void> {
           image: '640×480 JPEG',
           moderation: 'defaults: threads 1, intraOpThreads 1, batchSizeMax 8',
           journal: 'none',
-          load_avg_at_start: loadStart,
-          load_avg_at_end: loadavg().map((n) => round(n, 2)),
         },
         cases: [...summary, ...all],
       },

@@ -26,7 +26,7 @@
  * default 8), --model-dir DIR (reuse a built model), --json FILE.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,7 +36,7 @@ import { loadConfig } from '../config/index.js';
 import { createModerator, loadModelDir, preprocessImage } from '../moderation/index.js';
 import type { ModelSpec, Moderator } from '../moderation/index.js';
 import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js';
-import { machineInfo, percentile, positiveInt, round, writeReport } from './report.js';
+import { benchStart, percentile, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 interface Flags {
@@ -271,9 +271,9 @@ async function benchModel(dir: string, f: Flags, cores: number): Promise<BenchCa
 }
 
 export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('moderation');
   const f = flagsOf(argv);
   const cores = availableParallelism();
-  const loadBefore = loadavg()[0];
   const tmp = f.modelDir ? null : mkdtempSync(join(tmpdir(), 'stockade-bench-vit-'));
   try {
     const dir = f.modelDir ? resolve(f.modelDir) : tmp!;
@@ -293,9 +293,7 @@ export async function run(argv: string[]): Promise<void> {
     }
     writeReport(
       {
-        scenario: 'moderation',
-        started_at: new Date().toISOString(),
-        machine: machineInfo(),
+        ...head,
         config: {
           model: loadModelDir(dir).name,
           size: f.size,
@@ -305,8 +303,6 @@ export async function run(argv: string[]): Promise<void> {
           pool_batch_size_max: f.batch,
           pool_batch_wait_ms: 2,
           source_images: '16 JPEG 640x480 q85 (pool decodes them; bare cases get tensors)',
-          loadavg_1m_before: round(loadBefore, 2),
-          loadavg_1m_after: round(loadavg()[0], 2),
         },
         cases,
       },

@@ -21,7 +21,7 @@
  * its own database `stockade_bench_<pid>` and drops it at the end.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -37,7 +37,7 @@ import {
   withDatabase,
 } from '../persistence/index.js';
 import { benchStockade, LUA } from './http.js';
-import { machineInfo, percentile, round, writeReport } from './report.js';
+import { benchStart, percentile, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -280,6 +280,7 @@ async function projectionLag(
 }
 
 export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('projection');
   const { values: v } = parseArgs({
     args: argv,
     options: {
@@ -306,7 +307,6 @@ export async function run(argv: string[]): Promise<void> {
   await admin.query(`CREATE DATABASE \`${database}\``);
   const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-projection-'));
   const out: BenchCase[] = [];
-  const loadStart = loadavg().map((n) => round(n, 2));
   try {
     if (cases.includes('projector')) {
       say(`writing the journal: ${fmt(reservations)} reservations over ${fmt(skus)} SKUs ...`);
@@ -350,9 +350,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   writeReport(
     {
-      scenario: 'projection',
-      started_at: new Date().toISOString(),
-      machine: machineInfo(),
+      ...head,
       config: {
         reservations,
         skus,
@@ -361,8 +359,6 @@ export async function run(argv: string[]): Promise<void> {
         classic_purchases: Number(v['classic-purchases']),
         classic_connections: Number(v['classic-connections']),
         journal: 'file (durability os)',
-        load_avg_start: loadStart,
-        load_avg_end: loadavg().map((n) => round(n, 2)),
       },
       cases: out,
     },

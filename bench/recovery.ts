@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine, ReserveRequest, StockadeConfig } from '../engine/index.js';
 import { FileJournal } from '../persistence/index.js';
-import { machineInfo, percentile, positiveInt, round, writeReport } from './report.js';
+import { benchStart, percentile, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 const SKUS = 10_000;
@@ -113,6 +113,7 @@ async function countFrames(dir: string, shards: number): Promise<{ ms: number; b
 }
 
 export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('recovery');
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -174,9 +175,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   writeReport(
     {
-      scenario: 'recovery',
-      started_at: new Date().toISOString(),
-      machine: machineInfo(),
+      ...head,
       config: { events_per_round: events, rounds, shards, skus: SKUS, journal: 'file (fsync)' },
       cases: [c],
     },

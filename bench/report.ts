@@ -7,7 +7,7 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { cpus, totalmem, platform, release, availableParallelism } from 'node:os';
+import { cpus, totalmem, platform, release, availableParallelism, loadavg } from 'node:os';
 
 export interface LatencyMs {
   p50: number;
@@ -25,12 +25,32 @@ export interface BenchCase {
   [extra: string]: unknown;
 }
 
-export interface BenchReport {
+export interface BenchReport extends BenchStart {
+  config: Record<string, unknown>;
+  cases: BenchCase[];
+}
+
+/** What a bench records as it starts (`benchStart`); `writeReport` adds the end. */
+export interface BenchStart {
   scenario: string;
   started_at: string;
   machine: { cpus: number; cpu_model: string; memory_gib: number; platform: string; node: string };
-  config: Record<string, unknown>;
-  cases: BenchCase[];
+  /** 1, 5 and 15 minute load averages: a busy machine shows here first. */
+  load_avg_at_start: number[];
+}
+
+/** Call first thing in a bench: its scenario, start time, machine and load. */
+export function benchStart(scenario: string): BenchStart {
+  return {
+    scenario,
+    started_at: new Date().toISOString(),
+    machine: machineInfo(),
+    load_avg_at_start: loadAvg(),
+  };
+}
+
+function loadAvg(): number[] {
+  return loadavg().map((n) => Math.round(n * 100) / 100);
 }
 
 export function machineInfo(): BenchReport['machine'] {
@@ -140,8 +160,9 @@ export function writeReport(report: BenchReport, jsonPath: string | undefined): 
       `config: ${JSON.stringify(report.config)}\n\n${markdownTable(report)}\n`,
   );
   if (!jsonPath) return;
+  const full = { ...report, finished_at: new Date().toISOString(), load_avg_at_end: loadAvg() };
   mkdirSync(dirname(jsonPath), { recursive: true });
-  writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(jsonPath, JSON.stringify(full, null, 2) + '\n');
   writeFileSync(jsonPath.replace(/\.json$/, '') + '.md', markdownTable(report) + '\n');
   process.stdout.write(`wrote ${jsonPath}\n`);
 }
