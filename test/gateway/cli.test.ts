@@ -1,31 +1,12 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { request } from './helpers.js';
+import { startCli } from '../persistence/cli-process.js';
 
-const cli = fileURLToPath(new URL('../../gateway/cli.ts', import.meta.url));
-const env = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => !k.startsWith('STOCKADE_')),
-);
-
-function start(args: string[]): {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exit: Promise<number | null>;
-} {
-  const child = spawn(process.execPath, ['--import=tsx', cli, ...args], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, out: () => out, err: () => err, exit };
+/** `stockade <args>` without the developer's STOCKADE_* settings; `exit` is the exit code. */
+function start(args: string[]) {
+  const p = startCli(args);
+  return { ...p, exit: p.exit.then((e) => e.code) };
 }
 
 t.test('--help, unknown commands and bad flags', async (t) => {

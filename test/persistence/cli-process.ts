@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { envWithoutStockade } from './service-helpers.js';
 
 const cli = fileURLToPath(new URL('../../gateway/cli.ts', import.meta.url));
 
@@ -26,9 +27,8 @@ export interface CliProcess {
  * the developer's `.services/env` cannot change what the test asked for), plus `env`.
  */
 export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const base = Object.entries(process.env).filter(([k]) => !k.startsWith('STOCKADE_'));
   const child = spawn(process.execPath, ['--import=tsx', cli, ...args], {
-    env: { ...Object.fromEntries(base), ...env },
+    env: { ...envWithoutStockade(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error(`could not start stockade ${args.join(' ')}`);

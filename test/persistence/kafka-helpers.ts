@@ -1,7 +1,7 @@
 import type { Test } from 'tap';
 import { loadConfig } from '../../config/index.js';
 import type { KafkaSettings } from '../../config/index.js';
-import { requireService, tcpReachable } from './service-helpers.js';
+import { requireService, serviceEnv, tcpReachable } from './service-helpers.js';
 
 /**
  * The Kafka settings from the configuration (`STOCKADE_KAFKA_*` variables, e.g. from
@@ -12,9 +12,7 @@ export function kafkaTestSettings(
   name: string,
   overrides: Partial<KafkaSettings> = {},
 ): KafkaSettings {
-  const vars = Object.entries(process.env).filter(([k]) => k.startsWith('STOCKADE_KAFKA_'));
-  const env = Object.fromEntries(vars);
-  const base = loadConfig({ env }).kafka;
+  const base = loadConfig({ env: serviceEnv('STOCKADE_KAFKA_') }).kafka;
   return { ...base, topic: `stockade-test-${name}-${process.pid}-${Date.now()}`, ...overrides };
 }
 

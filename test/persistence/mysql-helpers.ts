@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import { requireService } from './service-helpers.js';
+import { requireService, serviceEnv } from './service-helpers.js';
 import { createConnection } from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
 import { loadConfig } from '../../config/index.js';
@@ -10,8 +10,7 @@ import { migrate, openMysqlPool, withDatabase } from '../../persistence/index.js
  * `STOCKADE_*` variables are left out so that services a test does not use cannot break it).
  */
 export function mysqlTestUrl(): string {
-  const vars = Object.entries(process.env).filter(([k]) => k.startsWith('STOCKADE_MYSQL_'));
-  return loadConfig({ env: Object.fromEntries(vars) }).mysql.url;
+  return loadConfig({ env: serviceEnv('STOCKADE_MYSQL_') }).mysql.url;
 }
 
 /** Why MySQL cannot be used (null if it can): one login and `SELECT 1`, bounded by 3 s. */

@@ -31,3 +31,23 @@ export function requireService(t: Test, name: string, problem: string | null, fi
   else t.skip(`SKIPPED the ${name} tests: ${why}`, () => {});
   return false;
 }
+
+/**
+ * The `STOCKADE_*` variables of this environment whose names start with one of `prefixes`
+ * (e.g. `STOCKADE_MYSQL_`): the settings of the services a test uses, and none that could
+ * change what it asked for.
+ */
+export function serviceEnv(...prefixes: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && prefixes.some((p) => k.startsWith(p))) env[k] = v;
+  }
+  return env;
+}
+
+/** This environment without any `STOCKADE_*` variable (for a child `stockade` process). */
+export function envWithoutStockade(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('STOCKADE_')) env[k] = v;
+  return env;
+}

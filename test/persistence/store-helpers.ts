@@ -10,19 +10,10 @@ import type { Test } from 'tap';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../../config/index.js';
 import { createRedis, redisReady } from '../../persistence/index.js';
-import { requireService, tcpReachable } from './service-helpers.js';
+import { requireService, serviceEnv, tcpReachable } from './service-helpers.js';
 
-function storeEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const k of ['STOCKADE_REDIS_URL', 'STOCKADE_MONGO_URL']) {
-    const v = process.env[k];
-    if (v !== undefined) env[k] = v;
-  }
-  return env;
-}
-
-export const redisUrl = (): string => loadConfig({ env: storeEnv() }).redis.url;
-export const mongoUrl = (): string => loadConfig({ env: storeEnv() }).mongo.url;
+export const redisUrl = (): string => loadConfig({ env: serviceEnv('STOCKADE_REDIS_') }).redis.url;
+export const mongoUrl = (): string => loadConfig({ env: serviceEnv('STOCKADE_MONGO_') }).mongo.url;
 
 let counter = 0;
 /** A name no other test file (nor an earlier run) uses: `<prefix>_<pid>_<time>_<n>`. */
