@@ -3,13 +3,13 @@
 // test's own; purchases over HTTP must show up in MySQL as the engine reports them, /metrics
 // must expose the projection's lag until it is back to 0, and SIGTERM must stop it all cleanly.
 import t from 'tap';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import { eventually, tempDir } from '../engine/helpers.js';
 import { request } from '../gateway/helpers.js';
 import type { Json } from '../gateway/helpers.js';
 import { exitWithin, killIfRunning, startCli } from './cli-process.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
-import { expectedCounters } from './projection-helpers.js';
+import { tableDifferences } from './projection-helpers.js';
 
 const ok = await requireMysql(t);
 
@@ -22,26 +22,11 @@ async function until(ms: number, check: () => Promise<string | null>): Promise<v
   await eventually(async () => (missing = await check()) === null, ms, () => missing ?? '');
 }
 
-/** What MySQL lacks compared with the engine's snapshot and the statuses (null: nothing). */
-async function behind(
-  pool: Pool,
-  sku: Json,
-  statuses: Map<string, string>,
-): Promise<string | null> {
-  const [[row]] = await pool.query<RowDataPacket[]>('SELECT * FROM skus WHERE id = ?', [sku.sku]);
-  if (!row) return 'no row for the SKU';
+/** The first difference between MySQL and the engine's snapshot and statuses (null: none). */
+async function behind(pool: Pool, sku: Json, statuses: Map<string, string>): Promise<string | null> {
   // The snapshot came over HTTP as JSON: the engine's SkuSnapshot, field for field.
-  const want = expectedCounters(sku);
-  for (const [k, v] of Object.entries(want)) {
-    if (Number(row[k]) !== v) return `skus.${k} is ${Number(row[k])}, the engine says ${v}`;
-  }
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, status FROM reservations');
-  const got = new Map(rows.map((r) => [String(r.id), String(r.status)]));
-  if (got.size !== statuses.size) return `${got.size} reservation rows for ${statuses.size}`;
-  for (const [id, status] of statuses) {
-    if (got.get(id) !== status) return `${id} is ${got.get(id)} in MySQL, ${status} in the engine`;
-  }
-  return null;
+  const diff = await tableDifferences(pool, new Map([[sku.sku as string, sku]]), statuses);
+  return diff[0] ?? null;
 }
 
 /** The projection series of a /metrics text: lag per shard, lag in seconds, events applied. */

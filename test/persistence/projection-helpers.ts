@@ -124,18 +124,27 @@ export function projector(
   });
 }
 
-/** The differences between MySQL and the engine (empty when they agree). */
-export async function differences(
+/** The differences between MySQL and the engine's account of a sale (empty when they agree). */
+export async function differences(pool: Pool, sale: Sale): Promise<string[]> {
+  return tableDifferences(pool, await snapshots(sale), sale.statuses);
+}
+
+/**
+ * Every difference between the MySQL tables and the engine: each SKU's row against its
+ * snapshot, no row for a SKU the engine does not have, each reservation's status, and the two
+ * tables against each other (held units are `reserved`, confirmed ones `sold`).
+ */
+export async function tableDifferences(
   pool: Pool,
-  sale: Sale,
+  skus: ReadonlyMap<string, SkuSnapshot>,
+  statuses: ReadonlyMap<string, string>,
 ): Promise<string[]> {
   const out: string[] = [];
-  const { skus, reservations } = await tableState(pool);
-  const rows = new Map(skus.map((r) => [String(r.id), r]));
-  for (const [sku, s] of await snapshots(sale)) {
-    const r = rows.get(sku);
-    if (!r) {
-      out.push(`${sku}: no row`);
+  const { skus: skuRows, reservations } = await tableState(pool);
+  for (const r of skuRows) {
+    const s = skus.get(String(r.id));
+    if (!s) {
+      out.push(`${String(r.id)}: a row for no SKU`);
       continue;
     }
     const want = {
@@ -148,16 +157,29 @@ export async function differences(
     };
     for (const [k, v] of Object.entries(want)) {
       const got = k === 'name' ? String(r[k]) : Number(r[k]);
-      if (got !== v) out.push(`${sku}.${k}: MySQL ${String(got)}, engine ${String(v)}`);
+      if (got !== v) out.push(`${s.sku}.${k}: MySQL ${String(got)}, engine ${String(v)}`);
     }
   }
-  if (rows.size !== sale.skus.length) out.push(`${rows.size} SKU rows for ${sale.skus.length}`);
+  if (skuRows.length !== skus.size) out.push(`${skuRows.length} SKU rows for ${skus.size} SKUs`);
   const byId = new Map(reservations.map((r) => [String(r.id), String(r.status)]));
-  for (const [id, status] of sale.statuses) {
+  for (const [id, status] of statuses) {
     if (byId.get(id) !== status) out.push(`${id}: MySQL ${byId.get(id)}, engine ${status}`);
   }
-  if (byId.size !== sale.statuses.size) {
-    out.push(`${byId.size} reservation rows for ${sale.statuses.size} reservations`);
+  if (byId.size !== statuses.size) {
+    out.push(`${byId.size} reservation rows for ${statuses.size} reservations`);
+  }
+  const held = new Map<string, { held: number; confirmed: number }>();
+  for (const r of reservations) {
+    const h = held.get(String(r.sku)) ?? { held: 0, confirmed: 0 };
+    if (r.status === 'held') h.held += Number(r.qty);
+    if (r.status === 'confirmed') h.confirmed += Number(r.qty);
+    held.set(String(r.sku), h);
+  }
+  for (const [sku, h] of held) {
+    const s = skus.get(sku);
+    if (s && (h.held !== s.reserved || h.confirmed !== s.sold)) {
+      out.push(`${sku}: reservations hold ${h.held} and sold ${h.confirmed}`);
+    }
   }
   return out;
 }
