@@ -53,7 +53,7 @@ export class GatewayApp {
     audit: AuditSink = noAudit,
   ) {
     const g = config.gateway;
-    this.limiter = limiterFor(config, log);
+    this.limiter = limiterFor(config, log, metrics);
     this.ctx = new GatewayContext(
       config,
       link,
@@ -80,7 +80,7 @@ export class GatewayApp {
   async listen(host: string, port: number, exclusive: boolean): Promise<number> {
     // A shared (Redis) limiter connects first, briefly, so the first buyers meet the shared
     // buckets rather than the local fallback.
-    if (this.limiter instanceof RedisTokenBucketLimiter) await this.limiter.connected(2000);
+    await this.limiter.connected?.(2000);
     return new Promise((resolve, reject) => {
       const done = (ls: us_listen_socket | false) => {
         if (!ls) {
@@ -116,11 +116,11 @@ export class GatewayApp {
     this.feed.close();
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
     this.app.close?.();
-    if (this.limiter instanceof RedisTokenBucketLimiter) this.limiter.close();
+    this.limiter.close?.();
   }
 }
 
-function limiterFor(config: StockadeConfig, log: Logger): RateLimiter {
+function limiterFor(config: StockadeConfig, log: Logger, metrics: Metrics): RateLimiter {
   const g = config.gateway;
   // With several gateway threads each keeps its own in-process buckets; the kernel spreads a
   // user's connections over threads, so each thread refills at its share of the rate.
@@ -139,5 +139,6 @@ function limiterFor(config: StockadeConfig, log: Logger): RateLimiter {
     burst: g.rateLimitBurst,
     fallback: local,
     onError: (err) => log.warn({ err }, 'redis rate limiter: using the local buckets'),
+    onFallback: () => metrics.rateLimitFallbacks++,
   });
 }

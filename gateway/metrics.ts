@@ -54,6 +54,8 @@ export interface MetricsSnapshot {
   sumsMs: Float64Array;
   inflight: number;
   wsConnections: number;
+  /** Purchases the local buckets limited because the shared (Redis) limiter failed. */
+  rateLimitFallbacks: number;
 }
 
 export class Metrics {
@@ -62,6 +64,7 @@ export class Metrics {
   readonly sumsMs = new Float64Array(R);
   inflight = 0;
   wsConnections = 0;
+  rateLimitFallbacks = 0;
 
   observe(route: number, outcome: number, ms: number): void {
     this.counts[route * O + outcome]++;
@@ -78,6 +81,7 @@ export class Metrics {
       sumsMs: this.sumsMs.slice(),
       inflight: this.inflight,
       wsConnections: this.wsConnections,
+      rateLimitFallbacks: this.rateLimitFallbacks,
     };
   }
 }
@@ -90,6 +94,7 @@ export function mergeSnapshots(parts: readonly MetricsSnapshot[]): MetricsSnapsh
     sumsMs: new Float64Array(R),
     inflight: 0,
     wsConnections: 0,
+    rateLimitFallbacks: 0,
   };
   for (const p of parts) {
     for (let i = 0; i < out.counts.length; i++) out.counts[i] += p.counts[i];
@@ -97,6 +102,7 @@ export function mergeSnapshots(parts: readonly MetricsSnapshot[]): MetricsSnapsh
     for (let i = 0; i < out.sumsMs.length; i++) out.sumsMs[i] += p.sumsMs[i];
     out.inflight += p.inflight;
     out.wsConnections += p.wsConnections;
+    out.rateLimitFallbacks += p.rateLimitFallbacks;
   }
   return out;
 }
@@ -157,6 +163,13 @@ export function prometheusText(m: MetricsSnapshot, g: EngineGauges): string {
   }
   gauge(out, 'stockade_inflight_requests', 'Requests admitted and not yet answered.', m.inflight);
   gauge(out, 'stockade_ws_connections', 'Open WebSocket connections.', m.wsConnections);
+  counters(out, [
+    [
+      'stockade_rate_limit_fallbacks_total',
+      'Purchases limited by the local buckets because the shared (Redis) limiter failed.',
+      m.rateLimitFallbacks,
+    ],
+  ]);
   gauge(
     out,
     'stockade_ready',

@@ -7,6 +7,10 @@
 export interface RateLimiter {
   /** Spends one token of `userId`'s bucket; false when it is empty (answer `rate_limited`). */
   take(userId: string, nowMs: number): boolean | Promise<boolean>;
+  /** A networked limiter: resolves once connected, or false after `timeoutMs`. */
+  connected?(timeoutMs: number): Promise<boolean>;
+  /** Releases what the limiter holds (its connection). */
+  close?(): void;
 }
 
 /** A limiter that never limits (`gateway.rateLimitPerS = 0`). */

@@ -66,6 +66,8 @@ export interface RedisLimiterOptions {
   onError?: (err: unknown) => void;
   /** While Redis is failing, how often one call tries it again (default 1000 ms). */
   probeMs?: number;
+  /** Told of every call the fallback answered (the gateway counts them on /metrics). */
+  onFallback?: () => void;
 }
 
 export class RedisTokenBucketLimiter implements RateLimiter {
@@ -81,6 +83,7 @@ export class RedisTokenBucketLimiter implements RateLimiter {
   private readonly keyPrefix: string;
   private readonly fallback: RateLimiter;
   private readonly onError: (err: unknown) => void;
+  private readonly onFallback: () => void;
   private failing = false;
   /** While failing: when (caller's clock) the next call may probe Redis. */
   private probeAt = 0;
@@ -100,6 +103,7 @@ export class RedisTokenBucketLimiter implements RateLimiter {
     this.keyPrefix = options.keyPrefix ?? 'stockade:ratelimit:';
     this.fallback = options.fallback;
     this.onError = options.onError ?? (() => {});
+    this.onFallback = options.onFallback ?? (() => {});
     this.probeMs = options.probeMs ?? 1000;
     this.ownsClient = ownsClient;
   }
@@ -121,10 +125,7 @@ export class RedisTokenBucketLimiter implements RateLimiter {
 
   take(userId: string, nowMs: number): boolean | Promise<boolean> {
     if (this.failing) {
-      if (nowMs < this.probeAt) {
-        this.fallbacks++;
-        return this.fallback.take(userId, nowMs);
-      }
+      if (nowMs < this.probeAt) return this.fellBack(userId, nowMs);
       this.probeAt = nowMs + this.probeMs; // this call is the probe
     }
     const key = this.keyPrefix + userId;
@@ -139,10 +140,15 @@ export class RedisTokenBucketLimiter implements RateLimiter {
           this.probeAt = nowMs + this.probeMs;
           this.onError(err);
         }
-        this.fallbacks++;
-        return this.fallback.take(userId, nowMs);
+        return this.fellBack(userId, nowMs);
       },
     );
+  }
+
+  private fellBack(userId: string, nowMs: number): boolean | Promise<boolean> {
+    this.fallbacks++;
+    this.onFallback();
+    return this.fallback.take(userId, nowMs);
   }
 
   private async run(key: string): Promise<unknown> {

@@ -107,6 +107,21 @@ t.test('redis token bucket', async (t) => {
     t.equal(limiter.fallbacks, 9);
   });
 
+  t.test('a gateway whose Redis is down limits locally and counts it on /metrics', async (t) => {
+    const gateway = { rateLimitStore: 'redis' as const, rateLimitPerS: 0.001, rateLimitBurst: 2 };
+    const s = await startServer({ gateway, redis: { url: `redis://127.0.0.1:${await closedPort()}` } });
+    t.teardown(() => s.close());
+    await request(`${s.url}/v1/skus/rl`, 'PUT', { stock: 100, perUserLimit: 0 });
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const body = { userId: 'local', qty: 1, idempotencyKey: `k${i}` };
+      codes.push((await request(`${s.url}/v1/skus/rl/reservations`, 'POST', body)).status);
+    }
+    t.same(codes, [201, 201, 429, 429], 'the local bucket still limits');
+    const text = (await request(`${s.url}/metrics`, 'GET')).body as string;
+    t.match(text, /^stockade_rate_limit_fallbacks_total 4$/m, 'every purchase counted as a fallback');
+  });
+
   t.test('two gateways with rateLimitStore=redis share one limit over HTTP', async (t) => {
     const user = uniqueName('buyer');
     t.teardown(() => cleanup(`stockade:ratelimit:${user}`));
