@@ -32,9 +32,22 @@ export const AUDIT_KINDS: readonly (AuditKind | null)[] = ROUTES.map((r) => {
 });
 
 /** The SKU of a reservation id (`<sku>:<n>`), or null when it is not one. */
-export function skuOfReservation(id: string): string | null {
+function skuOfReservation(id: string): string | null {
   const at = id.lastIndexOf(':');
   return at > 0 ? id.slice(0, at) : null;
+}
+
+/**
+ * What a route's path parameter names, for its audit entry: a transition's is a reservation
+ * id (and the SKU is read from it), any other route's a SKU.
+ */
+export function auditTargetOf(
+  route: number,
+  param: string,
+): { sku: string | null; reservationId: string | null } {
+  return AUDIT_KINDS[route] === 'transition'
+    ? { sku: skuOfReservation(param), reservationId: param }
+    : { sku: param, reservationId: null };
 }
 
 /** Records one reply: one object of one shape (every field set) per entry. */

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import type { ReserveRequest } from '../engine/index.js';
-import { AUDIT_KINDS, auditReply, skuOfReservation } from './audit.js';
+import { AUDIT_KINDS, auditReply, auditTargetOf } from './audit.js';
 import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import type { GatewayContext } from './context.js';
 import { errorReply } from './errors.js';
@@ -217,9 +217,9 @@ export class HttpExchange implements ReserveWaiter {
     const kind = AUDIT_KINDS[this.route];
     if (kind === null) return;
     const r = this.request;
-    const transition = kind === 'transition';
     // A transition's id as decoded by the route, or as sent when it did not decode.
-    const id = this.reservationId ?? (transition ? this.param : null);
+    const target = auditTargetOf(this.route, this.reservationId ?? this.param);
+    const id = this.reservationId ?? target.reservationId;
     auditReply(
       this.ctx.audit,
       this.ctx.thread,
@@ -227,7 +227,7 @@ export class HttpExchange implements ReserveWaiter {
       performance.now(),
       this.route,
       outcome === OUTCOME_OK && this.result !== null ? this.result : OUTCOMES[outcome],
-      r !== null ? r.sku : transition ? skuOfReservation(id ?? '') : this.param,
+      r !== null ? r.sku : target.sku,
       r !== null ? r.userId : this.userId,
       r !== null ? r.qty : this.qty > 0 ? this.qty : null,
       id,

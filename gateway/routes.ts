@@ -10,7 +10,7 @@ import type { GatewayContext } from './context.js';
 import { CATALOG_ALLOWED, gateSkuPut, registerCatalogRoutes } from './catalog-routes.js';
 import { dashboardHtml } from './dashboard.js';
 import { codeOfError } from './engine-service.js';
-import { AUDIT_KINDS, auditReply, skuOfReservation } from './audit.js';
+import { AUDIT_KINDS, auditReply, auditTargetOf } from './audit.js';
 import { errorReply, errorReplyWithMessage } from './errors.js';
 import type { ErrorReply, GatewayCode } from './errors.js';
 import {
@@ -104,10 +104,7 @@ function deny(
 ): null {
   replyNow(res, ctx, route, started, reply, closeConnection);
   if (ctx.auditing && AUDIT_KINDS[route] !== null) {
-    const param = req.getParameter(0) ?? '';
-    const transition = AUDIT_KINDS[route] === 'transition';
-    const sku = transition ? skuOfReservation(param) : param;
-    const id = transition ? param : null;
+    const { sku, reservationId: id } = auditTargetOf(route, req.getParameter(0) ?? '');
     const now = performance.now();
     const code = reply.code;
     auditReply(ctx.audit, ctx.thread, started, now, route, code, sku, userId, null, id, null, null);
