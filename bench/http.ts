@@ -317,6 +317,14 @@ function addRatios(cases: BenchCase[]): void {
 }
 
 /** The load generator's settings, as every wrk-driven report prints them. */
+/** The wrk flags of every bench that drives `stockade serve` with wrk (parseArgs options). */
+export const WRK_FLAGS = {
+  duration: { type: 'string', default: '10s' },
+  warmup: { type: 'string', default: '3s' },
+  connections: { type: 'string', default: '100' },
+  'wrk-threads': { type: 'string', default: '2' },
+} as const;
+
 export function wrkConfig(o: Options): Record<string, unknown> {
   return {
     tool: 'wrk',
@@ -333,10 +341,7 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      duration: { type: 'string', default: '10s' },
-      warmup: { type: 'string', default: '3s' },
-      connections: { type: 'string', default: '100' },
-      'wrk-threads': { type: 'string', default: '2' },
+      ...WRK_FLAGS,
       shards: { type: 'string' },
       'gateway-threads': { type: 'string', default: '1' },
       journal: { type: 'string', default: 'none' },

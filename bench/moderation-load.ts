@@ -26,7 +26,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js';
-import { LUA, benchStockade, wrkConfig } from './http.js';
+import { LUA, WRK_FLAGS, benchStockade, wrkConfig } from './http.js';
 import type { Options, SideLoad } from './http.js';
 import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
@@ -112,10 +112,7 @@ function flagsOf(argv: string[]): Flags {
   const { values } = parseArgs({
     args: argv,
     options: {
-      duration: { type: 'string', default: '10s' },
-      warmup: { type: 'string', default: '3s' },
-      connections: { type: 'string', default: '100' },
-      'wrk-threads': { type: 'string', default: '2' },
+      ...WRK_FLAGS,
       rounds: { type: 'string', default: '2' },
       size: { type: 'string', default: 'base' },
       'images-inflight': { type: 'string', default: '16' },
