@@ -339,6 +339,7 @@ function emptyStats(shard: number): ShardStats {
     holdsScheduled: 0,
     expiredTotal: 0,
     heapUsedBytes: 0,
+    threadId: -1,
     appends: 0,
     appendsFailed: 0,
     recovery: null,

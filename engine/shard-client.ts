@@ -14,6 +14,7 @@ import type { ClockSpec, OpCode, ShardOptions, SkuEvent } from '../actors/index.
 import type { StockadeConfig } from '../config/index.js';
 import type { RecoveryStats } from './shard-host.js';
 import type { BatchMessage, ShardControl, ShardWorkerData, WorkerToMain } from './shard-messages.js';
+import { InlineShard } from './inline-shard.js';
 import { ReservedResult, rejection, rejectionOf, reservationId, stateNameOrNull } from './results.js';
 
 /** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
@@ -92,7 +93,7 @@ export interface ShardClientHooks {
  */
 export class ShardClient {
   control!: Comlink.Remote<ShardControl>;
-  private worker!: Worker;
+  private worker!: Worker | InlineShard;
   private failed!: Promise<never>;
   private workerFailed = false;
   private failNow!: (err: Error) => void;
@@ -136,18 +137,21 @@ export class ShardClient {
       control: port2,
       config: this.config,
     };
-    const worker = spawnWorker(import.meta.url, './shard-worker.js', {
-      workerData,
-      transferList: [port2],
-      name: `stockade-shard-${this.index}`,
-    });
+    const worker =
+      this.config.engine.shardThreads === 'inline'
+        ? new InlineShard(workerData)
+        : spawnWorker(import.meta.url, './shard-worker.js', {
+            workerData,
+            transferList: [port2],
+            name: `stockade-shard-${this.index}`,
+          });
     this.worker = worker;
     this.workerFailed = false;
     this.control = Comlink.wrap<ShardControl>(comlinkEndpoint(port1));
     this.failed = new Promise<never>((_, reject) => (this.failNow = reject));
     this.failed.catch(() => {}); // observed through ready(); never an unhandled rejection
     worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
-    worker.on('error', (err) => this.fail(worker, err));
+    worker.on('error', (err: Error) => this.fail(worker, err));
     worker.on('exit', (code) => {
       if (!this.closing) this.fail(worker, new Error(`shard ${this.index} worker exited with code ${code}`));
     });
@@ -253,7 +257,7 @@ export class ShardClient {
    * outcome is unknown; a retry with the same idempotency key will tell). With a journal, a
    * new worker is started and recovers the shard while the other shards keep serving.
    */
-  private fail(worker: Worker, error: Error): void {
+  private fail(worker: Worker | InlineShard, error: Error): void {
     if (worker !== this.worker || this.workerFailed) return;
     this.workerFailed = true;
     this.failNow(error);

@@ -60,6 +60,8 @@ export interface ShardStats {
   holdsScheduled: number;
   expiredTotal: number;
   heapUsedBytes: number;
+  /** The thread the shard runs on: its worker's `threadId`, or the engine's own when inline. */
+  threadId: number;
   appends: number;
   appendsFailed: number;
   recovery: RecoveryStats | null;

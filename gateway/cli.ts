@@ -30,7 +30,9 @@ Commands:
 Options for serve (each also settable by its STOCKADE_* variable or a --config file):
   --port N          TCP port (STOCKADE_PORT; default 8080; 0 = any free port)
   --host ADDR       Address to listen on (STOCKADE_HOST; default 127.0.0.1; 0.0.0.0 = all)
-  --shards N        Engine shard worker threads (STOCKADE_SHARDS; default: CPU count)
+  --shards N        Engine shards (STOCKADE_SHARDS; default: CPU count)
+  --shard-threads M workers (default: a worker thread per shard) or inline (the shards run
+                    on the main thread, next to the gateway) (STOCKADE_SHARD_THREADS)
   --threads N       Gateway threads, each a uWS app (STOCKADE_GATEWAY_THREADS; default 1)
   --thread-ports P  shared (every thread on --port; needs SO_REUSEPORT) or consecutive
                     (thread k on port + k, for a load balancer) (STOCKADE_GATEWAY_THREAD_PORTS)
@@ -106,6 +108,7 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
       port: { type: 'string' },
       host: { type: 'string' },
       shards: { type: 'string' },
+      'shard-threads': { type: 'string' },
       threads: { type: 'string' },
       'thread-ports': { type: 'string' },
       journal: { type: 'string' },
@@ -152,7 +155,7 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
   };
   const overrides = {
     products,
-    engine: { shards: num(values.shards) },
+    engine: { shards: num(values.shards), shardThreads: values['shard-threads'] },
     journal,
     kafka,
     log: { level: values['log-level'] },

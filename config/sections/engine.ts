@@ -10,7 +10,17 @@ export const engineFields = [
     max: 64,
     default: Math.max(1, Math.min(64, availableParallelism())),
     env: 'STOCKADE_SHARDS',
-    doc: 'Number of shard worker threads; each SKU lives on exactly one (default: CPU count).',
+    doc: 'Number of shards (a worker thread each unless `engine.shardThreads` is `inline`); each SKU lives on exactly one (default: CPU count).',
+  }),
+  field({
+    key: 'engine.shardThreads',
+    kind: 'enum',
+    values: ['workers', 'inline'],
+    default: 'workers',
+    env: 'STOCKADE_SHARD_THREADS',
+    doc:
+      'Where the shards run: `workers` (one worker thread each) or `inline` (on the thread that ' +
+      'created the engine: no thread hop per batch, no parallelism between shards; see the README, Threads).',
   }),
   field({
     key: 'engine.shardQueueMax',

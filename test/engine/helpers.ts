@@ -5,6 +5,12 @@ import { createEngine, loadConfig } from '../../engine/index.js';
 import type { ConfigInput, EngineOptions, StockadeConfig } from '../../engine/index.js';
 
 /**
+ * Where the preset runs shards: inline.test.ts sets 'inline' and then runs the engine and
+ * recovery suites again, so both ways of running shards pass the same tests.
+ */
+export const testPreset: { shardThreads: 'workers' | 'inline' } = { shardThreads: 'workers' };
+
+/**
  * The test preset: environment ignored, two shards, no journal unless the test asks for one.
  * Sections in `overrides` are merged over the preset.
  */
@@ -13,7 +19,7 @@ export function testConfig(overrides: ConfigInput = {}): StockadeConfig {
     env: {},
     overrides: {
       ...overrides,
-      engine: { shards: 2, ...overrides.engine },
+      engine: { shards: 2, shardThreads: testPreset.shardThreads, ...overrides.engine },
       journal: { kind: 'none', ...overrides.journal },
     },
   });

@@ -1,6 +1,7 @@
 /**
  * 200 concurrent clients — 100 over HTTP (one connection each), 100 over WebSocket — buy one SKU
- * with stock 1,000 until each hears sold_out, on the fsync'd file journal. Exactly 1,000
+ * with stock 1,000 until each hears sold_out, on the fsync'd file journal, with the shards on
+ * worker threads and inline. Exactly 1,000
  * purchases succeed, the engine's event stream holds exactly 1,000 reservations, and so does the
  * journal on disk, read back after the server stopped.
  */
@@ -80,57 +81,63 @@ async function wsBuyer(port: number, n: number): Promise<number> {
   }
 }
 
-t.test('200 concurrent buyers over HTTP and WebSocket: exactly the stock is sold', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stockade-race-'));
-  const s = await startServer({ engine: { shards: 2 }, journal: { kind: 'file', dir, durability: 'fsync' } });
-  let closed = false;
-  t.teardown(() => (closed ? undefined : s.close()));
-  t.equal((await request(`${s.url}/v1/skus/hot`, 'PUT', { stock: STOCK })).status, 201);
-  const sub = await s.engine.subscribe();
-  const events: SkuEvent[] = [];
-  const collecting = (async () => {
-    for await (const e of sub) events.push(e);
-  })();
+for (const shardThreads of ['workers', 'inline'] as const) {
+  const name = `200 concurrent buyers over HTTP and WebSocket, shards on ${shardThreads}: exactly the stock is sold`;
+  t.test(name, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stockade-race-'));
+    const s = await startServer({
+      engine: { shards: 2, shardThreads },
+      journal: { kind: 'file', dir, durability: 'fsync' },
+    });
+    let closed = false;
+    t.teardown(() => (closed ? undefined : s.close()));
+    t.equal((await request(`${s.url}/v1/skus/hot`, 'PUT', { stock: STOCK })).status, 201);
+    const sub = await s.engine.subscribe();
+    const events: SkuEvent[] = [];
+    const collecting = (async () => {
+      for await (const e of sub) events.push(e);
+    })();
 
-  const buyers: Promise<number>[] = [];
-  for (let i = 0; i < CLIENTS; i++) {
-    buyers.push(httpBuyer(s.port, i));
-    buyers.push(wsBuyer(s.port, i));
-  }
-  const counts = await Promise.all(buyers);
-  const total = counts.reduce((a, b) => a + b, 0);
-  t.equal(total, STOCK, 'exactly 1,000 purchases succeeded');
-  t.ok(
-    counts.filter((c, i) => i % 2 === 0).some((c) => c > 0),
-    'HTTP clients bought',
-  );
-  t.ok(
-    counts.filter((c, i) => i % 2 === 1).some((c) => c > 0),
-    'WebSocket clients bought',
-  );
+    const buyers: Promise<number>[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      buyers.push(httpBuyer(s.port, i));
+      buyers.push(wsBuyer(s.port, i));
+    }
+    const counts = await Promise.all(buyers);
+    const total = counts.reduce((a, b) => a + b, 0);
+    t.equal(total, STOCK, 'exactly 1,000 purchases succeeded');
+    t.ok(
+      counts.filter((c, i) => i % 2 === 0).some((c) => c > 0),
+      'HTTP clients bought',
+    );
+    t.ok(
+      counts.filter((c, i) => i % 2 === 1).some((c) => c > 0),
+      'WebSocket clients bought',
+    );
 
-  await s.engine.drain();
-  sub.end();
-  await collecting;
-  const reserved = events.filter((e) => e.type === 'reserved' && e.sku === 'hot');
-  t.equal(reserved.length, STOCK, 'the event stream holds exactly 1,000 reservations');
-  t.equal(
-    new Set(reserved.map((e) => (e as { reservation: number }).reservation)).size,
-    STOCK,
-    'all distinct',
-  );
-  const snap = (await request(`${s.url}/v1/skus/hot`, 'GET')).body;
-  t.match(snap, { available: 0, reserved: STOCK, sold: 0 });
+    await s.engine.drain();
+    sub.end();
+    await collecting;
+    const reserved = events.filter((e) => e.type === 'reserved' && e.sku === 'hot');
+    t.equal(reserved.length, STOCK, 'the event stream holds exactly 1,000 reservations');
+    t.equal(
+      new Set(reserved.map((e) => (e as { reservation: number }).reservation)).size,
+      STOCK,
+      'all distinct',
+    );
+    const snap = (await request(`${s.url}/v1/skus/hot`, 'GET')).body;
+    t.match(snap, { available: 0, reserved: STOCK, sold: 0 });
 
-  await s.close();
-  closed = true;
-  const journal = new FileJournal({ dir, durability: 'os' });
-  const onDisk: SkuEvent[] = [];
-  for (let shard = 0; shard < 2; shard++) {
-    await journal.read(shard, 0, (payload) => onDisk.push(...decodeEvents(payload)));
-  }
-  await journal.close();
-  const journaled = onDisk.filter((e) => e.type === 'reserved' && e.sku === 'hot');
-  t.equal(journaled.length, STOCK, 'the journal holds exactly 1,000 reservations');
-  t.equal(new Set(journaled.map((e) => (e as { idempotencyKey: string }).idempotencyKey)).size, STOCK);
-});
+    await s.close();
+    closed = true;
+    const journal = new FileJournal({ dir, durability: 'os' });
+    const onDisk: SkuEvent[] = [];
+    for (let shard = 0; shard < 2; shard++) {
+      await journal.read(shard, 0, (payload) => onDisk.push(...decodeEvents(payload)));
+    }
+    await journal.close();
+    const journaled = onDisk.filter((e) => e.type === 'reserved' && e.sku === 'hot');
+    t.equal(journaled.length, STOCK, 'the journal holds exactly 1,000 reservations');
+    t.equal(new Set(journaled.map((e) => (e as { idempotencyKey: string }).idempotencyKey)).size, STOCK);
+  });
+}

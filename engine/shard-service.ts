@@ -1,0 +1,114 @@
+/**
+ * Serves one shard: hosts a `ShardHost` (shard + journal), applies binary batches from the data
+ * port, posts each batch's results once they are durable, and serves the control plane over
+ * Comlink. Used by the shard worker's entry point (the port is `parentPort`) and, for an engine
+ * whose shards run inline, on the engine's own thread (the port is an in-thread pair). All
+ * logic lives in shard-host.ts and actors/shard.ts; this file only wires messages, the clock
+ * and the expiry timer.
+ */
+import { threadId } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { clockFromSpec, comlinkEndpoint } from '../actors/index.js';
+import { openJournal } from '../persistence/index.js';
+import { ShardHost } from './shard-host.js';
+import type { BatchMessage, EventsMessage, ResultsMessage, ShardControl, ShardWorkerData } from './shard-messages.js';
+
+/** The shard's end of the data plane: a worker's `parentPort`, or the inline pair's end. */
+export interface ShardPort {
+  postMessage(msg: ResultsMessage | EventsMessage, transfer?: ArrayBuffer[]): void;
+  on(event: 'message', listener: (msg: BatchMessage) => void): unknown;
+  close(): void;
+}
+
+/**
+ * Starts serving. `stop` is for an inline shard the engine abandons (as a crashed worker would
+ * be): its timer and control port stop, and its journal closes once what it has appended is
+ * settled.
+ */
+export function serveShard(data: ShardWorkerData, port: ShardPort): { stop(): void } {
+  const clock = clockFromSpec(data.clock);
+  const journal = openJournal(data.config);
+  let batchesApplied = 0;
+
+  const host = new ShardHost(data.shard, data.options, journal, clock, {
+    onEvents(events) {
+      const msg: EventsMessage = { kind: 'events', events };
+      port.postMessage(msg);
+    },
+  });
+  const recovered = host.recover();
+  // Until recovery is done, batches wait here in arrival order (the engine does not send any
+  // before `ready()` resolves; this only guards a restart race).
+  const early: BatchMessage[] = [];
+  let isReady = false;
+
+  function apply(msg: BatchMessage): void {
+    const results = new Float64Array(msg.results);
+    host.applyBatch(new Uint8Array(msg.buffer, 0, msg.bytes), msg.count, results, () => {
+      const reply: ResultsMessage = { kind: 'results', id: msg.id, buffer: msg.buffer, results: msg.results };
+      port.postMessage(reply, [reply.buffer, reply.results]);
+    });
+    batchesApplied++;
+  }
+
+  port.on('message', (msg: BatchMessage) => {
+    if (isReady) apply(msg);
+    else early.push(msg);
+  });
+
+  void recovered.then(() => {
+    isReady = true;
+    for (const msg of early.splice(0)) apply(msg);
+  });
+
+  const timer = setInterval(() => host.tick(), data.options.timerTickMs);
+  timer.unref();
+
+  const control: ShardControl = {
+    ready: () => recovered,
+    define: (def) => host.define(def),
+    update: (sku, update) => host.update(sku, update),
+    get: (sku) => host.shard.get(sku),
+    stats: () => ({
+      shard: data.shard,
+      skus: host.shard.skuCount,
+      commandsApplied: host.shard.commandsApplied,
+      batchesApplied,
+      holdsScheduled: host.shard.holdsScheduled,
+      expiredTotal: host.shard.expiredTotal,
+      heapUsedBytes: process.memoryUsage().heapUsed,
+      threadId,
+      appends: host.appends,
+      appendsFailed: host.appendsFailed,
+      recovery: host.recovery,
+    }),
+    tick: () => host.tick(),
+    setEventForwarding: (on) => host.setForwarding(on),
+    async drain() {
+      await host.flush();
+      return true;
+    },
+    async shutdown() {
+      clearInterval(timer);
+      await host.flush();
+      await journal?.close();
+      // Let the reply to this call go out before the ports close.
+      setImmediate(() => {
+        data.control.close();
+        port.close();
+      });
+    },
+  };
+
+  Comlink.expose(control, comlinkEndpoint(data.control));
+  return {
+    stop() {
+      clearInterval(timer);
+      data.control.close();
+      void host
+        .flush()
+        .then(() => journal?.close())
+        .catch(() => {});
+    },
+  };
+}
