@@ -6,6 +6,7 @@
  *
  * Flags: --requests N (default 2,000,000), --batch N (requests per reserveMany, default 16,384),
  * --inflight N (batches in flight, default 8), --shards N, --cases hot,spread,
+ * --shard-threads workers|inline|workers,inline (default workers: see engine.shardThreads),
  * --journal none|file|kafka, or a list such as none,file,kafka (default none; file = the file
  * journal with fsync; kafka = the Kafka journal at STOCKADE_KAFKA_BROKERS, a new topic per run;
  * both measured with their replay speed and time-to-ready on restart), --rounds N (every case
@@ -198,6 +199,46 @@ async function oversold(engine: Engine, w: Workload, results: ReserveResult[]): 
   return over;
 }
 
+/** One case: the workload on a fresh engine with this journal and these shard threads. */
+async function measureCase(
+  base: StockadeConfig,
+  w: Workload,
+  which: string,
+  kind: string,
+  shardThreads: 'workers' | 'inline',
+  batch: number,
+  inflight: number,
+  ceil: { perSec: number },
+  rules: { perSec: number },
+): Promise<BenchCase> {
+  const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
+  // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run, deleted after it.
+  const topic = `stockade-bench-${which}-${Date.now()}`;
+  const config = withOverrides(base, {
+    engine: { shardThreads },
+    journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: kind as 'kafka' | 'none' },
+    ...(kind === 'kafka' ? { kafka: { topic } } : {}),
+  });
+  try {
+    const c = await measure(config, w, batch, inflight);
+    return {
+      name: `${w.name}/journal=${kind}${shardThreads === 'inline' ? '/inline' : ''}`,
+      ...c,
+      ceiling_throughput_per_s: Math.round(ceil.perSec),
+      ratio_to_ceiling: round(c.throughput_per_s / ceil.perSec),
+      same_rules_single_thread_per_s: Math.round(rules.perSec),
+      ratio_to_same_rules: round(c.throughput_per_s / rules.perSec),
+      journal: kind === 'file' ? 'file (fsync)' : kind === 'kafka' ? 'kafka (acks=-1)' : 'none',
+      shard_threads: shardThreads,
+      requests: w.requests.length,
+      shards: config.engine.shards,
+    };
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (kind === 'kafka') await deleteTopics(config.kafka, topic);
+  }
+}
+
 export async function run(argv: string[]): Promise<void> {
   const head = benchStart('engine');
   const { values } = parseArgs({
@@ -209,11 +250,12 @@ export async function run(argv: string[]): Promise<void> {
       shards: { type: 'string' },
       cases: { type: 'string', default: 'hot,spread' },
       journal: { type: 'string', default: 'none' },
+      'shard-threads': { type: 'string', default: 'workers' },
       rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
     },
   });
-  const n = Number(values.requests);
+  const count = Number(values.requests);
   const batch = Number(values.batch);
   const inflight = Number(values.inflight);
   const rounds = positiveInt('rounds', values.rounds);
@@ -221,6 +263,12 @@ export async function run(argv: string[]): Promise<void> {
   for (const kind of journalKinds) {
     if (kind !== 'none' && kind !== 'file' && kind !== 'kafka') {
       throw new Error(`--journal ${kind}: expected none, file or kafka`);
+    }
+  }
+  const shardThreads = values['shard-threads'].split(',');
+  for (const where of shardThreads) {
+    if (where !== 'workers' && where !== 'inline') {
+      throw new Error(`--shard-threads ${where}: expected workers, inline or both`);
     }
   }
   const base = loadConfig({
@@ -231,35 +279,14 @@ export async function run(argv: string[]): Promise<void> {
     const cases: BenchCase[] = [];
     perRound.push(cases);
     for (const which of values.cases.split(',')) {
-      const w = which === 'hot' ? hotWorkload(n) : spreadWorkload(n);
+      const w = which === 'hot' ? hotWorkload(count) : spreadWorkload(count);
       const label = rounds > 1 ? `round ${r + 1}/${rounds}: ` : '';
-      process.stdout.write(`${label}${w.name}: ${n.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`);
+      process.stdout.write(`${label}${w.name}: ${count.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`);
       const ceil = ceiling(w);
       const rules = sameRulesBaseline(w);
       for (const kind of journalKinds) {
-        const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
-        // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run, deleted after it.
-        const topic = `stockade-bench-${which}-${Date.now()}`;
-        const config = withOverrides(base, {
-          journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: kind as 'kafka' | 'none' },
-          ...(kind === 'kafka' ? { kafka: { topic } } : {}),
-        });
-        try {
-          const c = await measure(config, w, batch, inflight);
-          cases.push({
-            name: `${w.name}/journal=${kind}`,
-            ...c,
-            ceiling_throughput_per_s: Math.round(ceil.perSec),
-            ratio_to_ceiling: round(c.throughput_per_s / ceil.perSec),
-            same_rules_single_thread_per_s: Math.round(rules.perSec),
-            ratio_to_same_rules: round(c.throughput_per_s / rules.perSec),
-            journal: kind === 'file' ? 'file (fsync)' : kind === 'kafka' ? 'kafka (acks=-1)' : 'none',
-            requests: n,
-            shards: config.engine.shards,
-          });
-        } finally {
-          if (dir) rmSync(dir, { recursive: true, force: true });
-          if (kind === 'kafka') await deleteTopics(config.kafka, topic);
+        for (const where of shardThreads as ('workers' | 'inline')[]) {
+          cases.push(await measureCase(base, w, which, kind, where, batch, inflight, ceil, rules));
         }
       }
     }
@@ -267,7 +294,15 @@ export async function run(argv: string[]): Promise<void> {
   writeReport(
     {
       ...head,
-      config: { requests: n, batch, inflight, shards: base.engine.shards, journal: values.journal, rounds },
+      config: {
+        requests: count,
+        batch,
+        inflight,
+        shards: base.engine.shards,
+        journal: values.journal,
+        shard_threads: values['shard-threads'],
+        rounds,
+      },
       cases: medianOfRounds(perRound),
     },
     values.json,

@@ -232,6 +232,7 @@ async function serve(args: ServeArgs): Promise<void> {
       url,
       threads: gateway.threads,
       shards: config.engine.shards,
+      shardThreads: config.engine.shardThreads,
       auth: config.gateway.auth,
       journal: config.journal.kind,
       products: config.products.enabled,

@@ -230,7 +230,7 @@ function shardGauges(out: string[], g: EngineGauges): void {
       'Requests sent to a shard and not yet answered.',
       (s) => s.queueDepth,
     ],
-    ['stockade_shard_up', '1 while the shard worker runs.', (s) => (s.up ? 1 : 0)],
+    ['stockade_shard_up', '1 while the shard runs (its worker thread, or inline).', (s) => (s.up ? 1 : 0)],
     ['stockade_shard_skus', 'SKUs a shard owns.', (s) => s.skus],
     ['stockade_shard_holds', 'Reservation holds scheduled for expiry.', (s) => s.holdsScheduled],
     ['stockade_journal_appends', 'Group commits appended to the shard journal.', (s) => s.appends],
