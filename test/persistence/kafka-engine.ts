@@ -1,5 +1,6 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
+import { threadId } from 'node:worker_threads';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import type { Engine, Reserved, ReserveResult } from '../../engine/index.js';
 import type { KafkaSettings } from '../../config/index.js';
@@ -14,12 +15,12 @@ import { kafkaTestSettings } from './kafka-helpers.js';
  * test that touches the shared broker one at a time): kill -9 of a Stockade process, and the
  * broker stopped and restarted in the middle of a sale.
  */
-function engineOn(s: KafkaSettings): Promise<Engine> {
+function engineOn(s: KafkaSettings, shardThreads: 'workers' | 'inline' = 'workers'): Promise<Engine> {
   return createEngine({
     config: loadConfig({
       env: {},
       overrides: {
-        engine: { shards: 2 },
+        engine: { shards: 2, shardThreads },
         journal: { kind: 'kafka', restartDelayMs: 50 },
         kafka: { brokers: [...s.brokers], topic: s.topic, appendTimeoutMs: s.appendTimeoutMs },
       },
@@ -37,6 +38,45 @@ function services(command: 'up' | 'down'): Promise<void> {
 }
 
 export function kafkaEngineTests(): void {
+  t.test('shards inline on the Kafka journal: the next engine replays what was acknowledged', async (t) => {
+    const s = kafkaTestSettings('inline');
+    const first = await engineOn(s, 'inline');
+    let firstClosed = false;
+    t.teardown(() => (firstClosed ? undefined : first.close()));
+    t.same(
+      (await first.stats()).shards.map((sh) => sh.threadId),
+      [threadId, threadId],
+      'the shards run on this thread',
+    );
+    t.match(await first.defineSku({ sku: 'inl', stock: 200, perUserLimit: 2 }), { status: 'defined' });
+    const requests = Array.from({ length: 300 }, (_, i) => ({
+      sku: 'inl',
+      userId: `u${i % 120}`,
+      qty: 1,
+      idempotencyKey: `k${i}`,
+    }));
+    const results = await first.reserveMany(requests);
+    const reserved = results.filter((r) => r.status === 'reserved').length;
+    t.equal(reserved, 200, 'the whole stock, within the per-user limit');
+    t.equal(results.filter((r) => r.status === 'limit_exceeded' || r.status === 'sold_out').length, 100);
+    await first.close();
+    firstClosed = true;
+
+    const second = await engineOn(s, 'inline');
+    t.teardown(() => second.close());
+    t.equal(second.recovery!.shards.reduce((a, sh) => a + sh.events, 0), 201, 'sku_defined + 200 reservations replayed');
+    t.match(await second.getSku('inl'), { available: 0, reserved: 200 });
+    const again = await second.reserveMany(requests);
+    t.ok(
+      again.every((r, i) =>
+        results[i].status === 'reserved'
+          ? r.status === 'reserved' && r.duplicate && r.reservationId === (results[i] as Reserved).reservationId
+          : r.status !== 'reserved',
+      ),
+      'every acknowledged reservation answers its retry as a duplicate; nothing more is sold',
+    );
+  });
+
   t.test('kill -9 of Stockade on the Kafka journal loses no acknowledged reservation', async (t) => {
     const s = kafkaTestSettings('kill9');
     const seed = Number(process.env.KILL9_SEED ?? Date.now() % 100_000);
