@@ -70,7 +70,7 @@ export function kafkaEngineTests(): void {
     t.ok(
       again.every((r, i) =>
         results[i].status === 'reserved'
-          ? r.status === 'reserved' && r.duplicate && r.reservationId === (results[i]).reservationId
+          ? r.status === 'reserved' && r.duplicate && r.reservationId === results[i].reservationId
           : r.status !== 'reserved',
       ),
       'every acknowledged reservation answers its retry as a duplicate; nothing more is sold',
