@@ -1,7 +1,7 @@
 /** The validated, frozen configuration every part of Stockade reads. See `fields.ts`. */
 export interface EngineSettings {
   readonly shards: number;
-  readonly shardThreads: 'workers' | 'inline';
+  readonly shardThreads: 'auto' | 'workers' | 'inline';
   readonly shardQueueMax: number;
   readonly batchSizeMax: number;
   readonly qtyMax: number;

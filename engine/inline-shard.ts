@@ -1,7 +1,9 @@
 /**
  * A shard served on the engine's own thread (`engine.shardThreads: 'inline'`), behind the same
  * face as its worker: `postMessage` hands a batch to the shard at once, results come back as
- * 'message' events, and a failure is an 'error' then an 'exit', as a crashed worker's would be.
+ * 'message' events, and a failure (a throw while deciding a batch, in the expiry timer or in a
+ * journal callback) is an 'error' then an 'exit', as a crashed worker's would be: the engine
+ * answers what was in flight and restarts the shard from its journal.
  * The control plane still goes through Comlink, over a MessageChannel inside the thread.
  *
  * Why: a batch then crosses no thread. On a small machine under a network load the shard's
@@ -32,7 +34,9 @@ export class InlineShard extends EventEmitter {
       },
       close: () => this.end(0),
     };
-    this.served = serveShard(data, port);
+    this.served = serveShard(data, port, (err) =>
+      this.end(1, err instanceof Error ? err : new Error(String(err))),
+    );
   }
 
   postMessage(msg: BatchMessage, _transfer?: ArrayBuffer[]): void {

@@ -23,6 +23,11 @@ export interface ShardHostHooks {
   /** Durable events, decoded, while someone subscribes (see `setForwarding`). */
   onEvents?: (events: SkuEvent[]) => void;
   onAppendFailed?: (error: Error) => void;
+  /**
+   * A bug surfaced in a journal callback (the shard's state can no longer be trusted). Without
+   * this hook it is thrown from the callback, which would end a worker as an uncaught error.
+   */
+  onFault?: (error: unknown) => void;
 }
 
 /**
@@ -168,12 +173,16 @@ export class ShardHost {
     this.appends++;
     this.journal!.append(this.index, payload).then(
       () => {
-        this.appending = false;
-        this.pendingInFlight = 0;
-        this.durable = target;
-        if (this.forwarding) this.forward(payload);
-        this.releaseDurable();
-        this.pump();
+        try {
+          this.appending = false;
+          this.pendingInFlight = 0;
+          this.durable = target;
+          if (this.forwarding) this.forward(payload);
+          this.releaseDurable();
+          this.pump();
+        } catch (err) {
+          this.fault(err);
+        }
       },
       (err: unknown) => {
         this.appending = false;
@@ -181,6 +190,11 @@ export class ShardHost {
         void this.onAppendFailed(err instanceof Error ? err : new Error(String(err)));
       },
     );
+  }
+
+  private fault(err: unknown): void {
+    if (this.hooks.onFault) this.hooks.onFault(err);
+    else throw err;
   }
 
   private releaseDurable(): void {

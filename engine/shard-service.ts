@@ -21,11 +21,17 @@ export interface ShardPort {
 }
 
 /**
- * Starts serving. `stop` is for an inline shard the engine abandons (as a crashed worker would
+ * Starts serving. A bug that surfaces outside a batch (in the expiry timer, a journal callback)
+ * goes to `onFault`: by default it is rethrown as an uncaught error, which ends a worker the
+ * way any crash does; an inline shard ends itself instead of the process. `stop` is for an inline shard the engine abandons (as a crashed worker would
  * be): its timer and control port stop, and its journal closes once what it has appended is
  * settled.
  */
-export function serveShard(data: ShardWorkerData, port: ShardPort): { stop(): void } {
+export function serveShard(
+  data: ShardWorkerData,
+  port: ShardPort,
+  onFault: (error: unknown) => void = crash,
+): { stop(): void } {
   const clock = clockFromSpec(data.clock);
   const journal = openJournal(data.config);
   let batchesApplied = 0;
@@ -35,6 +41,7 @@ export function serveShard(data: ShardWorkerData, port: ShardPort): { stop(): vo
       const msg: EventsMessage = { kind: 'events', events };
       port.postMessage(msg);
     },
+    onFault,
   });
   const recovered = host.recover();
   // Until recovery is done, batches wait here in arrival order (the engine does not send any
@@ -58,10 +65,20 @@ export function serveShard(data: ShardWorkerData, port: ShardPort): { stop(): vo
 
   void recovered.then(() => {
     isReady = true;
-    for (const msg of early.splice(0)) apply(msg);
+    try {
+      for (const msg of early.splice(0)) apply(msg);
+    } catch (err) {
+      onFault(err);
+    }
   });
 
-  const timer = setInterval(() => host.tick(), data.options.timerTickMs);
+  const timer = setInterval(() => {
+    try {
+      host.tick();
+    } catch (err) {
+      onFault(err);
+    }
+  }, data.options.timerTickMs);
   timer.unref();
 
   const control: ShardControl = {
@@ -111,4 +128,11 @@ export function serveShard(data: ShardWorkerData, port: ShardPort): { stop(): vo
         .catch(() => {});
     },
   };
+}
+
+/** The worker's fault handling: an uncaught error, so the worker ends and the engine sees it. */
+function crash(error: unknown): void {
+  setImmediate(() => {
+    throw error;
+  });
 }

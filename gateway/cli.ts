@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, createEngine, loadConfig } from '../engine/index.js';
 import { splitList } from '../config/index.js';
+import { servedShardThreads } from './shard-threads.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
@@ -31,8 +32,9 @@ Options for serve (each also settable by its STOCKADE_* variable or a --config f
   --port N          TCP port (STOCKADE_PORT; default 8080; 0 = any free port)
   --host ADDR       Address to listen on (STOCKADE_HOST; default 127.0.0.1; 0.0.0.0 = all)
   --shards N        Engine shards (STOCKADE_SHARDS; default: CPU count)
-  --shard-threads M workers (default: a worker thread per shard) or inline (the shards run
-                    on the main thread, next to the gateway) (STOCKADE_SHARD_THREADS)
+  --shard-threads M workers (a worker thread per shard), inline (the shards run on the main
+                    thread, next to the gateway) or auto (default: inline with one gateway
+                    thread on at most 2 CPUs, else workers) (STOCKADE_SHARD_THREADS)
   --threads N       Gateway threads, each a uWS app (STOCKADE_GATEWAY_THREADS; default 1)
   --thread-ports P  shared (every thread on --port; needs SO_REUSEPORT) or consecutive
                     (thread k on port + k, for a load balancer) (STOCKADE_GATEWAY_THREAD_PORTS)
@@ -180,7 +182,7 @@ function warnAuthNone(config: StockadeConfig, log: Logger): void {
 }
 
 async function serve(args: ServeArgs): Promise<void> {
-  const config = loadConfig({ file: args.file, overrides: args.overrides });
+  const config = servedShardThreads(loadConfig({ file: args.file, overrides: args.overrides }));
   const log = createLogger(config.log.level);
   warnAuthNone(config, log);
   // The gateway listens at once (healthz answers, readyz says 503) while the engine starts and,

@@ -15,12 +15,14 @@ export const engineFields = [
   field({
     key: 'engine.shardThreads',
     kind: 'enum',
-    values: ['workers', 'inline'],
-    default: 'workers',
+    values: ['auto', 'workers', 'inline'],
+    default: 'auto',
     env: 'STOCKADE_SHARD_THREADS',
     doc:
-      'Where the shards run: `workers` (one worker thread each) or `inline` (on the thread that ' +
-      'created the engine: no thread hop per batch, no parallelism between shards; see the README, Threads).',
+      'Where the shards run: `workers` (a worker thread each), `inline` (on the thread that ' +
+      'created the engine: no thread hop per batch, no parallelism between shards) or `auto`: ' +
+      '`inline` for `stockade serve` on one gateway thread with at most 2 CPUs, where it measured ' +
+      'faster, `workers` otherwise (see the README, Threads).',
   }),
   field({
     key: 'engine.shardQueueMax',

@@ -2,6 +2,9 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { request } from './helpers.js';
 import { startCli } from '../persistence/cli-process.js';
+import { servedShardThreads } from '../../gateway/shard-threads.js';
+import { loadConfig } from '../../engine/index.js';
+import type { StockadeConfig } from '../../engine/index.js';
 
 /** `stockade <args>` without the developer's STOCKADE_* settings; `exit` is the exit code. */
 function start(args: string[]) {
@@ -101,4 +104,18 @@ t.test('serve --demo --auth none: the contract, then a graceful stop on SIGTERM'
   await closed;
   t.match(reply, /^HTTP\/1\.1 201 Created/, 'the in-flight request was finished');
   t.equal(await p.exit, 0, 'exit 0 after a graceful stop');
+});
+
+t.test("serve resolves engine.shardThreads 'auto': inline on one gateway thread with at most 2 CPUs", (t) => {
+  const config = (shardThreads: 'auto' | 'workers' | 'inline', threads: number) =>
+    loadConfig({ env: {}, overrides: { engine: { shardThreads }, gateway: { threads } } });
+  const where = (c: StockadeConfig) => c.engine.shardThreads;
+  t.equal(where(loadConfig({ env: {} })), 'auto', 'the default');
+  t.equal(where(servedShardThreads(config('auto', 1), 2)), 'inline');
+  t.equal(where(servedShardThreads(config('auto', 1), 1)), 'inline');
+  t.equal(where(servedShardThreads(config('auto', 1), 4)), 'workers', 'more CPUs: workers, as designed');
+  t.equal(where(servedShardThreads(config('auto', 2), 2)), 'workers', 'several gateway threads: workers');
+  t.equal(where(servedShardThreads(config('workers', 1), 2)), 'workers', 'an explicit choice stays');
+  t.equal(where(servedShardThreads(config('inline', 3), 8)), 'inline', 'an explicit choice stays');
+  t.end();
 });
