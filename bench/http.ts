@@ -12,7 +12,8 @@
  * case per journal, e.g. none,file,kafka; kafka uses STOCKADE_KAFKA_BROKERS and a fresh topic),
  * --rounds N (every case once per round; each figure is the median over the rounds, ratios
  * taken within each round first), --with LIST (serve flags per extra case, `+`-joined, e.g.
- * `--with ,audit` runs every journal plain and with --audit), --cases bare,stockade,
+ * `--with ,audit` runs every journal plain and with --audit; `--with ,shard-threads=workers`
+ * compares serve's default shard placement with worker threads), --cases bare,stockade,
  * --json FILE. Needs `wrk` (Debian: apt-get install -y wrk).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
+import { servedShardThreads } from '../gateway/shard-threads.js';
 import { deleteTopics } from './kafka-journal.js';
 import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
@@ -413,6 +415,10 @@ export async function run(argv: string[]): Promise<void> {
     if (runs.some(([, journal]) => journal === 'kafka')) await deleteTopics(loadConfig().kafka, topicPrefix);
   }
   const cases = medianOfRounds(results);
+  // Where serve put the shards unless a --with entry says (its `auto`: see shard-threads.ts).
+  const threads = Number(values['gateway-threads']);
+  const served = servedShardThreads(loadConfig({ env: {}, overrides: { gateway: { threads } } }));
+  const defaultShardThreads = served.engine.shardThreads;
   writeReport(
     {
       ...head,
@@ -423,6 +429,7 @@ export async function run(argv: string[]): Promise<void> {
         rounds,
         gateway_threads: Number(values['gateway-threads']),
         shards: values.shards ?? 'default (CPU count)',
+        shard_threads: `serve default: ${defaultShardThreads}`,
       },
       cases,
     },
