@@ -1,14 +1,19 @@
 /**
  * A shard served on the engine's own thread (`engine.shardThreads: 'inline'`), behind the same
  * face as its worker: `postMessage` hands a batch to the shard at once, results come back as
- * 'message' events, and a failure (a throw while deciding a batch, in the expiry timer or in a
- * journal callback) is an 'error' then an 'exit', as a crashed worker's would be: the engine
- * answers what was in flight and restarts the shard from its journal.
- * The control plane still goes through Comlink, over a MessageChannel inside the thread.
+ * 'message' events, and a failure (a throw while deciding a batch, in the expiry timer, in a
+ * journal callback, in recovery or while opening the journal) is an 'error' then an 'exit', as a
+ * crashed worker's would be: the engine answers what was in flight and, with a journal, starts a
+ * replacement. `terminate` is such a crash too. The control plane still goes through Comlink,
+ * over a MessageChannel inside the thread.
  *
- * Why: a batch then crosses no thread. On a small machine under a network load the shard's
- * decisions are a small part of a request's cost, and each hop to a worker and back is a
- * wake-up on a busy CPU (see the README's measurements).
+ * A crashed worker stops at once; an abandoned inline shard stops appending at once but its
+ * append in flight still settles. So a replacement is given `settled` of the shard it replaces
+ * and reads the journal only after that: it sees everything the old one will ever write.
+ *
+ * Why inline at all: a batch then crosses no thread. Under a network load on a small machine
+ * the shard's decisions are a small part of a request's cost, and each hop to a worker and back
+ * is a wake-up on a busy CPU (see the README, Threads).
  */
 import { EventEmitter } from 'node:events';
 import { serveShard } from './shard-service.js';
@@ -18,9 +23,11 @@ import type { BatchMessage, ShardWorkerData, WorkerToMain } from './shard-messag
 export class InlineShard extends EventEmitter {
   private deliver: ((msg: BatchMessage) => void) | null = null;
   private ended = false;
-  private readonly served: { stop(): void };
+  private readonly served: { stop(): Promise<void> };
+  /** Resolves once this shard has let go of its journal after it ended (see above). */
+  settled: Promise<void> = new Promise(() => {});
 
-  constructor(data: ShardWorkerData) {
+  constructor(data: ShardWorkerData, after: Promise<void> = Promise.resolve()) {
     super();
     const port: ShardPort = {
       // Replies go out on a microtask: never inside the caller's `postMessage`.
@@ -34,9 +41,18 @@ export class InlineShard extends EventEmitter {
       },
       close: () => this.end(0),
     };
-    this.served = serveShard(data, port, (err) =>
-      this.end(1, err instanceof Error ? err : new Error(String(err))),
-    );
+    let served: { stop(): Promise<void> };
+    try {
+      served = serveShard(data, port, (err) => this.end(1, asError(err)), after);
+    } catch (err) {
+      // Opening the journal failed: the shard never started. Ended on a later tick, as a worker
+      // that fails at start is, once the caller has its listeners on.
+      served = { stop: () => Promise.resolve(data.control.close()) };
+      this.served = served;
+      this.end(1, asError(err));
+      return;
+    }
+    this.served = served;
   }
 
   postMessage(msg: BatchMessage, _transfer?: ArrayBuffer[]): void {
@@ -45,7 +61,7 @@ export class InlineShard extends EventEmitter {
       this.deliver!(msg);
     } catch (err) {
       // What would kill a worker: the shard is abandoned and the engine recovers it afresh.
-      this.end(1, err instanceof Error ? err : new Error(String(err)));
+      this.end(1, asError(err));
     }
   }
 
@@ -57,10 +73,14 @@ export class InlineShard extends EventEmitter {
   private end(code: number, error?: Error): void {
     if (this.ended) return;
     this.ended = true;
-    this.served.stop();
+    this.settled = this.served.stop().catch(() => {});
     setImmediate(() => {
       if (error) this.emit('error', error);
       this.emit('exit', code);
     });
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

@@ -137,9 +137,11 @@ export class ShardClient {
       control: port2,
       config: this.config,
     };
+    // An inline replacement reads the journal only once the shard it replaces has let go of it.
+    const previous = this.worker instanceof InlineShard ? this.worker.settled : undefined;
     const worker =
       this.config.engine.shardThreads === 'inline'
-        ? new InlineShard(workerData)
+        ? new InlineShard(workerData, previous)
         : spawnWorker(import.meta.url, './shard-worker.js', {
             workerData,
             transferList: [port2],

@@ -163,16 +163,34 @@ export class ShardHost {
   }
 
   private pendingInFlight = 0;
+  /** Set by `abandon`: nothing more is appended, released or rebuilt. */
+  private abandoned = false;
+  /** The append in flight, settled either way (what `abandon` waits for). */
+  private inFlight: Promise<void> = Promise.resolve();
+
+  /**
+   * Gives the shard up, as a crash would, for a shard that runs inline (a crashed worker's host
+   * simply stops existing): no further append starts, nothing more is released, a rebuild in
+   * progress stops at its next attempt. Resolves once the append in flight, if any, has settled,
+   * so a replacement that reads the journal after it sees everything this host will ever write.
+   */
+  abandon(): Promise<void> {
+    this.abandoned = true;
+    return this.inFlight;
+  }
 
   private pump(): void {
-    if (this.appending || this.rebuilding || !this.log || this.log.count === 0) return;
+    if (this.abandoned || this.appending || this.rebuilding || !this.log || this.log.count === 0) return;
     const payload = this.log.take()!;
     this.appending = true;
     this.pendingInFlight = this.emitted - this.durable;
     const target = this.emitted;
     this.appends++;
-    this.journal!.append(this.index, payload).then(
+    const append = this.journal!.append(this.index, payload);
+    this.inFlight = append.then(noop, noop);
+    append.then(
       () => {
+        if (this.abandoned) return;
         try {
           this.appending = false;
           this.pendingInFlight = 0;
@@ -185,6 +203,7 @@ export class ShardHost {
         }
       },
       (err: unknown) => {
+        if (this.abandoned) return;
         this.appending = false;
         this.pendingInFlight = 0;
         void this.onAppendFailed(err instanceof Error ? err : new Error(String(err)));
@@ -226,7 +245,7 @@ export class ShardHost {
     this.waitingHead = 0;
     this.log = new BinaryEventLog();
     // Rebuild from what the journal holds; retry until it can be read again.
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; !this.abandoned; attempt++) {
       try {
         this.durable = 0;
         this.emitted = 0;
@@ -253,6 +272,8 @@ export class ShardHost {
     }
   }
 }
+
+function noop(): void {}
 
 const DONE: Waiting = { upTo: 0, results: null, count: 0, release: () => {} };
 

@@ -59,6 +59,7 @@ export interface ShardStats {
   batchesApplied: number;
   holdsScheduled: number;
   expiredTotal: number;
+  /** The heap of the shard's thread: its worker's, or with inline shards the engine thread's (the same for all). */
   heapUsedBytes: number;
   /** The thread the shard runs on: its worker's `threadId`, or the engine's own when inline. */
   threadId: number;

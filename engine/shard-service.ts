@@ -2,7 +2,7 @@
  * Serves one shard: hosts a `ShardHost` (shard + journal), applies binary batches from the data
  * port, posts each batch's results once they are durable, and serves the control plane over
  * Comlink. Used by the shard worker's entry point (the port is `parentPort`) and, for an engine
- * whose shards run inline, on the engine's own thread (the port is an in-thread pair). All
+ * whose shards run inline, on the engine's own thread (the port is InlineShard's: direct calls). All
  * logic lives in shard-host.ts and actors/shard.ts; this file only wires messages, the clock
  * and the expiry timer.
  */
@@ -21,17 +21,20 @@ export interface ShardPort {
 }
 
 /**
- * Starts serving. A bug that surfaces outside a batch (in the expiry timer, a journal callback)
- * goes to `onFault`: by default it is rethrown as an uncaught error, which ends a worker the
- * way any crash does; an inline shard ends itself instead of the process. `stop` is for an inline shard the engine abandons (as a crashed worker would
- * be): its timer and control port stop, and its journal closes once what it has appended is
- * settled.
+ * Starts serving. A bug that surfaces outside a batch (in the expiry timer, a journal callback,
+ * recovery) goes to `onFault`: by default it is rethrown as an uncaught error, which ends a
+ * worker the way any crash does; an inline shard ends itself instead of the process. Recovery
+ * reads the journal once `after` has resolved (an inline replacement waits for the shard it
+ * replaces to let go of the journal). `stop` gives an inline shard up as a crash would: its
+ * timer and control port stop, nothing more is appended, and it resolves once the append in
+ * flight has settled and the journal is closed.
  */
 export function serveShard(
   data: ShardWorkerData,
   port: ShardPort,
   onFault: (error: unknown) => void = crash,
-): { stop(): void } {
+  after: Promise<void> = Promise.resolve(),
+): { stop(): Promise<void> } {
   const clock = clockFromSpec(data.clock);
   const journal = openJournal(data.config);
   let batchesApplied = 0;
@@ -43,7 +46,7 @@ export function serveShard(
     },
     onFault,
   });
-  const recovered = host.recover();
+  const recovered = after.then(() => host.recover());
   // Until recovery is done, batches wait here in arrival order (the engine does not send any
   // before `ready()` resolves; this only guards a restart race).
   const early: BatchMessage[] = [];
@@ -63,14 +66,14 @@ export function serveShard(
     else early.push(msg);
   });
 
-  void recovered.then(() => {
+  recovered.then(() => {
     isReady = true;
     try {
       for (const msg of early.splice(0)) apply(msg);
     } catch (err) {
       onFault(err);
     }
-  });
+  }, onFault);
 
   const timer = setInterval(() => {
     try {
@@ -119,13 +122,11 @@ export function serveShard(
 
   Comlink.expose(control, comlinkEndpoint(data.control));
   return {
-    stop() {
+    async stop() {
       clearInterval(timer);
       data.control.close();
-      void host
-        .flush()
-        .then(() => journal?.close())
-        .catch(() => {});
+      await host.abandon();
+      await journal?.close().catch(() => {});
     },
   };
 }

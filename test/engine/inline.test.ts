@@ -1,8 +1,13 @@
 import t from 'tap';
 import { MessageChannel, threadId } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { systemClock } from '../../actors/index.js';
+import { mkdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatchWriter, systemClock } from '../../actors/index.js';
 import { FileJournal } from '../../persistence/index.js';
+import { shardFileName } from '../../persistence/file-journal.js';
+import type { Journal, JournalPosition } from '../../persistence/index.js';
+import type { ShardDownInfo, ShardUpInfo } from '../../engine/index.js';
 import { ShardHost } from '../../engine/shard-host.js';
 import { InlineShard } from '../../engine/inline-shard.js';
 import type { ShardWorkerData } from '../../engine/shard-messages.js';
@@ -101,3 +106,104 @@ t.test('a bug in a journal callback goes to the fault hook, not out of the callb
   });
   t.match(await fault, { message: 'subscriber bug' });
 });
+
+/** A journal whose appends settle when the test says; it starts empty. */
+class HeldJournal implements Journal {
+  readonly kind = 'memory' as const;
+  appended: Uint8Array[] = [];
+  private settleNext: (() => void)[] = [];
+  append(_shard: number, payload: Uint8Array): Promise<JournalPosition> {
+    this.appended.push(payload);
+    return new Promise((resolve) => this.settleNext.push(() => resolve(this.appended.length)));
+  }
+  settleOne(): void {
+    this.settleNext.shift()?.();
+  }
+  read(): Promise<JournalPosition> {
+    return Promise.resolve(0);
+  }
+  durablePosition(): JournalPosition {
+    return 0;
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+t.test('an abandoned host appends nothing more and releases nothing; abandon waits for the append in flight', async (t) => {
+  const journal = new HeldJournal();
+  const host = new ShardHost(0, { qtyMax: 10, holdTtlMsDefault: 60_000, timerTickMs: 100 }, journal, systemClock);
+  await host.recover();
+  void host.define({ sku: 'a', stock: 10 }); // append 1 in flight
+  t.equal(journal.appended.length, 1);
+  const batch = (key: string) => {
+    const w = new BatchWriter();
+    w.reserve('a', 1, 'u', key);
+    const { buffer, bytes, count } = w.take(new ArrayBuffer(1024));
+    return { bytes: new Uint8Array(buffer, 0, bytes), count };
+  };
+  const released: string[] = [];
+  const b = batch('k1');
+  host.applyBatch(b.bytes, b.count, new Float64Array(3), () => released.push('k1'));
+  t.equal(journal.appended.length, 1, 'its events wait for the next group commit');
+  let abandoned = false;
+  const gone = host.abandon().then(() => (abandoned = true));
+  await new Promise((r) => setImmediate(r));
+  t.notOk(abandoned, 'abandon waits for the append in flight');
+  journal.settleOne();
+  await gone;
+  await new Promise((r) => setImmediate(r));
+  t.equal(journal.appended.length, 1, 'no further append after abandon');
+  t.same(released, [], 'nothing released: the requests are answered by whoever abandoned it');
+});
+
+const unreadable = {
+  'its file cannot be read': (dir: string) => {
+    const file = join(dir, shardFileName(0));
+    renameSync(file, `${file}.away`);
+    mkdirSync(file); // a directory where the file was
+    return () => {
+      rmdirSync(file);
+      renameSync(`${file}.away`, file);
+    };
+  },
+  'its journal cannot even be opened': (dir: string) => {
+    renameSync(dir, `${dir}.away`);
+    writeFileSync(dir, 'not a directory');
+    return () => {
+      rmSync(dir);
+      renameSync(`${dir}.away`, dir);
+    };
+  },
+};
+
+for (const [what, breakJournal] of Object.entries(unreadable)) {
+  t.test(`an inline shard restarting while ${what} retries; the process lives on`, async (t) => {
+    const dir = tempDir();
+    const engine = await testEngine({ journal: { kind: 'file', dir, restartDelayMs: 20 } });
+    t.teardown(() => engine.close());
+    let sku = '';
+    for (let i = 0; engine.shardOf((sku = `s${i}`)) !== 0; i++);
+    await engine.defineSku({ sku, stock: 10 });
+    const acked = await engine.reserveMany(
+      Array.from({ length: 4 }, (_, i) => ({ sku, userId: `u${i}`, qty: 1, idempotencyKey: `k${i}` })),
+    );
+    t.ok(acked.every((r) => r.status === 'reserved'));
+    const downs: boolean[] = [];
+    engine.on('shard_down', (info: ShardDownInfo) => downs.push(info.restarting));
+    const up = new Promise<ShardUpInfo>((resolve) => engine.once('shard_up', resolve));
+    await engine.crashShardForTest(0);
+    const repair = breakJournal(dir); // before the first restart attempt
+    await new Promise((r) => setTimeout(r, 300));
+    t.match(await engine.reserve({ sku, userId: 'v', qty: 1, idempotencyKey: 'v1' }), {
+      status: 'shard_unavailable',
+      retriable: true,
+    });
+    t.same(downs, [true], 'reported down once, restarting');
+    repair();
+    const info = await up;
+    t.ok(info.restarts >= 2, `restarted after ${info.restarts} attempts`);
+    t.equal(info.recovery.events, 5, 'sku_defined + 4 reservations replayed');
+    t.match(await engine.getSku(sku), { available: 6, reserved: 4 });
+  });
+}

@@ -119,3 +119,22 @@ t.test("serve resolves engine.shardThreads 'auto': inline on one gateway thread 
   t.equal(where(servedShardThreads(config('inline', 3), 8)), 'inline', 'an explicit choice stays');
   t.end();
 });
+
+t.test('serve --shard-threads: the choice is logged at start; a bad value is refused', async (t) => {
+  for (const [flag, chosen] of [
+    ['workers', 'workers'],
+    ['inline', 'inline'],
+  ] as const) {
+    const p = start(['serve', '--port', '0', '--journal', 'none', '--auth', 'none', '--shard-threads', flag]);
+    t.teardown(() => {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    });
+    const [line] = await p.waitFor(/\{[^\n]*"msg":"stockade is serving"[^\n]*\}/, 30_000);
+    t.equal((JSON.parse(line) as { shardThreads: string }).shardThreads, chosen);
+    p.child.kill('SIGTERM');
+    t.equal(await p.exit, 0);
+  }
+  const bad = start(['serve', '--port', '0', '--journal', 'none', '--shard-threads', 'sideways']);
+  t.equal(await bad.exit, 2);
+  t.match(bad.err(), /config\.engine\.shardThreads must be one of 'auto', 'workers', 'inline', got 'sideways'/);
+});

@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import { request as httpRequest, Agent } from 'node:http';
+import { threadId } from 'node:worker_threads';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,12 @@ for (const shardThreads of ['workers', 'inline'] as const) {
     });
     let closed = false;
     t.teardown(() => (closed ? undefined : s.close()));
+    const threads = (await s.engine.stats()).shards.map((sh) => sh.threadId);
+    t.same(
+      threads.map((id) => id === threadId),
+      shardThreads === 'inline' ? [true, true] : [false, false],
+      `the shards run ${shardThreads === 'inline' ? 'on this thread' : 'on worker threads'}`,
+    );
     t.equal((await request(`${s.url}/v1/skus/hot`, 'PUT', { stock: STOCK })).status, 201);
     const sub = await s.engine.subscribe();
     const events: SkuEvent[] = [];
