@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import {
   Op,
   STATUS_NAMES,
+  Status,
   USER_ID_BYTES_MAX,
   checkSkuDefinition,
   isValidQty,
@@ -129,7 +130,7 @@ export class Engine extends EventEmitter {
     const client = this.clientFor(def.sku);
     if (client.down) return rejection('shard_unavailable');
     client.flush();
-    return toDefineResult(await client.control.define(def));
+    return toDefineResult(await unlessDown(client.control.define(def)));
   }
 
   /** Changes a SKU's limits, hold time, window, price or name. Stock changes use `restock`. */
@@ -139,7 +140,7 @@ export class Engine extends EventEmitter {
     const client = this.clientFor(sku);
     if (client.down) return rejection('shard_unavailable');
     client.flush();
-    return toDefineResult(await client.control.update(sku, update));
+    return toDefineResult(await unlessDown(client.control.update(sku, update)));
   }
 
   /** The live state of a SKU, or null if it is not defined. */
@@ -258,7 +259,10 @@ export class Engine extends EventEmitter {
       this.shards.map(async (s) => {
         const base = { up: !s.down, queueDepth: s.depth, batchesSent: s.batchesSent, restarts: s.restarts };
         if (s.down) return { ...emptyStats(s.index), ...base };
-        return { ...(await s.control.stats()), ...base };
+        // A shard that dies before it answers is reported down, not as a failed call.
+        const live = await unlessDown(s.control.stats());
+        if ('status' in live) return { ...emptyStats(s.index), ...base, up: false };
+        return { ...live, ...base };
       }),
     );
     return { shards, subscribers: this.subscriptions.size };
@@ -281,6 +285,7 @@ export class Engine extends EventEmitter {
   }
 
   private async setForwarding(on: boolean): Promise<void> {
+    for (const s of this.shards) s.forwarding = on; // a shard restarted later is told too
     await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.setEventForwarding(on)));
   }
 
@@ -317,6 +322,16 @@ export class Engine extends EventEmitter {
   /** Test hook: kills one shard worker the way a crash would. */
   async crashShardForTest(shard: number): Promise<void> {
     await this.shards[shard].crashForTest();
+  }
+}
+
+/** A define or update the shard did not answer because it went down: `shard_unavailable`. */
+async function unlessDown<T extends object>(call: Promise<T>): Promise<T | { status: number }> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof EngineError && err.code === 'shard_unavailable') return { status: Status.shard_unavailable };
+    throw err;
   }
 }
 

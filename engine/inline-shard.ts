@@ -24,11 +24,16 @@ export class InlineShard extends EventEmitter {
   private deliver: ((msg: BatchMessage) => void) | null = null;
   private ended = false;
   private readonly served: { stop(): Promise<void> };
-  /** Resolves once this shard has let go of its journal after it ended (see above). */
+  private readonly after: Promise<void>;
+  /**
+   * Once this shard has ended: resolves when it, and the shard it replaced, have let go of the
+   * journal (see above). Until the end it never resolves: a live shard holds the journal.
+   */
   settled: Promise<void> = new Promise(() => {});
 
   constructor(data: ShardWorkerData, after: Promise<void> = Promise.resolve()) {
     super();
+    this.after = after;
     const port: ShardPort = {
       // Replies go out on a microtask: never inside the caller's `postMessage`.
       postMessage: (msg: WorkerToMain) => {
@@ -65,15 +70,19 @@ export class InlineShard extends EventEmitter {
     }
   }
 
-  terminate(): Promise<number> {
+  /** Ends the shard as a crash would; resolves once it has let go of the journal. */
+  async terminate(): Promise<number> {
     this.end(1);
-    return Promise.resolve(1);
+    await this.settled;
+    return 1;
   }
 
   private end(code: number, error?: Error): void {
     if (this.ended) return;
     this.ended = true;
-    this.settled = this.served.stop().catch(() => {});
+    // A replacement may wait on this: it must not read the journal before the shard this one
+    // replaced has let go of it either, even if this one never got to read it.
+    this.settled = Promise.all([this.after, this.served.stop().catch(() => {})]).then(() => {});
     setImmediate(() => {
       if (error) this.emit('error', error);
       this.emit('exit', code);

@@ -16,6 +16,7 @@ import type { RecoveryStats } from './shard-host.js';
 import type { BatchMessage, ShardControl, ShardWorkerData, WorkerToMain } from './shard-messages.js';
 import { InlineShard } from './inline-shard.js';
 import { ReservedResult, rejection, rejectionOf, reservationId, stateNameOrNull } from './results.js';
+import { EngineError } from './errors.js';
 
 /** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
 export class Waiter {
@@ -73,6 +74,33 @@ class PendingBatch {
 
 const NO_WAITER = new Waiter(1, () => {});
 
+/** The least time `close` gives a shard to flush its journal before ending it anyway. */
+const SHUTDOWN_MS_MIN = 10_000;
+
+/**
+ * The shard's control calls, each raced against the shard's failure: a call the shard never
+ * answers (it died, or was ended, first) fails with `shard_unavailable` instead of waiting
+ * forever.
+ */
+function settlingCalls(remote: Comlink.Remote<ShardControl>, failed: Promise<never>, index: number): ShardControlCalls {
+  const down = failed.catch((err: unknown) => {
+    throw new EngineError('shard_unavailable', `shard ${index} stopped before it answered`, { cause: err });
+  });
+  down.catch(() => {});
+  const call = <T>(p: Promise<T>): Promise<T> => Promise.race([p, down]);
+  return {
+    ready: () => call(remote.ready()),
+    define: (def) => call(remote.define(def)),
+    update: (sku, update) => call(remote.update(sku, update)),
+    get: (sku) => call(remote.get(sku)),
+    stats: () => call(remote.stats()),
+    tick: () => call(remote.tick()),
+    setEventForwarding: (on) => call(remote.setEventForwarding(on)),
+    drain: () => call(remote.drain()),
+    shutdown: () => call(remote.shutdown()),
+  };
+}
+
 /** Spare buffers kept per shard: enough for the batches that are usually in flight. */
 const POOL_MAX = 16;
 
@@ -91,8 +119,17 @@ export interface ShardClientHooks {
  *   reserve() ─▶ writer + pending ─(setImmediate or full)─▶ worker
  *   waiter.settle() ◀─ decode(results[i]) ◀──────────────── results message
  */
+/** The control plane as the engine calls it: each call settles, even if the shard dies first. */
+export type ShardControlCalls = {
+  [K in keyof ShardControl]: (...args: Parameters<ShardControl[K]>) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
+};
+
 export class ShardClient {
-  control!: Comlink.Remote<ShardControl>;
+  /** Fails with `shard_unavailable` when the shard dies (or is ended) before it answers. */
+  control!: ShardControlCalls;
+  private remote!: Comlink.Remote<ShardControl>;
+  /** Whether durable events are forwarded (subscribers exist); a restarted shard is told too. */
+  forwarding = false;
   private worker!: Worker | InlineShard;
   private failed!: Promise<never>;
   private workerFailed = false;
@@ -149,19 +186,23 @@ export class ShardClient {
           });
     this.worker = worker;
     this.workerFailed = false;
-    this.control = Comlink.wrap<ShardControl>(comlinkEndpoint(port1));
+    this.remote = Comlink.wrap<ShardControl>(comlinkEndpoint(port1));
     this.failed = new Promise<never>((_, reject) => (this.failNow = reject));
     this.failed.catch(() => {}); // observed through ready(); never an unhandled rejection
+    this.control = settlingCalls(this.remote, this.failed, this.index);
     worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
     worker.on('error', (err: Error) => this.fail(worker, err));
     worker.on('exit', (code) => {
-      if (!this.closing) this.fail(worker, new Error(`shard ${this.index} worker exited with code ${code}`));
+      const error = new Error(`shard ${this.index} worker exited with code ${code}`);
+      // While closing, an exit is expected; it still ends any control call left waiting.
+      if (this.closing) this.failNow(error);
+      else this.fail(worker, error);
     });
   }
 
   /** Resolves when the worker has recovered its journal; rejects if it dies first. */
   async ready(): Promise<RecoveryStats> {
-    this.recovery = await Promise.race([this.control.ready(), this.failed]);
+    this.recovery = await Promise.race([this.remote.ready(), this.failed]);
     return this.recovery;
   }
 
@@ -277,19 +318,25 @@ export class ShardClient {
     const delay = this.config.journal.restartDelayMs * 2 ** Math.min(attempt, 6);
     const timer = setTimeout(() => {
       if (this.closing) return;
-      this.control[Comlink.releaseProxy]();
+      this.remote[Comlink.releaseProxy]();
       this.start();
       this.restarts++;
-      this.ready().then(
-        (recovery) => {
-          this.down = false;
-          this.hooks.onUp(this.index, recovery, this.restarts);
-        },
-        () => {
-          // The new worker died during recovery: try again, waiting longer.
-          if (!this.closing) this.scheduleRestart(attempt + 1);
-        },
-      );
+      this.ready()
+        .then(async (recovery) => {
+          // Subscribers see the restarted shard's events from its first new decision on.
+          if (this.forwarding) await this.control.setEventForwarding(true);
+          return recovery;
+        })
+        .then(
+          (recovery) => {
+            this.down = false;
+            this.hooks.onUp(this.index, recovery, this.restarts);
+          },
+          () => {
+            // The new worker died during recovery: try again, waiting longer.
+            if (!this.closing) this.scheduleRestart(attempt + 1);
+          },
+        );
     }, delay);
     timer.unref();
   }
@@ -307,17 +354,26 @@ export class ShardClient {
     return this.inFlight.size;
   }
 
+  /**
+   * Stops the shard: its journal flushed and closed (bounded: a shard stuck rebuilding because
+   * its journal stays unavailable is ended anyway once the bound passes), then the worker ended.
+   */
   async close(): Promise<void> {
     await this.drain();
     this.closing = true;
     if (!this.down) {
+      const bound = Math.max(SHUTDOWN_MS_MIN, 2 * this.config.kafka.appendTimeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, bound)));
       try {
-        await this.control.shutdown();
+        await Promise.race([this.control.shutdown(), late]);
       } catch {
         // The worker may already be gone; terminate below either way.
+      } finally {
+        clearTimeout(timer);
       }
     }
-    this.control[Comlink.releaseProxy]();
+    this.remote[Comlink.releaseProxy]();
     await this.worker.terminate();
   }
 

@@ -170,9 +170,11 @@ export class ShardHost {
 
   /**
    * Gives the shard up, as a crash would, for a shard that runs inline (a crashed worker's host
-   * simply stops existing): no further append starts, nothing more is released, a rebuild in
-   * progress stops at its next attempt. Resolves once the append in flight, if any, has settled,
-   * so a replacement that reads the journal after it sees everything this host will ever write.
+   * simply stops existing): no further append starts, the append in flight releases nothing when
+   * it settles, a rebuild in progress stops at its next attempt. (Whoever abandons it stops
+   * passing it batches and drops any reply it still gives.) Resolves once the append in flight,
+   * if any, has settled, so a replacement that reads the journal after it sees everything this
+   * host will ever write.
    */
   abandon(): Promise<void> {
     this.abandoned = true;
@@ -186,7 +188,13 @@ export class ShardHost {
     this.pendingInFlight = this.emitted - this.durable;
     const target = this.emitted;
     this.appends++;
-    const append = this.journal!.append(this.index, payload);
+    let append: Promise<unknown>;
+    try {
+      append = this.journal!.append(this.index, payload);
+    } catch (err) {
+      // A journal that throws instead of rejecting.
+      append = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
     this.inFlight = append.then(noop, noop);
     append.then(
       () => {

@@ -26,8 +26,11 @@ export interface ShardPort {
  * worker the way any crash does; an inline shard ends itself instead of the process. Recovery
  * reads the journal once `after` has resolved (an inline replacement waits for the shard it
  * replaces to let go of the journal). `stop` gives an inline shard up as a crash would: its
- * timer and control port stop, nothing more is appended, and it resolves once the append in
- * flight has settled and the journal is closed.
+ * timer and control port stop, nothing more is appended, a recovery not yet begun never begins,
+ * and it resolves once the append in flight has settled and the journal is closed. A
+ * replacement waits for that without a bound: the Kafka journal bounds its appends
+ * (`kafka.appendTimeoutMs`); an fdatasync that never returns keeps the shard down rather than
+ * risk two hosts writing its journal.
  */
 export function serveShard(
   data: ShardWorkerData,
@@ -46,7 +49,10 @@ export function serveShard(
     },
     onFault,
   });
-  const recovered = after.then(() => host.recover());
+  let stopped = false;
+  // Stopped before it could recover (its replacement's turn came first, or the engine closed):
+  // it never reads the journal, so it cannot race whoever does.
+  const recovered = after.then(() => (stopped ? new Promise<never>(() => {}) : host.recover()));
   // Until recovery is done, batches wait here in arrival order (the engine does not send any
   // before `ready()` resolves; this only guards a restart race).
   const early: BatchMessage[] = [];
@@ -123,6 +129,7 @@ export function serveShard(
   Comlink.expose(control, comlinkEndpoint(data.control));
   return {
     async stop() {
+      stopped = true;
       clearInterval(timer);
       data.control.close();
       await host.abandon();

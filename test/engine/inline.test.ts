@@ -3,7 +3,9 @@ import { MessageChannel, threadId } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { mkdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchWriter, systemClock } from '../../actors/index.js';
+import * as Comlink from 'comlink';
+import { BatchWriter, comlinkEndpoint, systemClock } from '../../actors/index.js';
+import type { ShardControl } from '../../engine/shard-messages.js';
 import { FileJournal } from '../../persistence/index.js';
 import { shardFileName } from '../../persistence/file-journal.js';
 import type { Journal, JournalPosition } from '../../persistence/index.js';
@@ -11,7 +13,7 @@ import type { ShardDownInfo, ShardUpInfo } from '../../engine/index.js';
 import { ShardHost } from '../../engine/shard-host.js';
 import { InlineShard } from '../../engine/inline-shard.js';
 import type { ShardWorkerData } from '../../engine/shard-messages.js';
-import { tempDir, testConfig, testEngine, testPreset } from './helpers.js';
+import { eventually, tempDir, testConfig, testEngine, testPreset } from './helpers.js';
 
 // `engine.shardThreads: 'inline'` runs the shards on the engine's thread. Everything the
 // engine promises must hold there too: this file runs the engine and recovery suites again
@@ -52,6 +54,10 @@ function inlineShardData(): { data: ShardWorkerData; port1: MessagePort } {
   return { data, port1 };
 }
 
+function controlOf(port: MessagePort): Comlink.Remote<ShardControl> {
+  return Comlink.wrap<ShardControl>(comlinkEndpoint(port));
+}
+
 /** Watches an inline shard end: what it emitted, in order, once it has exited. */
 function ending(shard: InlineShard): Promise<string[]> {
   const seen: string[] = [];
@@ -69,7 +75,7 @@ t.test('a shard that throws on a batch is ended as a crashed worker would be: er
   t.teardown(() => port1.close());
   const shard = new InlineShard(data);
   const ended = ending(shard);
-  await new Promise((r) => setTimeout(r, 20)); // recovered: the batch is applied at once
+  await controlOf(port1).ready(); // recovered: the batch is applied at once, inside postMessage
   shard.postMessage({ ...badBatch });
   t.match(await ended, [/^error: .*results buffer too small/, 'exit 1']);
   let replies = 0;
@@ -194,7 +200,7 @@ for (const [what, breakJournal] of Object.entries(unreadable)) {
     const up = new Promise<ShardUpInfo>((resolve) => engine.once('shard_up', resolve));
     await engine.crashShardForTest(0);
     const repair = breakJournal(dir); // before the first restart attempt
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => (await engine.stats()).shards[0].restarts >= 2, 10_000, 'a second restart attempt');
     t.match(await engine.reserve({ sku, userId: 'v', qty: 1, idempotencyKey: 'v1' }), {
       status: 'shard_unavailable',
       retriable: true,
@@ -202,8 +208,71 @@ for (const [what, breakJournal] of Object.entries(unreadable)) {
     t.same(downs, [true], 'reported down once, restarting');
     repair();
     const info = await up;
-    t.ok(info.restarts >= 2, `restarted after ${info.restarts} attempts`);
+    t.ok(info.restarts >= 3, `restarted after ${info.restarts} attempts`);
     t.equal(info.recovery.events, 5, 'sku_defined + 4 reservations replayed');
     t.match(await engine.getSku(sku), { available: 6, reserved: 4 });
   });
 }
+
+t.test('a replacement reads the journal only once the shard it replaces has let go of it', async (t) => {
+  const { data, port1 } = inlineShardData();
+  t.teardown(() => port1.close());
+  let letGo!: () => void;
+  const previous = new Promise<void>((resolve) => (letGo = resolve));
+  const shard = new InlineShard(data, previous);
+  let recovered = false;
+  const ready = controlOf(port1)
+    .ready()
+    .then(() => (recovered = true));
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(recovered, 'no recovery while the previous shard holds the journal');
+  letGo();
+  await ready;
+  t.ok(recovered);
+  let settled = false;
+  void shard.settled.then(() => (settled = true));
+  await new Promise((r) => setImmediate(r));
+  t.notOk(settled, 'a live shard has not let go');
+  t.equal(await shard.terminate(), 1);
+  t.ok(await shard.settled.then(() => true));
+});
+
+t.test('a replacement ended before it recovered never reads the journal, and settles after its predecessor', async (t) => {
+  const { data, port1 } = inlineShardData();
+  t.teardown(() => port1.close());
+  let letGo!: () => void;
+  const previous = new Promise<void>((resolve) => (letGo = resolve));
+  const shard = new InlineShard(data, previous);
+  const terminated = shard.terminate();
+  let settled = false;
+  void shard.settled.then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 20));
+  t.notOk(settled, 'not before the shard it replaced has let go');
+  letGo();
+  t.equal(await terminated, 1);
+  t.ok(settled);
+});
+
+t.test('close() while a restart is scheduled: the restart never starts and nothing is left running', async (t) => {
+  const dir = tempDir();
+  const engine = await testEngine({ journal: { kind: 'file', dir, restartDelayMs: 500 } });
+  await engine.defineSku({ sku: 'c', stock: 3 });
+  const down = new Promise<ShardDownInfo>((resolve) => engine.once('shard_down', resolve));
+  let ups = 0;
+  engine.on('shard_up', () => ups++);
+  await engine.crashShardForTest(engine.shardOf('c'));
+  t.match(await down, { restarting: true });
+  await engine.close();
+  await new Promise((r) => setTimeout(r, 700));
+  t.equal(ups, 0, 'no shard came back after close');
+});
+
+t.test('stats() while a shard dies reports it down instead of failing or hanging', async (t) => {
+  const engine = await testEngine();
+  t.teardown(() => engine.close());
+  const pending = engine.stats(); // its control call is on its way to shard 0...
+  void engine.crashShardForTest(0); // ...which ends before it answers
+  const stats = await pending;
+  t.equal(stats.shards[0].up, false);
+  t.equal(stats.shards[1].up, true);
+});

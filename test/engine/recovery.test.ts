@@ -93,3 +93,22 @@ t.test('subscribers see events only once they are durable', async (t) => {
   }
   t.same(seen, ['sku_defined', 'reserved']);
 });
+
+t.test('a subscriber keeps getting the events of a shard that was restarted', async (t) => {
+  const engine = await testEngine({ journal: { ...fileJournal(tempDir()).journal, restartDelayMs: 20 } });
+  t.teardown(() => engine.close());
+  const sub = await engine.subscribe();
+  await engine.defineSku({ sku: 'again', stock: 3 });
+  const up = new Promise<ShardUpInfo>((resolve) => engine.once('shard_up', resolve));
+  await engine.crashShardForTest(engine.shardOf('again'));
+  await up;
+  t.match(await engine.reserve({ sku: 'again', userId: 'u', qty: 1, idempotencyKey: 'after' }), {
+    status: 'reserved',
+  });
+  const seen: string[] = [];
+  for await (const ev of sub) {
+    seen.push(ev.type);
+    if (ev.type === 'reserved') break;
+  }
+  t.same(seen, ['sku_defined', 'reserved'], 'the reservation made after the restart is seen');
+});
