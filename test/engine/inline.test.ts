@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { MessageChannel, threadId } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { mkdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -214,12 +215,17 @@ for (const [what, breakJournal] of Object.entries(unreadable)) {
   });
 }
 
-t.test('a replacement reads the journal only once the shard it replaces has let go of it', async (t) => {
+/** An inline shard replacing one that holds the journal until `letGo` is called. */
+function replacementShard(t: Test): { shard: InlineShard; port1: MessagePort; letGo: () => void } {
   const { data, port1 } = inlineShardData();
   t.teardown(() => port1.close());
   let letGo!: () => void;
   const previous = new Promise<void>((resolve) => (letGo = resolve));
-  const shard = new InlineShard(data, previous);
+  return { shard: new InlineShard(data, previous), port1, letGo };
+}
+
+t.test('a replacement reads the journal only once the shard it replaces has let go of it', async (t) => {
+  const { shard, port1, letGo } = replacementShard(t);
   let recovered = false;
   const ready = controlOf(port1)
     .ready()
@@ -238,11 +244,7 @@ t.test('a replacement reads the journal only once the shard it replaces has let 
 });
 
 t.test('a replacement ended before it recovered never reads the journal, and settles after its predecessor', async (t) => {
-  const { data, port1 } = inlineShardData();
-  t.teardown(() => port1.close());
-  let letGo!: () => void;
-  const previous = new Promise<void>((resolve) => (letGo = resolve));
-  const shard = new InlineShard(data, previous);
+  const { shard, letGo } = replacementShard(t);
   const terminated = shard.terminate();
   let settled = false;
   void shard.settled.then(() => (settled = true));
