@@ -199,18 +199,27 @@ async function oversold(engine: Engine, w: Workload, results: ReserveResult[]): 
   return over;
 }
 
-/** One case: the workload on a fresh engine with this journal and these shard threads. */
+/** How one case runs: the workload's short name, the journal, where the shards run, the load. */
+interface CaseSetup {
+  which: string;
+  kind: string;
+  shardThreads: 'workers' | 'inline';
+  batch: number;
+  inflight: number;
+}
+
+/**
+ * One case: the workload on a fresh engine set up as `c`, next to the same run's baselines
+ * (the plain decrement loop and the same rules in one thread).
+ */
 async function measureCase(
   base: StockadeConfig,
   w: Workload,
-  which: string,
-  kind: string,
-  shardThreads: 'workers' | 'inline',
-  batch: number,
-  inflight: number,
+  c: CaseSetup,
   ceil: { perSec: number },
   rules: { perSec: number },
 ): Promise<BenchCase> {
+  const { which, kind, shardThreads } = c;
   const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
   // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run, deleted after it.
   const topic = `stockade-bench-${which}-${Date.now()}`;
@@ -220,14 +229,14 @@ async function measureCase(
     ...(kind === 'kafka' ? { kafka: { topic } } : {}),
   });
   try {
-    const c = await measure(config, w, batch, inflight);
+    const f = await measure(config, w, c.batch, c.inflight);
     return {
       name: `${w.name}/journal=${kind}${shardThreads === 'inline' ? '/inline' : ''}`,
-      ...c,
+      ...f,
       ceiling_throughput_per_s: Math.round(ceil.perSec),
-      ratio_to_ceiling: round(c.throughput_per_s / ceil.perSec),
+      ratio_to_ceiling: round(f.throughput_per_s / ceil.perSec),
       same_rules_single_thread_per_s: Math.round(rules.perSec),
-      ratio_to_same_rules: round(c.throughput_per_s / rules.perSec),
+      ratio_to_same_rules: round(f.throughput_per_s / rules.perSec),
       journal: kind === 'file' ? 'file (fsync)' : kind === 'kafka' ? 'kafka (acks=-1)' : 'none',
       shard_threads: shardThreads,
       requests: w.requests.length,
@@ -286,7 +295,8 @@ export async function run(argv: string[]): Promise<void> {
       const rules = sameRulesBaseline(w);
       for (const kind of journalKinds) {
         for (const where of shardThreads as ('workers' | 'inline')[]) {
-          cases.push(await measureCase(base, w, which, kind, where, batch, inflight, ceil, rules));
+          const setup = { which, kind, shardThreads: where, batch, inflight };
+          cases.push(await measureCase(base, w, setup, ceil, rules));
         }
       }
     }

@@ -427,7 +427,7 @@ export async function run(argv: string[]): Promise<void> {
         journal: values.journal,
         with: values.with,
         rounds,
-        gateway_threads: Number(values['gateway-threads']),
+        gateway_threads: threads,
         shards: values.shards ?? 'default (CPU count)',
         shard_threads: `serve default: ${defaultShardThreads}`,
       },

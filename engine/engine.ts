@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import {
   Op,
   STATUS_NAMES,
-  Status,
   USER_ID_BYTES_MAX,
   checkSkuDefinition,
   isValidQty,
@@ -130,7 +129,8 @@ export class Engine extends EventEmitter {
     const client = this.clientFor(def.sku);
     if (client.down) return rejection('shard_unavailable');
     client.flush();
-    return toDefineResult(await unlessDown(client.control.define(def)));
+    const r = await nullIfDown(client.control.define(def));
+    return r === null ? rejection('shard_unavailable') : toDefineResult(r);
   }
 
   /** Changes a SKU's limits, hold time, window, price or name. Stock changes use `restock`. */
@@ -140,7 +140,8 @@ export class Engine extends EventEmitter {
     const client = this.clientFor(sku);
     if (client.down) return rejection('shard_unavailable');
     client.flush();
-    return toDefineResult(await unlessDown(client.control.update(sku, update)));
+    const r = await nullIfDown(client.control.update(sku, update));
+    return r === null ? rejection('shard_unavailable') : toDefineResult(r);
   }
 
   /** The live state of a SKU, or null if it is not defined. */
@@ -260,9 +261,8 @@ export class Engine extends EventEmitter {
         const base = { up: !s.down, queueDepth: s.depth, batchesSent: s.batchesSent, restarts: s.restarts };
         if (s.down) return { ...emptyStats(s.index), ...base };
         // A shard that dies before it answers is reported down, not as a failed call.
-        const live = await unlessDown(s.control.stats());
-        if ('status' in live) return { ...emptyStats(s.index), ...base, up: false };
-        return { ...live, ...base };
+        const live = await nullIfDown(s.control.stats());
+        return live === null ? { ...emptyStats(s.index), ...base, up: false } : { ...live, ...base };
       }),
     );
     return { shards, subscribers: this.subscriptions.size };
@@ -325,12 +325,12 @@ export class Engine extends EventEmitter {
   }
 }
 
-/** A define or update the shard did not answer because it went down: `shard_unavailable`. */
-async function unlessDown<T extends object>(call: Promise<T>): Promise<T | { status: number }> {
+/** A control call's answer, or null when the shard went down before it answered. */
+async function nullIfDown<T>(call: Promise<T>): Promise<T | null> {
   try {
     return await call;
   } catch (err) {
-    if (err instanceof EngineError && err.code === 'shard_unavailable') return { status: Status.shard_unavailable };
+    if (err instanceof EngineError && err.code === 'shard_unavailable') return null;
     throw err;
   }
 }

@@ -46,18 +46,16 @@ export class InlineShard extends EventEmitter {
       },
       close: () => this.end(0),
     };
-    let served: { stop(): Promise<void> };
+    let failedToStart: Error | null = null;
     try {
-      served = serveShard(data, port, (err) => this.end(1, asError(err)), after);
+      this.served = serveShard(data, port, (err) => this.end(1, asError(err)), after);
     } catch (err) {
-      // Opening the journal failed: the shard never started. Ended on a later tick, as a worker
-      // that fails at start is, once the caller has its listeners on.
-      served = { stop: () => Promise.resolve(data.control.close()) };
-      this.served = served;
-      this.end(1, asError(err));
-      return;
+      // Opening the journal failed: the shard never started. It ends at once, reported on a
+      // later tick (as a worker that fails at start is), once the caller has its listeners on.
+      this.served = { stop: () => Promise.resolve(data.control.close()) };
+      failedToStart = asError(err);
     }
-    this.served = served;
+    if (failedToStart) this.end(1, failedToStart);
   }
 
   postMessage(msg: BatchMessage, _transfer?: ArrayBuffer[]): void {

@@ -74,6 +74,11 @@ class PendingBatch {
 
 const NO_WAITER = new Waiter(1, () => {});
 
+/** The control plane as the engine calls it: each call settles, even if the shard dies first. */
+export type ShardControlCalls = {
+  [K in keyof ShardControl]: (...args: Parameters<ShardControl[K]>) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
+};
+
 /** The least time `close` gives a shard to flush its journal before ending it anyway. */
 const SHUTDOWN_MS_MIN = 10_000;
 
@@ -111,19 +116,15 @@ export interface ShardClientHooks {
 }
 
 /**
- * The engine's handle on one shard worker. Requests are appended to a binary batch and sent
- * once per event-loop turn (or as soon as the batch is full); results come back as one
- * Float64Array per batch and are matched to waiters by position. Request and result buffers
- * travel to the worker and back and are reused, so steady traffic allocates no buffers.
+ * The engine's handle on one shard (its worker thread, or inline: see inline-shard.ts).
+ * Requests are appended to a binary batch and sent once per event-loop turn (or as soon as the
+ * batch is full); results come back as one Float64Array per batch and are matched to waiters
+ * by position. Request and result buffers travel to the worker and back and are reused, so
+ * steady traffic allocates no buffers.
  *
  *   reserve() ─▶ writer + pending ─(setImmediate or full)─▶ worker
  *   waiter.settle() ◀─ decode(results[i]) ◀──────────────── results message
  */
-/** The control plane as the engine calls it: each call settles, even if the shard dies first. */
-export type ShardControlCalls = {
-  [K in keyof ShardControl]: (...args: Parameters<ShardControl[K]>) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
-};
-
 export class ShardClient {
   /** Fails with `shard_unavailable` when the shard dies (or is ended) before it answers. */
   control!: ShardControlCalls;

@@ -165,8 +165,8 @@ export class ShardHost {
   private pendingInFlight = 0;
   /** Set by `abandon`: nothing more is appended, released or rebuilt. */
   private abandoned = false;
-  /** The append in flight, settled either way (what `abandon` waits for). */
-  private inFlight: Promise<void> = Promise.resolve();
+  /** The latest append (what `abandon` waits for). */
+  private lastAppend: Promise<unknown> = Promise.resolve();
 
   /**
    * Gives the shard up, as a crash would, for a shard that runs inline (a crashed worker's host
@@ -178,7 +178,7 @@ export class ShardHost {
    */
   abandon(): Promise<void> {
     this.abandoned = true;
-    return this.inFlight;
+    return this.lastAppend.then(noop, noop);
   }
 
   private pump(): void {
@@ -195,7 +195,7 @@ export class ShardHost {
       // A journal that throws instead of rejecting.
       append = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    this.inFlight = append.then(noop, noop);
+    this.lastAppend = append;
     append.then(
       () => {
         if (this.abandoned) return;

@@ -55,7 +55,6 @@ function imageRule(ctx: GatewayContext): BodyRule {
   };
 }
 
-
 function onProductBody(x: HttpExchange, body: Record<string, unknown>): void {
   const c = checkProductBody(x.param, body);
   if (!c.ok) return x.fail(errorReply('invalid', c.field));

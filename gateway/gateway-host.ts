@@ -145,7 +145,6 @@ class HostedWorker {
       );
   }
 
-
   drain(): Promise<void> {
     return new Promise((resolve) => {
       this.drained = resolve;

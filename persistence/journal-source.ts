@@ -52,7 +52,6 @@ export async function kafkaJournalSource(settings: KafkaSettings): Promise<Journ
   };
 }
 
-
 /**
  * A source over the file journal's directory, opened read-only. `warn` hears about a torn or
  * corrupt frame where a read stops (pass null while following a live journal: the engine may

@@ -10,7 +10,6 @@ export const MIGRATE_USAGE = `usage: stockade migrate [options]
   --config FILE     JSON configuration file (STOCKADE_CONFIG)
 `;
 
-
 /**
  * `stockade migrate`: brings the MySQL schema up to date and prints what it applied. Exit code
  * 0 on success (also when there was nothing to do), 1 when MySQL cannot be reached or a

@@ -62,7 +62,6 @@ export class FoldError extends Error {
   }
 }
 
-
 /**
  * Folds `events` (one SKU's, in journal order) onto `start` (its row, or null when there is
  * none) and returns the resulting row, a new object; `start` itself is not changed. Returns

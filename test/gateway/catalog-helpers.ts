@@ -18,7 +18,6 @@ import { startServer, testConfig } from './helpers.js';
 
 let counter = 0;
 
-
 export interface CatalogServer {
   url: string;
   /** Every gateway thread's port, main thread first. */

@@ -45,7 +45,6 @@ class Proxy {
   }
 }
 
-
 if (ok) {
   t.test('MySQL down: the projector retries with backoff, skips nothing, converges', async (t) => {
     const s = await startSale(tempDir('stockade-proj-'), ['mug', 'tee']);
