@@ -79,8 +79,13 @@ export type ShardControlCalls = {
   [K in keyof ShardControl]: (...args: Parameters<ShardControl[K]>) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
 };
 
-/** The least time `close` gives a shard to flush its journal before ending it anyway. */
-const SHUTDOWN_MS_MIN = 10_000;
+/**
+ * How long `close` gives a shard to flush its journal before ending it anyway: 10 s, or two
+ * Kafka append timeouts if that is longer.
+ */
+export function shutdownBoundMs(config: StockadeConfig): number {
+  return Math.max(10_000, 2 * config.kafka.appendTimeoutMs);
+}
 
 /**
  * The shard's control calls, each raced against the shard's failure: a call the shard never
@@ -363,7 +368,7 @@ export class ShardClient {
     await this.drain();
     this.closing = true;
     if (!this.down) {
-      const bound = Math.max(SHUTDOWN_MS_MIN, 2 * this.config.kafka.appendTimeoutMs);
+      const bound = shutdownBoundMs(this.config);
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, bound)));
       try {

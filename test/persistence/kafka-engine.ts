@@ -1,5 +1,4 @@
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { threadId } from 'node:worker_threads';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import type { Engine, Reserved, ReserveResult } from '../../engine/index.js';
@@ -8,7 +7,8 @@ import { runUntilKilled, verifyAfterCrashes } from '../engine/kill9-helpers.js';
 import type { Acked } from '../engine/kill9-helpers.js';
 import { tempDir } from '../engine/helpers.js';
 import { prng } from '../simulation/simulation.js';
-import { kafkaTestSettings } from './kafka-helpers.js';
+import { kafkaServices as services, kafkaTestSettings } from './kafka-helpers.js';
+import { shutdownBoundMs } from '../../engine/shard-client.js';
 
 /**
  * The whole engine on the Kafka journal (registered by kafka-journal.test.ts, which runs every
@@ -16,24 +16,17 @@ import { kafkaTestSettings } from './kafka-helpers.js';
  * broker stopped and restarted in the middle of a sale.
  */
 function engineOn(s: KafkaSettings, shardThreads: 'workers' | 'inline' = 'workers'): Promise<Engine> {
-  return createEngine({
-    config: loadConfig({
-      env: {},
-      overrides: {
-        engine: { shards: 2, shardThreads },
-        journal: { kind: 'kafka', restartDelayMs: 50 },
-        kafka: { brokers: [...s.brokers], topic: s.topic, appendTimeoutMs: s.appendTimeoutMs },
-      },
-    }),
-  });
+  return createEngine({ config: configOn(s, shardThreads) });
 }
 
-function services(command: 'up' | 'down'): Promise<void> {
-  const script = new URL('../../scripts/services.sh', import.meta.url).pathname;
-  return new Promise((resolve, reject) => {
-    execFile('bash', [script, command, 'kafka'], { timeout: 150_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`services.sh ${command} kafka: ${err.message}\n${stdout}${stderr}`)) : resolve(),
-    );
+function configOn(s: KafkaSettings, shardThreads: 'workers' | 'inline' = 'workers') {
+  return loadConfig({
+    env: {},
+    overrides: {
+      engine: { shards: 2, shardThreads },
+      journal: { kind: 'kafka', restartDelayMs: 50 },
+      kafka: { brokers: [...s.brokers], topic: s.topic, appendTimeoutMs: s.appendTimeoutMs },
+    },
   });
 }
 
@@ -106,6 +99,20 @@ export function kafkaEngineTests(): void {
     const before = await buy('before', 100);
     t.ok(before.every((r) => r.status === 'reserved'), 'sold while the broker is up');
 
+    // Two more engines, closed while the broker is down (a SIGTERM during the outage).
+    const late = (i: number) => ({ sku: 'late', userId: `u${i}`, qty: 1, idempotencyKey: `late-${i}` });
+    const closers = await Promise.all(
+      (['workers', 'inline'] as const).map(async (mode) => {
+        const s = kafkaTestSettings(`engine-close-${mode}`, { appendTimeoutMs: 2_500 });
+        const engine = await engineOn(s, mode);
+        t.teardown(() => engine.close());
+        await engine.defineSku({ sku: 'late', stock: 100 });
+        const acked = await engine.reserveMany(Array.from({ length: 20 }, (_, i) => late(i)));
+        return { mode, s, engine, acked };
+      }),
+    );
+    t.ok(closers.every((c) => c.acked.every((r) => r.status === 'reserved')), 'the closing engines sold too');
+
     await services('down');
     const started = performance.now();
     const during = await buy('during', 50);
@@ -113,6 +120,21 @@ export function kafkaEngineTests(): void {
     t.ok(during.every((r) => r.status === 'journal_unavailable'), 'nothing confirmed while the broker is down');
     t.ok(during.every((r) => 'retriable' in r && r.retriable), 'retriable (HTTP 503)');
     t.ok(waited < 10_000, `answered within ${Math.round(waited)} ms, not hung`);
+
+    // A failed append sets the shard rebuilding from the partition, which cannot finish while
+    // the broker is down, so its journal cannot be flushed: close() ends it at the bound.
+    const bound = shutdownBoundMs(configOn(closers[0].s));
+    const took = await Promise.all(
+      closers.map(async (c) => {
+        t.match(await c.engine.reserve(late(99)), { status: 'journal_unavailable' }, `${c.mode}: failed append`);
+        const closeStarted = performance.now();
+        await c.engine.close();
+        return performance.now() - closeStarted;
+      }),
+    );
+    for (const [i, ms] of took.entries()) {
+      t.ok(ms >= bound - 500 && ms < bound + 5_000, `${closers[i].mode}: close() ended after ${Math.round(ms)} ms (bound ${bound} ms)`);
+    }
 
     await services('up');
     // The shard rebuilds from the partition once the broker answers; retries then succeed.
@@ -130,5 +152,16 @@ export function kafkaEngineTests(): void {
       'every reservation acknowledged before the outage is still there',
     );
     t.match(await engine.getSku('drop'), { available: 850, reserved: 150 }, 'nothing lost, nothing oversold');
+
+    for (const c of closers) {
+      const reopened = await engineOn(c.s, c.mode);
+      t.teardown(() => reopened.close());
+      const retried = await reopened.reserveMany(Array.from({ length: 20 }, (_, i) => late(i)));
+      t.ok(
+        retried.every((r, i) => r.status === 'reserved' && r.duplicate && r.reservationId === (c.acked[i] as Reserved).reservationId),
+        `${c.mode}: every reservation acknowledged before the outage survived the bounded close`,
+      );
+      t.match(await reopened.getSku('late'), { available: 80, reserved: 20 }, `${c.mode}: and nothing more was sold`);
+    }
   });
 }

@@ -1,4 +1,5 @@
 import type { Test } from 'tap';
+import { execFile } from 'node:child_process';
 import { loadConfig } from '../../config/index.js';
 import type { KafkaSettings } from '../../config/index.js';
 import { requireService, serviceEnv, tcpReachable } from './service-helpers.js';
@@ -31,4 +32,14 @@ export async function requireKafka(t: Test, settings: KafkaSettings): Promise<bo
   const up = await brokerReachable(settings.brokers);
   const problem = up ? null : `no Kafka broker at ${settings.brokers.join(',')}`;
   return requireService(t, 'Kafka', problem, 'run `bash scripts/services.sh up kafka`');
+}
+
+/** Stops or starts the real broker with the project's script (for the outage tests). */
+export function kafkaServices(command: 'up' | 'down'): Promise<void> {
+  const script = new URL('../../scripts/services.sh', import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    execFile('bash', [script, command, 'kafka'], { timeout: 150_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`services.sh ${command} kafka: ${err.message}\n${stdout}${stderr}`)) : resolve(),
+    );
+  });
 }

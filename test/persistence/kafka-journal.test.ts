@@ -3,7 +3,6 @@
 // the broker: tap runs test files in parallel, but the subtests of one file one at a time.
 import t from 'tap';
 import type { Test } from 'tap';
-import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { KafkaJournal, JournalError, crc32c } from '../../persistence/index.js';
 import { decodeEvents } from '../../actors/index.js';
@@ -12,7 +11,7 @@ import type { KafkaSettings } from '../../config/index.js';
 // Imported after persistence/, so kafkajs loads with the journal's fix (kafkajs-loader.ts).
 import kafkajs from 'kafkajs';
 import type { Message } from 'kafkajs';
-import { kafkaTestSettings, requireKafka } from './kafka-helpers.js';
+import { kafkaServices as services, kafkaTestSettings, requireKafka } from './kafka-helpers.js';
 import { perSku, readBack, saleCommits } from './journal-helpers.js';
 import type { Commit } from './journal-helpers.js';
 import { interopTests } from './kafka-interop.js';
@@ -302,16 +301,6 @@ async function deleteTopicsOfThisRun(s: KafkaSettings): Promise<void> {
 }
 
 // ---- the broker goes away ----------------------------------------------------------------
-
-function services(command: 'up' | 'down'): Promise<void> {
-  const script = new URL('../../scripts/services.sh', import.meta.url).pathname;
-  return new Promise((resolve, reject) => {
-    execFile('bash', [script, command, 'kafka'], { timeout: 150_000 }, (err, stdout, stderr) => {
-      if (!err) return resolve();
-      reject(new Error(`services.sh ${command} kafka: ${err.message}\n${stdout}${stderr}`));
-    });
-  });
-}
 
 function outageTest() {
   t.test('broker stopped and restarted: appends fail fast, then work again', async (t) => {
