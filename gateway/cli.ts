@@ -27,6 +27,7 @@ Commands:
   migrate           Create or update the MySQL schema; 'stockade migrate --help'
   project           Apply the journal to MySQL, following it; 'stockade project --help'
   help              Show this help
+  --version, -v     Show the version
 
 Options for serve (each also settable by its STOCKADE_* variable or a --config file):
   --port N          TCP port (STOCKADE_PORT; default 8080; 0 = any free port)
@@ -62,7 +63,6 @@ Options for serve (each also settable by its STOCKADE_* variable or a --config f
   --moderation      Run image moderation for POST /v1/moderation/images and product images;
                     the model is moderation.modelDir (STOCKADE_PRODUCTS_MODERATION)
   -h, --help        Show this help
-  -v, --version     Show the version
 
 Example:
   stockade serve --port 8080 --demo --auth none

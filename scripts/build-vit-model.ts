@@ -5,7 +5,7 @@
  * real model to load: tiny for tests, ViT-Base-sized for the benchmark.
  *
  *   npx tsx scripts/build-vit-model.ts --out test/fixtures/models/vit-tiny --size tiny
- *   npx tsx scripts/build-vit-model.ts --out /tmp/vit-base --size base --seed 7
+ *   npx tsx scripts/build-vit-model.ts --out models/vit-base --size base --seed 7
  *
  * The graph is the ViT forward pass spelled out in plain ONNX ops (opset 17), the same shape
  * `ViTForImageClassification` exports to:
