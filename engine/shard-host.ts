@@ -1,5 +1,6 @@
 import { BinaryEventLog, Shard, Status, RESULT_STRIDE, decodeEvents, nullEventLog } from '../actors/index.js';
 import type { Clock, ControlResult, ShardOptions, SkuDefinition, SkuEvent, SkuUpdate } from '../actors/index.js';
+import { JournalError } from '../persistence/index.js';
 import type { Journal } from '../persistence/index.js';
 
 export interface RecoveryStats {
@@ -252,7 +253,9 @@ export class ShardHost {
     w.length = 0;
     this.waitingHead = 0;
     this.log = new BinaryEventLog();
-    // Rebuild from what the journal holds; retry until it can be read again.
+    // Rebuild from what the journal holds; retry while it cannot be read. A journal that reads
+    // but does not make sense (journal_corrupt, a replay that fails) will not heal by waiting:
+    // that is a fault of the shard, reported and restarted as a crash is.
     for (let attempt = 0; !this.abandoned; attempt++) {
       try {
         this.durable = 0;
@@ -260,7 +263,13 @@ export class ShardHost {
         await this.recover();
         break;
       } catch (err) {
-        this.hooks.onAppendFailed?.(err instanceof Error ? err : new Error(String(err)));
+        if (!(err instanceof JournalError && err.retriable)) {
+          this.rebuilding = null;
+          done();
+          this.fault(err);
+          return;
+        }
+        this.hooks.onAppendFailed?.(err);
         await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
       }
     }

@@ -1,5 +1,5 @@
-import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writevSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writevSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { crc32c } from './crc32c.js';
 import { JournalError } from './journal.js';
 import type { Journal, JournalPosition } from './journal.js';
@@ -12,10 +12,19 @@ import type { Journal, JournalPosition } from './journal.js';
  *
  * One frame per group commit, written with one `writev` and made durable with one `fdatasync`
  * (`durability: 'fsync'`, the default) before `append` resolves. A frame whose length runs
- * past the end of the file or whose checksum does not match is a torn or corrupt tail: it and
- * everything after it are truncated when the shard's file is first read, never replayed.
- * (A frame is only ever written after every frame before it is durable, so nothing valid can
- * follow a bad frame.)
+ * past the end of the file or whose checksum does not match is a torn tail: it and everything
+ * after it are truncated when the shard's file is first read, never replayed. A frame is only
+ * ever written after every frame before it is durable, so nothing valid can follow a torn
+ * frame: if a valid frame does follow a bad one, the damage is in the middle of the journal
+ * (a disk fault, an outside write), and opening it fails with `journal_corrupt` rather than
+ * cut off frames that were acknowledged.
+ *
+ * A failed write or fdatasync leaves the page cache unreliable ("fsyncgate"): Linux marks the
+ * pages whose writeback failed clean, so a read may still see the new bytes while the disk
+ * holds the old ones, and later fsyncs on the file report success. So after a failure the file
+ * is reopened, cut back to the end of the last frame known durable and fsynced, before it is
+ * read or written again; the failed append's frame is then certainly gone, and nothing is ever
+ * appended after bytes the disk may not hold.
  *
  * Preallocation (`preallocBytes`, with fsync durability): appending to the end of a file
  * changes its size, and ext4 then has to commit the inode through its own journal on every
@@ -83,6 +92,7 @@ interface ShardFile {
   /** Bytes that exist in the file: frames, then zeros. */
   allocated: number;
   writing: boolean;
+  /** A write or fsync failed: reopen and cut back to `end` before any other use. */
   broken: boolean;
   truncatedBytes: number;
 }
@@ -107,18 +117,28 @@ export class FileJournal implements Journal {
   private file(shard: number): ShardFile {
     let f = this.files.get(shard);
     if (!f || f.broken) {
-      if (f) closeQuietly(f.fd);
-      f = {
-        fd: openSync(this.path(shard), 'a+'),
-        end: -1,
-        allocated: 0,
-        writing: false,
-        broken: false,
-        truncatedBytes: 0,
-      };
-      // 'a+' would make every write an append; positioned writes need 'r+' on an existing file.
-      closeSync(f.fd);
-      f.fd = openSync(this.path(shard), 'r+');
+      // After a failure, the end of the last frame known durable (see the class comment).
+      const durableEnd = f ? f.end : -1;
+      if (f) {
+        closeQuietly(f.fd);
+        f.fd = -1; // its number may be reused: never close it twice
+      }
+      const path = this.path(shard);
+      const created = !existsSync(path);
+      // 'a+' creates the file; positioned writes need 'r+' (with 'a+' every write appends).
+      closeSync(openSync(path, 'a+'));
+      const fd = openSync(path, 'r+');
+      try {
+        if (created) fsyncDir(dirname(path));
+        if (durableEnd >= 0) {
+          ftruncateSync(fd, durableEnd);
+          fsyncSync(fd);
+        }
+      } catch (err) {
+        closeQuietly(fd);
+        throw err;
+      }
+      f = { fd, end: -1, allocated: 0, writing: false, broken: false, truncatedBytes: 0 };
       this.files.set(shard, f);
     }
     return f;
@@ -142,6 +162,9 @@ export class FileJournal implements Journal {
     try {
       return Promise.resolve(this.scan(shard, from, visit));
     } catch (err) {
+      // The visitor's own error (e.g. a payload that does not decode) is passed on as it is:
+      // it is not a reason to think the journal unavailable and try again.
+      if (err instanceof VisitorError) return Promise.reject(err.cause instanceof Error ? err.cause : err);
       return Promise.reject(err instanceof JournalError ? err : unavailable(`reading ${this.path(shard)}`, err));
     }
   }
@@ -175,12 +198,27 @@ export class FileJournal implements Journal {
       if (visit) {
         const copy = new Uint8Array(len);
         copy.set(chunk.subarray(p, p + len));
-        visit(copy, pos);
+        try {
+          visit(copy, pos);
+        } catch (err) {
+          throw new VisitorError('journal visitor failed', { cause: err });
+        }
       }
     }
     if (pos < size) {
-      // A torn or corrupt tail, or preallocated zeros: cut it off so it can never be replayed
-      // or appended after. Only a tail that starts with a frame header was torn.
+      // A torn tail, or preallocated zeros: cut it off so it can never be replayed or appended
+      // after. Only a tail that starts with a frame header was torn. A valid frame further on
+      // means damage in the middle, not a torn tail: refuse to cut it. (With `os` durability
+      // the OS may write pages back in any order, so after a crash a later frame can be on
+      // disk without an earlier one: losing that tail is what `os` accepts.)
+      const later = this.options.durability === 'fsync' ? validFrameAfter(f.fd, pos, size, this.frameBytesMax) : -1;
+      if (later >= 0) {
+        throw new JournalError(
+          'journal_corrupt',
+          `${this.path(shard)}: the frame at byte ${pos} is damaged, yet a valid frame follows at byte ${later}; ` +
+            'this is not a torn tail, so nothing was cut (restore the file from a copy, or cut it at the damage knowing the frames after it are lost)',
+        );
+      }
       const torn = !zeroFilledAt(f.fd, pos, size);
       ftruncateSync(f.fd, pos);
       fsyncSync(f.fd);
@@ -197,7 +235,7 @@ export class FileJournal implements Journal {
       f = this.file(shard);
       if (f.end < 0) this.scan(shard, 0);
     } catch (err) {
-      return Promise.reject(unavailable(`opening ${this.path(shard)}`, err));
+      return Promise.reject(err instanceof JournalError ? err : unavailable(`opening ${this.path(shard)}`, err));
     }
     if (f.writing) return Promise.reject(new Error(`FileJournal: second append in flight on shard ${shard}`));
     if (payload.length === 0 || payload.length > this.frameBytesMax) {
@@ -245,6 +283,54 @@ export class FileJournal implements Journal {
   }
 }
 
+/** An error thrown by a `read` visitor, told apart from the journal's own. */
+class VisitorError extends Error {}
+
+/**
+ * The position of the first valid frame that starts after `pos` in the file's first `size`
+ * bytes, or -1. Reads in chunks; runs of zeros (preallocated space) are skipped whole, and a
+ * checksum is computed only where a plausible length would end inside the file.
+ */
+export function validFrameAfter(fd: number, pos: number, size: number, frameBytesMax: number): number {
+  const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - pos));
+  let payload = Buffer.alloc(0);
+  for (let start = pos + 1; start + FRAME_HEADER_BYTES <= size; ) {
+    const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - start), start);
+    if (n < FRAME_HEADER_BYTES) return -1;
+    // Candidates whose header lies wholly in this chunk; the next chunk starts at the first
+    // candidate not checked.
+    const last = n - FRAME_HEADER_BYTES;
+    for (let i = 0; i <= last; i++) {
+      if (chunk[i] === 0 && chunk[i + 1] === 0 && chunk[i + 2] === 0 && chunk[i + 3] === 0) continue;
+      const len = chunk.readUInt32LE(i);
+      const at = start + i;
+      if (len > frameBytesMax || at + FRAME_HEADER_BYTES + len > size) continue;
+      const crc = chunk.readUInt32LE(i + 4);
+      let ok: boolean;
+      if (i + FRAME_HEADER_BYTES + len <= n) {
+        ok = crc32c(chunk, i + FRAME_HEADER_BYTES, i + FRAME_HEADER_BYTES + len) === crc;
+      } else {
+        if (payload.length < len) payload = Buffer.allocUnsafe(len);
+        readSync(fd, payload, 0, len, at + FRAME_HEADER_BYTES);
+        ok = crc32c(payload, 0, len) === crc;
+      }
+      if (ok) return at;
+    }
+    start += last + 1;
+  }
+  return -1;
+}
+
+/** Makes a directory's entries (a file created or renamed in it) durable. */
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Whether the bytes at `pos` (where valid frames stop) are the zero-filled space the journal
  * keeps ahead of its frames, rather than a torn or corrupt frame: a zero length field.
@@ -286,7 +372,17 @@ export function prepareJournalDir(dir: string, shards: number): void {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, META_FILE);
   if (!existsSync(path)) {
-    writeFileSync(path, JSON.stringify({ format: META_FORMAT, shards }, null, 2) + '\n');
+    // Written whole or not at all, and durably, before any shard file can depend on it.
+    const temp = `${path}.tmp`;
+    writeFileSync(temp, JSON.stringify({ format: META_FORMAT, shards }, null, 2) + '\n');
+    const fd = openSync(temp, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    fsyncDir(dir);
     return;
   }
   let meta: { format?: unknown; shards?: unknown };

@@ -164,3 +164,59 @@ t.test('preallocation: a frame torn over the zeros is cut off and reported', asy
   t.equal(again.truncatedBytes(0), size - end, 'and reported as a torn tail');
   await again.close();
 });
+
+t.test('with fsync durability, a damaged frame followed by a valid one is journal_corrupt, and nothing is cut', async (t) => {
+  for (const damage of ['a flipped byte', 'a zeroed frame'] as const) {
+    const dir = tempDir();
+    const j = new FileJournal({ dir, durability: 'fsync', preallocBytes: 4096 });
+    for (let n = 1; n <= 4; n++) await j.append(0, payload(n));
+    await j.close();
+    const file = join(dir, 'shard-0.journal');
+    const bytes = readFileSync(file);
+    if (damage === 'a flipped byte') bytes[108 + 8 + 10] ^= 0xff; // inside the second payload
+    else bytes.fill(0, 108, 216); // the second frame, header and all
+    writeFileSync(file, bytes);
+    const reopened = new FileJournal({ dir, durability: 'fsync', preallocBytes: 4096 });
+    const visited: Uint8Array[] = [];
+    await t.rejects(
+      reopened.read(0, 0, (p) => visited.push(p)),
+      { code: 'journal_corrupt', message: /byte 108.*valid frame follows at byte 216/ },
+      `${damage}: refused`,
+    );
+    t.equal(statSync(file).size, bytes.length, `${damage}: the file is left whole`);
+    t.same(readFileSync(file), bytes, `${damage}: byte for byte`);
+    await t.rejects(reopened.append(0, payload(9)), { code: 'journal_corrupt' }, `${damage}: nothing is appended after it`);
+    t.same(readFileSync(file), bytes, `${damage}: still whole`);
+  }
+});
+
+t.test('a torn frame over the preallocated zeros is still cut with fsync durability', async (t) => {
+  const dir = tempDir();
+  const j = new FileJournal({ dir, durability: 'fsync', preallocBytes: 1 << 20 });
+  await j.append(0, payload(1));
+  await j.append(0, payload(2, 3000));
+  await j.close();
+  const file = join(dir, 'shard-0.journal');
+  // The second frame's last bytes never reached the disk: zeros where they should be.
+  const bytes = readFileSync(file);
+  bytes.fill(0, 108 + 8 + 2000, 108 + 8 + 3000);
+  writeFileSync(file, bytes);
+  const reopened = new FileJournal({ dir, durability: 'fsync', preallocBytes: 1 << 20 });
+  t.same((await readAll(reopened)).got, [payload(1)]);
+  t.equal(statSync(file).size, 108, 'cut after the last whole frame');
+  t.equal(reopened.truncatedBytes(0), bytes.length - 108);
+});
+
+t.test("a visitor's own error is passed on, not taken for an unavailable journal", async (t) => {
+  const dir = tempDir();
+  const j = new FileJournal({ dir, durability: 'fsync' });
+  await j.append(0, payload(1));
+  const own = Object.assign(new Error('unknown event payload version 9'), { code: 'journal_corrupt' });
+  await t.rejects(
+    j.read(0, 0, () => {
+      throw own;
+    }),
+    own,
+  );
+  t.equal((await readAll(j)).got.length, 1, 'and the journal reads again');
+});
