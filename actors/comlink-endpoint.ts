@@ -1,4 +1,5 @@
-import type { Endpoint } from 'comlink';
+import { transferHandlers } from 'comlink';
+import type { Endpoint, TransferHandler } from 'comlink';
 import type { MessagePort } from 'node:worker_threads';
 
 type Listener = ((event: { data: unknown }) => void) | { handleEvent(event: { data: unknown }): void };
@@ -29,3 +30,31 @@ export function comlinkEndpoint(port: MessagePort): Endpoint {
   };
   return endpoint;
 }
+
+/**
+ * Comlink sends an error thrown by a remote call as its name, message and stack only; the
+ * engine's callers branch on `code` (e.g. `journal_corrupt` from a shard's recovery), so the
+ * error's `code` and `retriable` cross the thread too. Installed once, by whichever thread
+ * loads this module first; both sides of every control port load it.
+ */
+function carryErrorCodes(): void {
+  type Serialized = { isError: boolean; value: Record<string, unknown> };
+  const original = transferHandlers.get('throw') as TransferHandler<{ value: unknown }, Serialized> | undefined;
+  if (!original || (original as { carriesCodes?: boolean }).carriesCodes) return;
+  const handler: TransferHandler<{ value: unknown }, Serialized> & { carriesCodes: boolean } = {
+    carriesCodes: true,
+    canHandle: (value): value is { value: unknown } => original.canHandle(value),
+    serialize(thrown) {
+      const [serialized, transfer] = original.serialize(thrown);
+      const error = thrown.value as { code?: unknown; retriable?: unknown } | null;
+      if (serialized.isError && error) {
+        if (typeof error.code === 'string') serialized.value.code = error.code;
+        if (typeof error.retriable === 'boolean') serialized.value.retriable = error.retriable;
+      }
+      return [serialized, transfer];
+    },
+    deserialize: (serialized) => original.deserialize(serialized),
+  };
+  transferHandlers.set('throw', handler);
+}
+carryErrorCodes();

@@ -16,7 +16,7 @@ import type { RecoveryStats } from './shard-host.js';
 import type { BatchMessage, ShardControl, ShardWorkerData, WorkerToMain } from './shard-messages.js';
 import { InlineShard } from './inline-shard.js';
 import { ReservedResult, rejection, rejectionOf, reservationId, stateNameOrNull } from './results.js';
-import { EngineError } from './errors.js';
+import { EngineError, isErrorCode } from './errors.js';
 
 /** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
 export class Waiter {
@@ -208,7 +208,15 @@ export class ShardClient {
 
   /** Resolves when the worker has recovered its journal; rejects if it dies first. */
   async ready(): Promise<RecoveryStats> {
-    this.recovery = await Promise.race([this.remote.ready(), this.failed]);
+    try {
+      this.recovery = await Promise.race([this.remote.ready(), this.failed]);
+    } catch (err) {
+      // A recovery that failed for a reason in the catalogue (journal_corrupt, journal_mismatch,
+      // journal_unavailable, ...) is reported as that code, whichever thread the shard ran on.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (err instanceof EngineError || !(err instanceof Error) || typeof code !== 'string' || !isErrorCode(code)) throw err;
+      throw new EngineError(code, `shard ${this.index}: ${err.message}`, { cause: err });
+    }
     return this.recovery;
   }
 

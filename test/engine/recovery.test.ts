@@ -1,5 +1,6 @@
 import t from 'tap';
-import { ManualClock } from '../../engine/index.js';
+import { EngineError, ManualClock } from '../../engine/index.js';
+import { FileJournal } from '../../persistence/index.js';
 import type { Reserved, ShardUpInfo } from '../../engine/index.js';
 import { testEngine, tempDir } from './helpers.js';
 
@@ -78,6 +79,24 @@ t.test('a journal written with another shard count is refused at start', async (
   const a = await testEngine({ engine: { shards: 2 }, ...fileJournal(dir) });
   await a.close();
   await t.rejects(testEngine({ engine: { shards: 3 }, ...fileJournal(dir) }), { code: 'journal_mismatch' });
+});
+
+t.test('a journal frame that does not decode stops the start with journal_corrupt, not a retriable code', async (t) => {
+  const dir = tempDir();
+  const a = await testEngine({ engine: { shards: 1 }, ...fileJournal(dir) });
+  await a.defineSku({ sku: 'tee', stock: 5 });
+  await a.close();
+  // A frame whose checksum is right but whose payload is no event commit Stockade writes.
+  const j = new FileJournal({ dir, durability: 'fsync' });
+  await j.read(0, 0, () => {});
+  await j.append(0, Uint8Array.from([9, 1, 2, 3, 4, 5, 6, 7]));
+  await j.close();
+  const err = await testEngine({ engine: { shards: 1 }, ...fileJournal(dir) }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof EngineError, 'an EngineError, whichever thread the shard ran on');
+  t.match(err, { code: 'journal_corrupt', retriable: false, message: /shard 0: unknown event payload version 9/ });
 });
 
 t.test('subscribers see events only once they are durable', async (t) => {
