@@ -64,6 +64,8 @@ export class BatchWriter {
       if (c > 0x7f) {
         // Rare: non-ASCII text goes through the UTF-8 encoder (at most 4 bytes per UTF-16 unit
         // pair, so 255 bytes of room is enough for any string that passes the check below).
+        // A lone surrogate would be encoded as U+FFFD, making distinct strings the same bytes.
+        if (!s.isWellFormed()) return -1;
         const bytes = Buffer.byteLength(s, 'utf8');
         if (bytes > maxBytes) return -1;
         p = lenAt + 1 + Buffer.from(buf.buffer, buf.byteOffset).write(s, lenAt + 1, 'utf8');

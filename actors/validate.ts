@@ -14,12 +14,16 @@ export function isValidSkuId(sku: unknown): sku is string {
   return typeof sku === 'string' && SKU_ID_PATTERN.test(sku);
 }
 
-/** A user id or idempotency key: a non-empty string of at most `maxBytes` UTF-8 bytes. */
+/**
+ * A user id or idempotency key: a non-empty, well-formed string (no lone surrogate, which UTF-8
+ * would turn into U+FFFD, so that two different keys became one) of at most `maxBytes` UTF-8
+ * bytes.
+ */
 export function isValidToken(value: unknown, maxBytes: number): value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > maxBytes) return false;
   // Fast path: an ASCII string's length is its byte length.
   for (let i = 0; i < value.length; i++) {
-    if (value.charCodeAt(i) > 0x7f) return Buffer.byteLength(value, 'utf8') <= maxBytes;
+    if (value.charCodeAt(i) > 0x7f) return value.isWellFormed() && Buffer.byteLength(value, 'utf8') <= maxBytes;
   }
   return true;
 }

@@ -77,6 +77,11 @@ t.test('invalid input is rejected before it reaches a shard, naming the field', 
   t.match(await engine.reserve({ ...base, qty: 1.5 }), { status: 'invalid', field: 'qty' });
   t.match(await engine.reserve({ ...base, qty: '1' as unknown as number }), { status: 'invalid', field: 'qty' });
   t.match(await engine.reserve({ ...base, idempotencyKey: undefined as unknown as string }), { status: 'invalid', field: 'idempotencyKey' });
+  // A lone surrogate would encode as U+FFFD: 'k\uD800' and 'k\uD801' would be one key.
+  t.match(await engine.reserve({ ...base, idempotencyKey: 'k\uD800' }), { status: 'invalid', field: 'idempotencyKey' });
+  t.match(await engine.reserve({ ...base, userId: 'u\uDC00' }), { status: 'invalid', field: 'userId' });
+  t.match(await engine.confirm('v:1', { userId: 'u\uD800' }), { status: 'invalid', field: 'userId' });
+  t.match(await engine.reserve({ ...base, userId: 'ü', idempotencyKey: 'k-😀' }), { status: 'reserved' }, 'well-formed text is fine');
   t.match(await engine.reserve({ ...base, sku: 'nope' }), { status: 'unknown_sku' });
   t.match(await engine.confirm('garbage'), { status: 'invalid', field: 'reservationId' });
   t.match(await engine.confirm('v:99'), { status: 'unknown_reservation' });
@@ -86,7 +91,7 @@ t.test('invalid input is rejected before it reaches a shard, naming the field', 
   t.match(await engine.updateSku('v', { perUserLimit: -1 }), { status: 'invalid', field: 'perUserLimit' });
   t.match(await engine.updateSku('zz', { perUserLimit: 1 }), { status: 'unknown_sku' });
   t.match(await engine.restock('v', 0), { status: 'invalid', field: 'stock' });
-  t.match(await engine.getSku('v'), { available: 1, reserved: 0, seq: 1 }, 'nothing changed');
+  t.match(await engine.getSku('v'), { available: 0, reserved: 1, seq: 2 }, 'nothing changed but the one valid reservation');
 });
 
 t.test('the full lifecycle through the engine, with a manual clock driving expiry', async (t) => {
