@@ -156,14 +156,20 @@ export class Shard {
     closed: (p, so, sl, seq) => this.actorAt(p, so, sl).replayClosed(seq),
   };
 
-  /** Expires the holds whose deadline has passed; returns how many timer entries it visited. */
+  /**
+   * Expires the holds whose deadline has passed; returns how many it expired (entries of holds
+   * already confirmed or cancelled are dropped without counting).
+   */
   tick(now: number): number {
-    return this.wheel.advance(now, (a, r) => {
+    let expired = 0;
+    this.wheel.advance(now, (a, r) => {
       const actor = this.actors[a];
       if (actor.isHeld(r) && actor.reservationExpiresAt(r) > now) return false; // not due yet
-      if (actor.expire(r, now, this.log)) this.expiredTotal++;
+      if (actor.expire(r, now, this.log)) expired++;
       return true;
     });
+    this.expiredTotal += expired;
+    return expired;
   }
 
   /**
