@@ -82,13 +82,21 @@ export class ShardHost {
     let events = 0;
     let payloads = 0;
     let bytes = 0;
+    // Payloads past what subscribers were sent: after a failed append that landed anyway (a
+    // Kafka send that timed out after the broker took it), its events are in the journal but
+    // were never forwarded; they go out once the rebuild has read everything.
+    const unforwarded: Uint8Array[] = [];
+    let end = 0;
     if (this.journal) {
-      await this.journal.read(this.index, 0, (payload) => {
+      end = await this.journal.read(this.index, 0, (payload, position) => {
         events += shard.replayPayload(payload);
         payloads++;
         bytes += payload.length;
+        if (this.forwarding && position > this.forwardedTo) unforwarded.push(payload);
       });
     }
+    this.forwardedTo = end;
+    for (const payload of unforwarded) this.forward(payload);
     this.shard = shard;
     this.shard.commandsApplied = 0;
     const ms = performance.now() - started;
@@ -168,6 +176,8 @@ export class ShardHost {
   private abandoned = false;
   /** The latest append (what `abandon` waits for). */
   private lastAppend: Promise<unknown> = Promise.resolve();
+  /** The journal position after the last payload whose events went to subscribers, if any. */
+  private forwardedTo = 0;
 
   /**
    * Gives the shard up, as a crash would, for a shard that runs inline (a crashed worker's host
@@ -198,12 +208,13 @@ export class ShardHost {
     }
     this.lastAppend = append;
     append.then(
-      () => {
+      (position) => {
         if (this.abandoned) return;
         try {
           this.appending = false;
           this.pendingInFlight = 0;
           this.durable = target;
+          this.forwardedTo = position as number;
           if (this.forwarding) this.forward(payload);
           this.releaseDurable();
           this.pump();
