@@ -61,6 +61,11 @@ export class JwtVerifier {
     return p;
   }
 
+  /** Whether a principal verified earlier (a WebSocket's, at its upgrade) is still in its window. */
+  stillValid(p: Principal): boolean {
+    return this.inWindow(p, this.nowMs() / 1000);
+  }
+
   private inWindow(p: Principal, nowS: number): boolean {
     return nowS < p.exp + this.leewayS && nowS >= p.nbf - this.leewayS;
   }

@@ -54,6 +54,8 @@ export interface MetricsSnapshot {
   sumsMs: Float64Array;
   inflight: number;
   wsConnections: number;
+  /** Stock subscriptions open (one per socket and SKU, `*` included). */
+  wsStockSubscriptions: number;
   /** Purchases the local buckets limited because the shared (Redis) limiter failed. */
   rateLimitFallbacks: number;
 }
@@ -64,6 +66,7 @@ export class Metrics {
   readonly sumsMs = new Float64Array(R);
   inflight = 0;
   wsConnections = 0;
+  wsStockSubscriptions = 0;
   rateLimitFallbacks = 0;
 
   observe(route: number, outcome: number, ms: number): void {
@@ -81,6 +84,7 @@ export class Metrics {
       sumsMs: this.sumsMs.slice(),
       inflight: this.inflight,
       wsConnections: this.wsConnections,
+      wsStockSubscriptions: this.wsStockSubscriptions,
       rateLimitFallbacks: this.rateLimitFallbacks,
     };
   }
@@ -94,6 +98,7 @@ export function mergeSnapshots(parts: readonly MetricsSnapshot[]): MetricsSnapsh
     sumsMs: new Float64Array(R),
     inflight: 0,
     wsConnections: 0,
+    wsStockSubscriptions: 0,
     rateLimitFallbacks: 0,
   };
   for (const p of parts) {
@@ -102,6 +107,7 @@ export function mergeSnapshots(parts: readonly MetricsSnapshot[]): MetricsSnapsh
     for (let i = 0; i < out.sumsMs.length; i++) out.sumsMs[i] += p.sumsMs[i];
     out.inflight += p.inflight;
     out.wsConnections += p.wsConnections;
+    out.wsStockSubscriptions += p.wsStockSubscriptions;
     out.rateLimitFallbacks += p.rateLimitFallbacks;
   }
   return out;
@@ -163,6 +169,12 @@ export function prometheusText(m: MetricsSnapshot, g: EngineGauges): string {
   }
   gauge(out, 'stockade_inflight_requests', 'Requests admitted and not yet answered.', m.inflight);
   gauge(out, 'stockade_ws_connections', 'Open WebSocket connections.', m.wsConnections);
+  gauge(
+    out,
+    'stockade_ws_stock_subscriptions',
+    'Open WebSocket stock subscriptions (one per socket and SKU).',
+    m.wsStockSubscriptions,
+  );
   counters(out, [
     [
       'stockade_rate_limit_fallbacks_total',

@@ -37,6 +37,8 @@ export function stockMessage(s: SkuSnapshot): string {
 export class StockFeed {
   /** Subscribers per SKU on this thread (`*` counts the all-SKUs subscribers). */
   private readonly counts = new Map<string, number>();
+  /** Subscriptions counted: the sum of `counts`. */
+  subscriptions = 0;
   private readonly lastSeq = new Map<string, number>();
   private statsSubscribers = 0;
   private stockTimer: NodeJS.Timeout | null = null;
@@ -54,11 +56,15 @@ export class StockFeed {
   /** Counts a new subscription to `sku` (or `*`); the caller has subscribed the socket. */
   added(sku: string): void {
     this.counts.set(sku, (this.counts.get(sku) ?? 0) + 1);
+    this.subscriptions++;
     this.stockTimer ??= setInterval(this.poll, Math.ceil(1000 / this.updatesPerS));
   }
 
   removed(sku: string): void {
-    const n = (this.counts.get(sku) ?? 0) - 1;
+    const had = this.counts.get(sku) ?? 0;
+    if (had === 0) return;
+    this.subscriptions--;
+    const n = had - 1;
     if (n > 0) {
       this.counts.set(sku, n);
       return;

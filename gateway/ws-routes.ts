@@ -19,6 +19,7 @@ import uWS from '@trufflesuite/uws-js-unofficial';
 import type { TemplatedApp, WebSocket } from '@trufflesuite/uws-js-unofficial';
 import type { ReserveRequest } from '../engine/index.js';
 import { auditReply } from './audit.js';
+import type { Principal } from './auth.js';
 import type { GatewayContext } from './context.js';
 import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import { errorReply } from './errors.js';
@@ -36,7 +37,11 @@ export class WsSession {
   open = true;
   readonly topics = new Set<string>();
   stats = false;
-  constructor(readonly userId: string | null) {}
+  readonly userId: string | null;
+  /** The token's principal, rechecked on every purchase: a socket outlives its token. */
+  constructor(readonly principal: Principal | null) {
+    this.userId = principal?.userId ?? null;
+  }
 }
 
 type Socket = WebSocket<WsSession>;
@@ -167,7 +172,7 @@ function onReserve(
 ): void {
   const started = performance.now();
   if (!ctx.ready) return refuse(ws, s, ctx, id, started, 'not_ready', undefined, m);
-  if (!ctx.authNone && s.userId === null) {
+  if (!ctx.authNone && (s.principal === null || !ctx.verifier!.stillValid(s.principal))) {
     return refuse(ws, s, ctx, id, started, 'unauthorized', undefined, m);
   }
   const sku = typeof m.sku === 'string' ? m.sku : '';
@@ -198,11 +203,14 @@ function onSubscribe(
 ): void {
   const sku = m.sku;
   if (sku !== ALL_SKUS && !isSkuId(sku)) return sendError(ws, s, id, errorReply('invalid', 'sku'));
-  if (s.topics.size >= TOPICS_PER_SOCKET_MAX)
-    return sendError(ws, s, id, errorReply('invalid', 'sku'));
-  if (!ws.subscribe(`stock/${sku}`)) return;
-  s.topics.add(sku);
-  feed.added(sku);
+  // A repeat subscribe is answered again but counted once (the feed polls a SKU until its
+  // count returns to zero, which one unsubscribe or the close must achieve).
+  if (!s.topics.has(sku)) {
+    if (s.topics.size >= TOPICS_PER_SOCKET_MAX) return sendError(ws, s, id, errorReply('invalid', 'sku'));
+    if (!ws.subscribe(`stock/${sku}`)) return;
+    s.topics.add(sku);
+    feed.added(sku);
+  }
   send(ws, s, `{"type":"subscribed","id":${id},"sku":${JSON.stringify(sku)}}`);
   // The first snapshot goes to this socket only; later ones are published when seq moves.
   feed.firstSnapshots(sku).then(
@@ -244,9 +252,13 @@ function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: Ar
     case 'reserve':
       return onReserve(ws, s, ctx, m, id);
     case 'subscribe':
-      return onSubscribe(ws, s, feed, m, id);
+      onSubscribe(ws, s, feed, m, id);
+      ctx.metrics.wsStockSubscriptions = feed.subscriptions;
+      return;
     case 'unsubscribe':
-      return onUnsubscribe(ws, s, feed, m);
+      onUnsubscribe(ws, s, feed, m);
+      ctx.metrics.wsStockSubscriptions = feed.subscriptions;
+      return;
     case 'subscribe_stats':
       if (!s.stats && ws.subscribe('stats')) {
         s.stats = true;
@@ -281,7 +293,7 @@ export function registerWsRoutes(
       };
       if (ctx.draining) return refuse('not_ready');
       if (sockets.size >= g.wsConnectionsMax) return refuse('overloaded');
-      let userId: string | null = null;
+      let principal: Principal | null = null;
       if (!ctx.authNone) {
         const token = req.getQuery('token');
         const header = req.getHeader('authorization');
@@ -292,10 +304,10 @@ export function registerWsRoutes(
             : undefined;
         // A token that is present but bad is refused outright; no token means read-only.
         if (p === null) return refuse('unauthorized');
-        userId = p?.userId ?? null;
+        principal = p ?? null;
       }
       res.upgrade(
-        new WsSession(userId),
+        new WsSession(principal),
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -314,6 +326,7 @@ export function registerWsRoutes(
       sockets.delete(ws);
       ctx.metrics.wsConnections = sockets.size;
       for (const sku of s.topics) feed.removed(sku);
+      ctx.metrics.wsStockSubscriptions = feed.subscriptions;
       if (s.stats) feed.statsRemoved();
     },
   });

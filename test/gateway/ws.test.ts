@@ -66,6 +66,20 @@ t.test(
     ws.send({ type: 'subscribe', sku: 'bad sku!' });
     t.match(await ws.next(), { type: 'error', error: { code: 'invalid', field: 'sku' } });
 
+    // Subscribing again is answered again but counted once: one unsubscribe ends it.
+    const gauge = async () => {
+      const text = String((await request(`${s.url}/metrics`, 'GET')).body);
+      return Number(/^stockade_ws_stock_subscriptions (\d+)$/m.exec(text)?.[1]);
+    };
+    t.equal(await gauge(), 1);
+    for (let i = 0; i < 3; i++) ws.send({ type: 'subscribe', id: `again${i}`, sku: 'live' });
+    for (let i = 0; i < 3; i++) t.match(await ws.nextWhere((m) => m.type === 'subscribed'), { id: `again${i}`, sku: 'live' });
+    t.equal(await gauge(), 1, 'still one subscription');
+    ws.send({ type: 'unsubscribe', sku: 'live' });
+    ws.send({ type: 'subscribe', id: 'probe', sku: 'bad sku!' }); // answered after the unsubscribe
+    t.match(await ws.nextWhere((m) => m.type === 'error'), { id: 'probe' });
+    t.equal(await gauge(), 0, 'one unsubscribe ends it');
+
     const all = await WsClient.open(s.port);
     t.teardown(() => all.close());
     all.send({ type: 'subscribe', sku: '*' });
@@ -105,6 +119,22 @@ t.test(
     t.match(await carol.next(), { type: 'reserved', id: 1, reservationId: 'a:1' });
   },
 );
+
+t.test('a WebSocket cannot buy once its token has expired', async (t) => {
+  const s = await startServer({ gateway: { auth: 'jwt', jwtSecret: SECRET, jwtLeewayS: 0 } });
+  t.teardown(() => s.close());
+  const admin = `Bearer ${signJwt({ sub: 'ops', role: 'admin', exp: Math.floor(Date.now() / 1000) + 600 }, { secret: SECRET })}`;
+  await request(`${s.url}/v1/skus/a`, 'PUT', { stock: 5 }, { authorization: admin });
+  const exp = Math.floor(Date.now() / 1000) + 2;
+  const dave = await WsClient.open(s.port, `/v1/ws?token=${signJwt({ sub: 'dave', exp }, { secret: SECRET })}`);
+  t.teardown(() => dave.close());
+  dave.send({ type: 'reserve', id: 1, sku: 'a', qty: 1, idempotencyKey: 'k1' });
+  t.match(await dave.next(), { type: 'reserved', id: 1 }, 'bought while the token was valid');
+  await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 100));
+  dave.send({ type: 'reserve', id: 2, sku: 'a', qty: 1, idempotencyKey: 'k2' });
+  t.match(await dave.next(), { type: 'error', id: 2, error: { code: 'unauthorized' } }, 'not after it expired');
+  t.match((await request(`${s.url}/v1/skus/a`, 'GET')).body, { available: 4, reserved: 1 }, 'nothing more was reserved');
+});
 
 t.test(
   'a slow consumer is dropped past the backpressure bound; the server carries on',
