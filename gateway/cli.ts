@@ -185,9 +185,13 @@ async function serve(args: ServeArgs): Promise<void> {
   const config = servedShardThreads(loadConfig({ file: args.file, overrides: args.overrides }));
   const log = createLogger(config.log.level);
   warnAuthNone(config, log);
+  // Signals are handled from the start: a SIGTERM while the engine still recovers its journal
+  // (the gateway already listening, readyz 503) stops what has opened, as one later does.
+  const open = handleSignals(log);
   // The gateway listens at once (healthz answers, readyz says 503) while the engine starts and,
   // with a journal, recovers; the demo sale is defined before readiness.
   const engineReady = createEngine({ config }).then(async (engine) => {
+    open.engine = engine;
     if (args.demo) {
       const r = await engine.defineSku(DEMO_SKU);
       if (r.status !== 'defined' && r.status !== 'sku_exists')
@@ -198,9 +202,11 @@ async function serve(args: ServeArgs): Promise<void> {
   // Products and moderation (MySQL, Redis, the model) open before the gateway listens, so a
   // missing database or model stops the start with its reason.
   const audit = openAudit(config, log);
+  if (audit) open.last.push(() => closeAudit(audit, log));
   let catalog: OpenCatalog;
   try {
     catalog = await openCatalog(config, log, audit ?? undefined);
+    open.last.unshift(() => catalog.close());
   } catch (err) {
     await engineReady.then((e) => e.close()).catch(() => {});
     await audit?.close();
@@ -215,13 +221,15 @@ async function serve(args: ServeArgs): Promise<void> {
       catalog: catalog.catalog,
       audit: audit ?? undefined,
     });
+    open.gateway = gateway;
+    log.info({ port: gateway.port }, 'gateway listening; the engine is starting');
   } catch (err) {
     await engineReady.then((e) => e.close()).catch(() => {});
     await catalog.close();
     await audit?.close();
     throw err;
   }
-  const engine = await engineReady.catch(async (err: unknown) => {
+  await engineReady.catch(async (err: unknown) => {
     await gateway.close();
     await catalog.close();
     await closeAudit(audit, log);
@@ -252,14 +260,10 @@ async function serve(args: ServeArgs): Promise<void> {
   }
   // The projector reads the journal beside the engine; it stops after the engine closed.
   const projection = openProjection(config, log);
-  if (projection) gateway.service.projectionStats = () => projection.stats();
-  // The audit log closes last: after the gateway answered everything, it flushes the buffer.
-  handleSignals(gateway, engine, log, () =>
-    catalog
-      .close()
-      .then(() => closeAudit(audit, log))
-      .then(() => projection?.close()),
-  );
+  if (projection) {
+    gateway.service.projectionStats = () => projection.stats();
+    open.last.push(() => projection.close());
+  }
 }
 
 /**
@@ -291,12 +295,21 @@ async function closeAudit(audit: MongoAuditLog | null, log: Logger): Promise<voi
   log.info({ ...audit.stats }, 'audit log closed');
 }
 
-function handleSignals(
-  gateway: Gateway,
-  engine: Engine,
-  log: Logger,
-  closeCatalog: () => Promise<void>,
-): void {
+/** What `serve` has opened so far, closed in this order on a signal. */
+interface Opened {
+  gateway?: Gateway;
+  engine?: Engine;
+  /** After the engine: the catalog, the audit log (which flushes last of the stores), the projector. */
+  last: (() => Promise<unknown>)[];
+}
+
+/**
+ * SIGINT/SIGTERM: stop taking requests, answer those in flight, flush the journal, exit 0. A
+ * signal during the start closes whatever has opened; an engine still recovering its journal
+ * has confirmed nothing yet, so the process exits without waiting for it.
+ */
+function handleSignals(log: Logger): Opened {
+  const open: Opened = { last: [] };
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -305,12 +318,14 @@ function handleSignals(
     }
     stopping = true;
     process.stderr.write(`stockade: ${signal}: shutting down, finishing in-flight requests\n`);
-    log.info({ signal }, 'shutting down: draining in-flight requests');
+    log.info({ signal, engineStarted: open.engine !== undefined }, 'shutting down: draining in-flight requests');
+    const { gateway, engine } = open;
     // Every step runs even if one before it failed: the audit log's flush and the projector's
     // stop must not be skipped because the gateway or the engine closed badly.
     void (async () => {
       let failed = false;
-      for (const step of [() => gateway.close(), () => engine.close(), closeCatalog]) {
+      const steps = [() => gateway?.close(), () => engine?.close(), ...open.last];
+      for (const step of steps) {
         try {
           await step();
         } catch (err) {
@@ -324,6 +339,7 @@ function handleSignals(
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  return open;
 }
 
 /**

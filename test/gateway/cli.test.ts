@@ -1,5 +1,6 @@
 import t from 'tap';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { request } from './helpers.js';
 import { startCli } from '../persistence/cli-process.js';
 import { servedShardThreads } from '../../gateway/shard-threads.js';
@@ -137,4 +138,43 @@ t.test('serve --shard-threads: the choice is logged at start; a bad value is ref
   const bad = start(['serve', '--port', '0', '--journal', 'none', '--shard-threads', 'sideways']);
   t.equal(await bad.exit, 2);
   t.match(bad.err(), /config\.engine\.shardThreads must be one of 'auto', 'workers', 'inline', got 'sideways'/);
+});
+
+t.test('serve: SIGTERM while the engine is still starting stops gracefully, exit 0', async (t) => {
+  // A "broker" that accepts connections and never answers: the engine's recovery waits on it
+  // (for up to kafka.appendTimeoutMs), so the gateway listens with readyz 503 meanwhile.
+  const sockets = new Set<Socket>();
+  const broker = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => broker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    broker.close();
+  });
+  const free = createServer();
+  await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
+  const port = (free.address() as AddressInfo).port;
+  await new Promise((resolve) => free.close(resolve));
+  const p = startCli(
+    ['serve', '--port', String(port), '--auth', 'none', '--journal', 'kafka', '--kafka-brokers', `127.0.0.1:${(broker.address() as AddressInfo).port}`, '--shards', '1'],
+    { STOCKADE_KAFKA_APPEND_TIMEOUT_MS: '60000' },
+  );
+  t.teardown(() => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  });
+  for (let i = 0; ; i++) {
+    const up = await request(`http://127.0.0.1:${port}/healthz`, 'GET').then((r) => r.status === 200, () => false);
+    if (up) break;
+    if (i >= 200 || p.child.exitCode !== null) throw new Error(`the gateway never listened: ${p.err()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.match(p.out(), /gateway listening; the engine is starting/, 'the log says where the start is');
+  t.equal((await request(`http://127.0.0.1:${port}/readyz`, 'GET')).status, 503, 'not ready: the engine is recovering');
+  p.child.kill('SIGTERM');
+  const exit = await p.exit;
+  t.same(exit, { code: 0, signal: null }, 'exit 0, not killed by the signal');
+  t.match(p.err(), /SIGTERM: shutting down/);
+  t.match(p.out(), /"engineStarted":false/, 'it says the engine had not started');
 });
