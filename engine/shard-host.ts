@@ -184,12 +184,14 @@ export class ShardHost {
    * simply stops existing): no further append starts, the append in flight releases nothing when
    * it settles, a rebuild in progress stops at its next attempt. (Whoever abandons it stops
    * passing it batches and drops any reply it still gives.) Resolves once the append in flight,
-   * if any, has settled, so a replacement that reads the journal after it sees everything this
-   * host will ever write.
+   * if any, has settled, and so has anything the journal still sends underneath an append that
+   * timed out, so a replacement that reads the journal after it sees everything this host will
+   * ever write.
    */
-  abandon(): Promise<void> {
+  async abandon(): Promise<void> {
     this.abandoned = true;
-    return this.lastAppend.then(noop, noop);
+    await this.lastAppend.then(noop, noop);
+    await this.journal?.settled?.(this.index).then(noop, noop);
   }
 
   private pump(): void {

@@ -27,6 +27,12 @@ export interface Journal {
   ): Promise<JournalPosition>;
   /** Position after the last payload known durable for the shard (0 before any). */
   durablePosition(shard: number): JournalPosition;
+  /**
+   * Resolves once nothing this instance sent for the shard can still land: an append that
+   * rejected (timed out) may have left a send running underneath. Absent: appends never outlive
+   * their promise (the file journal writes before it syncs).
+   */
+  settled?(shard: number): Promise<void>;
   close(): Promise<void>;
 }
 

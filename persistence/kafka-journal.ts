@@ -188,6 +188,11 @@ export class KafkaJournal implements Journal {
     });
   }
 
+  settled(shard: number): Promise<void> {
+    const st = this.shardStates[shard];
+    return st ? st.slot.tail.then(noop) : Promise.reject(this.noShard(shard));
+  }
+
   /** Runs `job` after every job queued before it on the slot has settled. */
   private exclusive<T>(slot: Slot, job: () => Promise<T>): Promise<T> {
     const run = slot.tail.then(job);

@@ -8,6 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { KafkaJournal } from '../../persistence/index.js';
 import { loadConfig } from '../../config/index.js';
 import { saleCommits } from './journal-helpers.js';
+import { ShardHost } from '../../engine/shard-host.js';
+import { ManualClock } from '../../actors/index.js';
 
 t.test('an unresponsive broker: appends and reads fail within the timeout', async (t) => {
   const sockets = new Set<Socket>();
@@ -41,4 +43,35 @@ t.test('an unresponsive broker: appends and reads fail within the timeout', asyn
   started = performance.now();
   await j.close();
   t.ok(performance.now() - started < bound + 500, 'close does not hang either');
+});
+
+t.test('an abandoned shard host resolves only once the send under its timed-out append has settled', async (t) => {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const { port } = server.address() as AddressInfo;
+  const base = loadConfig({ env: {} }).kafka;
+  const appendTimeoutMs = 300;
+  const j = new KafkaJournal({ ...base, brokers: [`127.0.0.1:${port}`], appendTimeoutMs, topic: 'never-there' }, 1);
+  t.teardown(() => j.close());
+  const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, j, new ManualClock(1_000));
+  // define() appends; the append gives up after appendTimeoutMs, the send under it goes on
+  // retrying (bounded) against a broker that never answers.
+  const defined = host.define({ sku: 'tee', stock: 1 });
+  await new Promise((resolve) => setTimeout(resolve, appendTimeoutMs + 100));
+  let sendSettled = false;
+  void j.settled(0).then(() => (sendSettled = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.notOk(sendSettled, 'the append has timed out, but its send is still running');
+  const started = performance.now();
+  await host.abandon();
+  t.ok(sendSettled, `abandon resolved after the send settled (${Math.round(performance.now() - started)} ms later)`);
+  void defined.catch(() => {});
 });
