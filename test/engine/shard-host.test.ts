@@ -24,7 +24,8 @@ function reserve(host: ShardHost, key: string): Float64Array {
   return out;
 }
 
-t.test('an append that fails yet lands: its events still reach subscribers, once, in seq order', async (t) => {
+/** A host with a subscriber, SKU 'tee' (stock 10) defined and durable (seq 1). */
+async function forwardingHost() {
   const journal = new SimJournal();
   const forwarded: SkuEvent[] = [];
   const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, journal, new ManualClock(1_000), {
@@ -35,6 +36,11 @@ t.test('an append that fails yet lands: its events still reach subscribers, once
   const defined = host.define({ sku: 'tee', stock: 10 });
   await append(journal, () => journal.complete());
   await defined;
+  return { journal, host, forwarded };
+}
+
+t.test('an append that fails yet lands: its events still reach subscribers, once, in seq order', async (t) => {
+  const { journal, host, forwarded } = await forwardingHost();
 
   reserve(host, 'a');
   await append(journal, () => journal.complete()); // seq 2, acknowledged
@@ -52,16 +58,7 @@ t.test('an append that fails yet lands: its events still reach subscribers, once
 });
 
 t.test('an append that fails and did not land: nothing of it reaches subscribers', async (t) => {
-  const journal = new SimJournal();
-  const forwarded: SkuEvent[] = [];
-  const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, journal, new ManualClock(1_000), {
-    onEvents: (events) => forwarded.push(...events),
-  });
-  await host.recover();
-  host.setForwarding(true);
-  const defined = host.define({ sku: 'tee', stock: 10 });
-  await append(journal, () => journal.complete());
-  await defined;
+  const { journal, host, forwarded } = await forwardingHost();
   reserve(host, 'a');
   await append(journal, () => journal.fail('lost', 0));
   await host.flush();

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { connect, createServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { request } from './helpers.js';
 import { startCli } from '../persistence/cli-process.js';
+import { silentBroker } from '../persistence/kafka-helpers.js';
 import { servedShardThreads } from '../../gateway/shard-threads.js';
 import { loadConfig } from '../../engine/index.js';
 import type { StockadeConfig } from '../../engine/index.js';
@@ -143,22 +144,14 @@ t.test('serve --shard-threads: the choice is logged at start; a bad value is ref
 t.test('serve: SIGTERM while the engine is still starting stops gracefully, exit 0', async (t) => {
   // A "broker" that accepts connections and never answers: the engine's recovery waits on it
   // (for up to kafka.appendTimeoutMs), so the gateway listens with readyz 503 meanwhile.
-  const sockets = new Set<Socket>();
-  const broker = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => broker.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    broker.close();
-  });
+  const broker = await silentBroker();
+  t.teardown(() => broker.close());
   const free = createServer();
   await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
   const port = (free.address() as AddressInfo).port;
   await new Promise((resolve) => free.close(resolve));
   const p = startCli(
-    ['serve', '--port', String(port), '--auth', 'none', '--journal', 'kafka', '--kafka-brokers', `127.0.0.1:${(broker.address() as AddressInfo).port}`, '--shards', '1'],
+    ['serve', '--port', String(port), '--auth', 'none', '--journal', 'kafka', '--kafka-brokers', broker.address, '--shards', '1'],
     { STOCKADE_KAFKA_APPEND_TIMEOUT_MS: '60000' },
   );
   t.teardown(() => {

@@ -1,5 +1,7 @@
 import type { Test } from 'tap';
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { loadConfig } from '../../config/index.js';
 import type { KafkaSettings } from '../../config/index.js';
 import { requireService, serviceEnv, tcpReachable } from './service-helpers.js';
@@ -42,4 +44,28 @@ export function kafkaServices(command: 'up' | 'down'): Promise<void> {
       err ? reject(new Error(`services.sh ${command} kafka: ${err.message}\n${stdout}${stderr}`)) : resolve(),
     );
   });
+}
+
+/**
+ * A "broker" that accepts connections, reads, and never answers (hung, partitioned, paused):
+ * a network fault rather than a Kafka stand-in, so tests of it run without the real broker.
+ */
+export async function silentBroker(): Promise<{ address: string; port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  let closed: Promise<void> | null = null;
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    close: () =>
+      (closed ??= new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      })),
+  };
 }

@@ -1,27 +1,19 @@
 // A broker that accepts connections and never answers (hung, partitioned, paused): the Kafka
-// journal must still answer within `kafka.appendTimeoutMs`. The "broker" is a bare TCP server,
-// a network fault rather than a Kafka stand-in, so this runs without the real broker.
+// journal must still answer within `kafka.appendTimeoutMs` (see silentBroker).
 import t from 'tap';
-import { createServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { KafkaJournal } from '../../persistence/index.js';
 import { loadConfig } from '../../config/index.js';
 import { saleCommits } from './journal-helpers.js';
+import { silentBroker } from './kafka-helpers.js';
 import { ShardHost } from '../../engine/shard-host.js';
 import { ManualClock } from '../../actors/index.js';
 
 t.test('an unresponsive broker: appends and reads fail within the timeout', async (t) => {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket); // accepted, read, never answered
-    socket.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const broker = await silentBroker();
   const appendTimeoutMs = 300;
   const base = loadConfig({ env: {} }).kafka;
-  const brokers = [`127.0.0.1:${port}`];
+  const brokers = [broker.address];
   const j = new KafkaJournal({ ...base, brokers, appendTimeoutMs, topic: 'never-there' }, 2);
   const payload = saleCommits(['a', 'b'], 3).commit(10).payload;
   const bound = appendTimeoutMs + 250;
@@ -38,28 +30,18 @@ t.test('an unresponsive broker: appends and reads fail within the timeout', asyn
   t.ok(performance.now() - started < bound, 'the read too');
   await t.rejects(j.append(1, payload), { code: 'journal_unavailable' }, 'another shard');
 
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await broker.close();
   started = performance.now();
   await j.close();
   t.ok(performance.now() - started < bound + 500, 'close does not hang either');
 });
 
 t.test('an abandoned shard host resolves only once the send under its timed-out append has settled', async (t) => {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const { port } = server.address() as AddressInfo;
+  const broker = await silentBroker();
+  t.teardown(() => broker.close());
   const base = loadConfig({ env: {} }).kafka;
   const appendTimeoutMs = 300;
-  const j = new KafkaJournal({ ...base, brokers: [`127.0.0.1:${port}`], appendTimeoutMs, topic: 'never-there' }, 1);
+  const j = new KafkaJournal({ ...base, brokers: [broker.address], appendTimeoutMs, topic: 'never-there' }, 1);
   t.teardown(() => j.close());
   const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, j, new ManualClock(1_000));
   // define() appends; the append gives up after appendTimeoutMs, the send under it goes on
