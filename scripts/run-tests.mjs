@@ -22,7 +22,8 @@ child.stdout.on('data', (chunk) => {
   const m = /^# (\{[^\n]*total[^\n]*\})\s*$/m.exec(tail);
   if (m) summary = m[1];
 });
-child.on('close', (code, signal) => {
+child.on('close', (exitCode, signal) => {
+  let code = exitCode;
   let passed = 0;
   let failed = 0;
   let skipped = 0;
@@ -32,8 +33,13 @@ child.on('close', (code, signal) => {
     failed = field('fail');
     skipped = field('skip') + field('todo');
   }
-  // A run that crashed before tap could summarize must not look green.
+  // A run that crashed before tap could summarize, or that ran nothing, must not look green.
   if (code !== 0 && failed === 0) failed = 1;
+  if (summary === null || passed + failed + skipped === 0) {
+    process.stderr.write('run-tests: tap reported no tests\n');
+    if (failed === 0) failed = 1;
+    code = code || 1;
+  }
   process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   process.exit(code ?? (signal ? 1 : 0));
 });

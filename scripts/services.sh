@@ -244,6 +244,18 @@ apt_install() {
   } >>"$log" 2>&1 </dev/null || rc=$?
   if ((made_policy)); then rm -f "$policy"; fi
   ((rc == 0)) || fail_with_logs "apt-get install ${missing[*]} failed (exit $rc)" "$log"
+  # The packages enable their own system services at boot; ours run from $SVC on the same
+  # ports, so the system copies this install brought in must not start after a reboot.
+  local svc
+  for p in "${missing[@]}"; do
+    case $p in
+      mariadb-server) svc=mariadb ;;
+      redis-server) svc=redis-server ;;
+      *) continue ;;
+    esac
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable "$svc" >>"$log" 2>&1 || true; fi
+    if command -v update-rc.d >/dev/null 2>&1; then update-rc.d "$svc" disable >>"$log" 2>&1 || true; fi
+  done
   say "apt: installed ${missing[*]} in $(since "$t0")"
 }
 
