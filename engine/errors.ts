@@ -156,7 +156,7 @@ export const ERROR_CATALOGUE = {
   image_too_many_pixels: {
     retriable: false,
     http: 413,
-    description: 'width × height exceeds `moderation.maxPixels` (decompression-bomb guard).',
+    description: 'width × height exceeds `moderation.maxPixels`, or a side passes 16,384 pixels (decompression-bomb guards).',
   },
   moderation_overloaded: {
     retriable: true,

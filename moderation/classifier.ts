@@ -145,21 +145,29 @@ export class Classifier {
     status: Uint8Array,
     errors: ItemError[],
   ): Promise<(Buffer | null)[]> {
+    // One image at a time: sharp decodes on libuv's thread pool, which the whole process
+    // shares (the file journal's fdatasync runs there too), so a worker never takes more than
+    // one of its threads, whatever the batch size. An image cancelled meanwhile is skipped.
     const spec = this.init.preprocess;
     let at = 0;
-    const jobs: Promise<Buffer | null>[] = [];
+    const rgb: (Buffer | null)[] = [];
     for (let i = 0; i < task.lengths.length; i++) {
       const bytes = new Uint8Array(task.bytes, at, task.lengths[i]);
       at += task.lengths[i];
-      jobs.push(
-        decodeRgb(bytes, spec, this.init.maxPixels).catch((err: unknown) => {
-          status[i] = ItemStatus.failed;
-          errors.push(itemError(i, err));
-          return null;
-        }),
-      );
+      if (Atomics.load(task.cancelled, i) !== 0) {
+        status[i] = ItemStatus.cancelled;
+        rgb.push(null);
+        continue;
+      }
+      try {
+        rgb.push(await decodeRgb(bytes, spec, this.init.maxPixels));
+      } catch (err) {
+        status[i] = ItemStatus.failed;
+        errors.push(itemError(i, err));
+        rgb.push(null);
+      }
     }
-    return Promise.all(jobs);
+    return rgb;
   }
 
   private async runRows(

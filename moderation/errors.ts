@@ -37,7 +37,7 @@ export const moderationErrors = {
     httpStatus: 413,
     retriable: false,
     doc:
-      'width × height from the header exceeds `moderation.maxPixels` (decompression-bomb guard); ' +
+      'width × height from the header exceeds `moderation.maxPixels`, or a side passes 16,384 pixels (decompression-bomb guards); ' +
       'rejected before the pixels are decoded.',
   },
   moderation_overloaded: {

@@ -25,7 +25,6 @@
  * cancel a task (piscina's abort would do that): each holds a loaded model, and the other
  * images of its batch are still wanted.
  */
-import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -431,7 +430,9 @@ export class Moderator {
 
   /**
    * Stops taking images, fails the waiting ones with `moderation_closed`, lets the batches
-   * already in a worker finish and answer, then stops the workers. Idempotent.
+   * already in a worker finish and answer (for at most `taskTimeoutMs` plus a second: a batch
+   * stuck in native code fails with `moderation_closed` instead of holding the close up), then
+   * stops the workers. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -447,8 +448,13 @@ export class Moderator {
       const err = codeOf('moderation_closed', 'the moderator closed before this image ran');
       this.fail(this.list.waitHead, err);
     }
-    await Promise.allSettled([...this.batches]);
-    assert.equal(this.list.head, null, 'images still pending after the last batch answered');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.settings.taskTimeoutMs + 1_000)));
+    await Promise.race([Promise.allSettled([...this.batches]), late]);
+    clearTimeout(timer);
+    while (this.list.head !== null) {
+      this.fail(this.list.head, codeOf('moderation_closed', 'the moderator closed while this image ran'));
+    }
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
     await this.pool.destroy();

@@ -83,6 +83,8 @@ t.test('through the pool: every bad input is rejected with its code', async (t) 
     ['PNG header saying 100000×100000', pngWithHeader(png, 100_000, 100_000), undefined, pixels],
     ['JPEG header saying 60000×60000', jpegWithHeader(jpeg, 60_000, 60_000), undefined, pixels],
     ['honestly too many pixels', await solidPng(600, 500, [9, 9, 9]), undefined, pixels],
+    // A long thin image: few pixels in all, but each side is capped (its decode is slow).
+    ['a side of 16,385 pixels', await solidPng(1, 16_385, [9, 9, 9]), undefined, pixels],
     ['too many bytes', Buffer.concat([png, Buffer.alloc(200_000)]), undefined, 'image_too_large'],
     ['JPEG magic, garbage, end marker', jpegGarbage, undefined, 'image_not_an_image'],
     ['SVG', SVG, 'image/svg+xml', 'image_unsupported_type'],
@@ -113,4 +115,18 @@ t.test('a bad image in a batch fails alone', async (t) => {
   const { reason } = settled[1] as PromiseRejectedResult;
   t.match(reason, { code: 'image_truncated', httpStatus: 422 });
   t.same(moderator.stats().batchSizeCounts[3], 1, 'one run carried the three good images');
+});
+
+t.test('close() does not wait for ever on a batch a worker never answers', async (t) => {
+  const m = tinyModel();
+  t.teardown(m.cleanup);
+  const moderator = await createModerator(testSettings(m.dir, { taskTimeoutMs: 300 }));
+  // A worker stuck in native code, as seen from the moderator: its batch never settles.
+  const pool = (moderator as unknown as { pool: { run: (task: unknown) => Promise<unknown> } }).pool;
+  pool.run = () => new Promise(() => {});
+  await t.rejects(moderator.classify(await noisePng(40, 40)), { code: 'moderation_timeout' });
+  const started = performance.now();
+  await moderator.close();
+  const ms = performance.now() - started;
+  t.ok(ms < 5_000, `close() ended after ${Math.round(ms)} ms (taskTimeoutMs + 1 s at most)`);
 });
