@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- engine`: in-process reservations per second through `createEngine`, for one
  * hot SKU with a per-user limit and for 10,000 SKUs spread evenly. Every request carries its own
- * idempotency key. In the same run, a plain single-threaded loop doing the same decisions on the
- * same requests (stock decrement, per-user count, idempotency set) gives the ceiling.
+ * idempotency key. In the same run, a plain single-threaded loop doing only the stock decrements
+ * of the same requests (a Map of stock per SKU) gives the ceiling, and the same rules (stock,
+ * per-user count, idempotency set) in one thread a second baseline.
  *
  * Flags: --requests N (default 2,000,000), --batch N (requests per reserveMany, default 16,384),
  * --inflight N (batches in flight, default 8), --shards N, --cases hot,spread,

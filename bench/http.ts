@@ -4,8 +4,11 @@
  *   (a) `stockade serve --demo --auth none` in its own process, and
  *   (b) a bare uWS server that parses the same JSON and answers a similar body (the ceiling),
  * in the same run, one after the other, both on 127.0.0.1 only. Each case first runs a short
- * warm-up that is not counted. Reports throughput, p50/p99 from wrk's `--latency`, the ratio to
- * the ceiling, and `oversold` (from GET /v1/skus/demo: sold + reserved must not exceed stock).
+ * warm-up that is not counted. Reports throughput (2xx answers per second: a refusal is not a
+ * purchase), p50/p99 from wrk's `--latency`, the ratio to the ceiling, and `oversold`: after the
+ * measured run each server sells a small sale out (1,000 units, 1,500 buyers on 50 connections),
+ * and neither the 201s nor the engine's sold + reserved may pass its stock; the demo sale's own
+ * counts are checked too. The ceiling sells nothing (`oversold` n/a).
  *
  * Flags: --duration 10s, --warmup 3s, --connections 100, --wrk-threads 2, --shards N,
  * --gateway-threads N (they share the port), --journal none|file|kafka or a list (one stockade
@@ -153,6 +156,7 @@ function startChild(
   rel: string,
   args: string[],
   ready: RegExp,
+  extraEnv: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const typescript = import.meta.url.endsWith('.ts');
   const path = fileURLToPath(
@@ -160,12 +164,16 @@ function startChild(
   );
   const node = typescript ? ['--import=tsx', path] : [path];
   // The server's settings come from its flags alone, except where the services are
-  // (STOCKADE_KAFKA_BROKERS and the *_URL variables of `. .services/env`).
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k]) => !k.startsWith('STOCKADE_') || k === 'STOCKADE_KAFKA_BROKERS' || k.endsWith('_URL'),
+  // (STOCKADE_KAFKA_BROKERS and the *_URL variables of `. .services/env`) and what the caller
+  // sets (variables win over a --config file, so a caller's own database goes here).
+  const env = {
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([k]) => !k.startsWith('STOCKADE_') || k === 'STOCKADE_KAFKA_BROKERS' || k.endsWith('_URL'),
+      ),
     ),
-  );
+    ...extraEnv,
+  };
   const child = spawn(process.execPath, [...node, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
@@ -197,13 +205,49 @@ async function stop(child: ChildProcess): Promise<number | null> {
   return code;
 }
 
-async function post(url: string, body: unknown): Promise<unknown> {
+async function send(url: string, method: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const r = await fetch(url, {
-    method: 'POST',
+    method,
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  return r.json();
+  return { status: r.status, json: await r.json() };
+}
+
+/** Requests per second that were answered 2xx (wrk counts refusals as requests too). */
+function okPerSec(r: WrkResult): number {
+  return r.requests > 0 ? (r.perSec * (r.requests - r.non2xx)) / r.requests : 0;
+}
+
+/**
+ * A sale that does sell out, on the server just measured: `stock` units, half as many buyers
+ * again, `lanes` connections at once. Returns units sold beyond stock, by the 201s counted or by
+ * the engine's own sold + reserved, and how many were acknowledged.
+ */
+async function soldOutProbe(base: string, stock = 1_000, lanes = 50): Promise<{ oversold: number; acked: number }> {
+  let put = await send(`${base}/v1/skus/sellout-probe`, 'PUT', { stock });
+  // With --products the sale gate wants moderated images; the probe has none, on purpose.
+  if (put.status === 409) put = await send(`${base}/v1/skus/sellout-probe`, 'PUT', { stock, moderationOverride: true });
+  if (put.status !== 201) throw new Error(`sold-out probe: PUT answered ${put.status} ${JSON.stringify(put.json)}`);
+  const attempts = Math.ceil(stock * 1.5);
+  let next = 0;
+  let acked = 0;
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < attempts) {
+        const i = next++;
+        const r = await send(`${base}/v1/skus/sellout-probe/reservations`, 'POST', {
+          userId: `probe-${i}`,
+          qty: 1,
+          idempotencyKey: `probe-${i}`,
+        });
+        if (r.status === 201) acked++;
+        else if (r.status !== 409) throw new Error(`sold-out probe: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+      }
+    }),
+  );
+  const snap = (await send(`${base}/v1/skus/sellout-probe`, 'GET', undefined)).json as { sold: number; reserved: number };
+  return { oversold: Math.max(0, acked - stock, snap.sold + snap.reserved - stock), acked };
 }
 
 export interface Options {
@@ -223,9 +267,9 @@ async function benchBare(o: Options): Promise<BenchCase & { raw: string }> {
     const r = await load([port], o.script, o.connections, o.wrkThreads, o.duration);
     return {
       name: 'bare_uws_ceiling',
-      throughput_per_s: Math.round(r.perSec),
+      throughput_per_s: Math.round(okPerSec(r)),
       latency_ms: { p50: round(r.p50Ms), p99: round(r.p99Ms) },
-      oversold: 0,
+      oversold: null, // it parses and answers; there is no stock to oversell
       requests: r.requests,
       non_2xx: r.non2xx,
       socket_errors: r.errors,
@@ -249,6 +293,7 @@ export async function benchStockade(
   serveArgs: string[],
   name: string,
   side?: SideLoad,
+  env: Record<string, string> = {},
 ): Promise<BenchCase & { raw: string }> {
   const args = [
     'serve',
@@ -265,6 +310,7 @@ export async function benchStockade(
     '../gateway/cli.js',
     args,
     /demo sale 'demo'[^\n]*\n[^\n]*(http:\/\/127\.0\.0\.1:(\d+))/,
+    env,
   );
   try {
     const base = match[1];
@@ -274,7 +320,8 @@ export async function benchStockade(
     const sideLoad = side?.(base);
     await load(ports, o.script, o.connections, o.wrkThreads, o.warmup);
     // Put the warm-up's units back so the measured run sells rather than answers sold_out.
-    await post(`${base}/v1/skus/demo/restock`, { qty: 20_000_000 });
+    const restock = await send(`${base}/v1/skus/demo/restock`, 'POST', { qty: 20_000_000 });
+    if (restock.status !== 200) throw new Error(`restock answered ${restock.status} ${JSON.stringify(restock.json)}`);
     const before = (await (await fetch(`${base}/v1/skus/demo`)).json()) as { reserved: number };
     const load1 = loadavg()[0];
     const r = await load(ports, o.script, o.connections, o.wrkThreads, o.duration);
@@ -284,14 +331,16 @@ export async function benchStockade(
       sold: number;
       initialStock: number;
       restocked: number;
-      returned: number;
     };
-    const stock = snap.initialStock + snap.restocked + snap.returned;
+    // available + reserved + sold = initialStock + restocked (a return lowers sold).
+    const demoOver = Math.max(0, snap.sold + snap.reserved - (snap.initialStock + snap.restocked));
+    const probe = await soldOutProbe(base);
     return {
       name,
-      throughput_per_s: Math.round(r.perSec),
+      throughput_per_s: Math.round(okPerSec(r)),
       latency_ms: { p50: round(r.p50Ms), p99: round(r.p99Ms) },
-      oversold: Math.max(0, snap.sold + snap.reserved - stock),
+      oversold: demoOver + probe.oversold,
+      sold_out_probe_acked: probe.acked,
       requests: r.requests,
       non_2xx: r.non2xx,
       reserved_in_run: snap.reserved - before.reserved,

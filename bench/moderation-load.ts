@@ -7,7 +7,10 @@
  *   moderation_idle   the same with --moderation: the pool is up, no image is sent
  *   moderation_load   the same with --moderation, while this process keeps `--images-inflight`
  *                     uploads outstanding at POST /v1/moderation/images for the whole case, so
- *                     the pool's workers never idle
+ *                     the pool always has images waiting. At its default priority (idle) the
+ *                     pool runs only on CPU time the sale leaves, so "full load" means as much
+ *                     moderation as the machine gives it: `images_moderated_per_s` says how
+ *                     much that was, next to the purchases
  *
  * wrk drives the purchases exactly as `npm run bench -- http` does (its functions are reused:
  * the same Lua script, warm-up, restock, oversold check). The report gives each case's purchases
@@ -47,7 +50,8 @@ async function photo(seed: number): Promise<Buffer> {
 /**
  * Keeps `inflight` uploads outstanding until stopped: a closed loop, so the pool's queue stays
  * full without growing (each answer sends the next image). Stops by itself after 100 failures
- * in a row (the server went away).
+ * in a row (the server went away), and then says so (`moderation_load_stopped_early`); every
+ * failure is counted, verdicts from the first second on.
  */
 function moderationLoad(images: Buffer[], inflight: number): SideLoad {
   return (base) => {
@@ -68,12 +72,11 @@ function moderationLoad(images: Buffer[], inflight: number): SideLoad {
           });
           await r.arrayBuffer();
           failedInRow = r.ok ? 0 : failedInRow + 1;
-          if (!counting) continue;
-          if (r.ok) verdicts++;
-          else errors++;
+          if (!r.ok) errors++;
+          else if (counting) verdicts++;
         } catch {
           failedInRow++;
-          if (counting) errors++;
+          errors++;
         }
       }
     };
@@ -90,7 +93,11 @@ function moderationLoad(images: Buffer[], inflight: number): SideLoad {
         const perS = counting && s > 0 ? verdicts / s : 0;
         running = false;
         await Promise.all(lanes);
-        return { images_moderated_per_s: round(perS, 2), moderation_errors: errors };
+        return {
+          images_moderated_per_s: round(perS, 2),
+          moderation_errors: errors,
+          moderation_load_stopped_early: failedInRow >= 100,
+        };
       },
     };
   };

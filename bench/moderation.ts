@@ -232,7 +232,7 @@ function caseOf(r: Runner): BenchCase {
       p50: round(percentile(r.latencies, 50)),
       p99: round(percentile(r.latencies, 99)),
     },
-    oversold: 0,
+    oversold: null, // image moderation sells nothing
     images,
     ...r.extra,
   };

@@ -12,8 +12,9 @@
  * that only counts frames (the I/O and checksums, no decoding or state), so the ratio shows what
  * rebuilding the actors costs over reading the bytes.
  *
- * Flags: --events N (default 1,000,000), --shards N (default 2), --rounds N (crash and restart
- * this many times, default 2), --json FILE.
+ * Flags: --events N (default 1,000,000), --shards N (default 2), --rounds N (the whole
+ * experiment this many times, each on a fresh journal; figures are medians, default 2),
+ * --json FILE.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine, ReserveRequest, StockadeConfig } from '../engine/index.js';
 import { FileJournal } from '../persistence/index.js';
-import { benchStart, percentile, positiveInt, round, writeReport } from './report.js';
+import { benchStart, median, percentile, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 
 const SKUS = 10_000;
@@ -128,50 +129,50 @@ export async function run(argv: string[]): Promise<void> {
   const shards = Number(values.shards);
   if (values.child) return child(values.child, shards, events);
   const rounds = positiveInt('rounds', values.rounds);
-  const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-recovery-'));
-  const ready: number[] = [];
-  const perSec: number[] = [];
-  let replayed = 0;
-  let readMs = 0;
-  let oversold = -1;
-  try {
-    for (let r = 1; r <= rounds; r++) {
-      const goal = (events * r).toLocaleString('en-US');
-      const say = `round ${r}: selling until the journal holds ${goal} events, then kill -9\n`;
-      process.stdout.write(say);
-      await crashChild(dir, shards, events * r);
+  // Every round is the same experiment on a journal of its own: `events` events, kill -9,
+  // restart. Figures are medians over the rounds; each round's are kept.
+  const perRound: { readyMs: number; perSec: number; readPerSec: number; replayed: number; oversold: number }[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-recovery-'));
+    try {
+      const goal = events.toLocaleString('en-US');
+      process.stdout.write(`round ${r}: selling until the journal holds ${goal} events, then kill -9\n`);
+      await crashChild(dir, shards, events);
       const started = performance.now();
       const engine = await createEngine({ config: configFor(dir, shards) });
-      const ms = performance.now() - started;
+      const readyMs = performance.now() - started;
       const shardStats = engine.recovery!.shards;
-      replayed = shardStats.reduce((n, s) => n + s.events, 0);
+      const replayed = shardStats.reduce((n, s) => n + s.events, 0);
       const slowest = Math.max(...shardStats.map((s) => s.ms));
-      if (r === rounds) oversold = await countOversold(engine);
+      const oversold = await countOversold(engine);
       await engine.close();
-      ready.push(ms);
-      perSec.push(replayed / (slowest / 1000));
-      // The baseline reads the journal the last round replayed.
-      if (r === rounds) readMs = (await countFrames(dir, shards)).ms;
-      process.stdout.write(
-        `  ready in ${Math.round(ms)} ms, ${replayed.toLocaleString('en-US')} events replayed\n`,
-      );
+      // The baseline reads the journal this round replayed.
+      const readMs = (await countFrames(dir, shards)).ms;
+      perRound.push({ readyMs, perSec: replayed / (slowest / 1000), readPerSec: replayed / (readMs / 1000), replayed, oversold });
+      process.stdout.write(`  ready in ${Math.round(readyMs)} ms, ${replayed.toLocaleString('en-US')} events replayed\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
-  const readPerSec = replayed / (readMs / 1000);
-  const last = ready.length - 1;
+  const mid = (pick: (x: (typeof perRound)[number]) => number) => median(perRound.map(pick));
+  const ready = perRound.map((x) => x.readyMs);
   const c: BenchCase = {
     name: `kill9_then_ready_${shards}_shards`,
-    throughput_per_s: Math.round(perSec[last]),
+    throughput_per_s: Math.round(mid((x) => x.perSec)),
     latency_ms: { p50: round(percentile(ready, 50)), p99: round(percentile(ready, 99)) },
-    oversold,
-    replay_events_per_s: Math.round(perSec[last]),
-    time_to_ready_ms: round(ready[last]),
-    replayed_events: replayed,
-    ceiling_throughput_per_s: Math.round(readPerSec),
-    ratio_to_ceiling: round(perSec[last] / readPerSec),
-    latency_unit: 'time to ready after a kill -9, per round',
+    oversold: Math.max(...perRound.map((x) => x.oversold)),
+    replay_events_per_s: Math.round(mid((x) => x.perSec)),
+    time_to_ready_ms: round(mid((x) => x.readyMs)),
+    replayed_events: Math.round(mid((x) => x.replayed)),
+    ceiling_throughput_per_s: Math.round(mid((x) => x.readPerSec)),
+    ratio_to_ceiling: round(median(perRound.map((x) => x.perSec / x.readPerSec))),
+    latency_unit: 'time to ready after a kill -9, per round (each round its own journal of --events events)',
+    rounds: perRound.map((x) => ({
+      time_to_ready_ms: round(x.readyMs),
+      replay_events_per_s: Math.round(x.perSec),
+      replayed_events: x.replayed,
+      ratio_to_ceiling: round(x.perSec / x.readPerSec),
+    })),
   };
   writeReport(
     {

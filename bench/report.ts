@@ -1,6 +1,7 @@
 /**
  * The benchmark report convention shared by every scenario. Each case reports
- * `throughput_per_s`, `latency_ms: { p50, p99 }` and `oversold` (must be 0); where the same run
+ * `throughput_per_s`, `latency_ms: { p50, p99 }` and `oversold` (must be 0; null where the case
+ * sells nothing, e.g. a ceiling that only parses and answers, or a journal's own appends); where the same run
  * measured a ceiling or baseline, also `ceiling_throughput_per_s` and `ratio_to_ceiling`.
  * Figures are only comparable within one run: the machine is shared and noisy, so every scenario
  * measures its own ceiling in the same invocation and reports the ratio.
@@ -18,7 +19,8 @@ export interface BenchCase {
   name: string;
   throughput_per_s: number;
   latency_ms: LatencyMs;
-  oversold: number;
+  /** Units sold beyond stock, as checked against the engine's state; null: the case sells nothing. */
+  oversold: number | null;
   ceiling_throughput_per_s?: number;
   ratio_to_ceiling?: number;
   /** Anything else worth keeping next to the figures (counts, settings, outcomes). */
@@ -109,7 +111,7 @@ export function medianOfRounds(rounds: readonly BenchCase[][]): BenchCase[] {
         p50: round(median(runs.map((c) => c.latency_ms.p50))),
         p99: round(median(runs.map((c) => c.latency_ms.p99))),
       },
-      oversold: Math.max(...runs.map((c) => c.oversold)),
+      oversold: worstOversold(runs),
     };
     for (const key of Object.keys(first)) {
       if (!MEDIAN_SET_ABOVE.includes(key)) out[key] = mid((c) => c[key]);
@@ -125,13 +127,20 @@ export function medianOfRounds(rounds: readonly BenchCase[][]): BenchCase[] {
   });
 }
 
+/** The worst round's `oversold`; null if no round sold anything. */
+function worstOversold(runs: readonly BenchCase[]): number | null {
+  const checked = runs.map((c) => c.oversold).filter((o): o is number => o !== null);
+  return checked.length === 0 ? null : Math.max(...checked);
+}
+
 export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
 
 function fmt(n: unknown): string {
-  if (typeof n !== "number") return n === undefined ? "" : JSON.stringify(n);
+  if (n === null) return 'n/a';
+  if (typeof n !== 'number') return n === undefined ? '' : JSON.stringify(n);
   if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
   return String(round(n));
 }
