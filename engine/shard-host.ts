@@ -110,7 +110,7 @@ export class ShardHost {
 
   /** Decides a batch into `out` and calls `release` once its answers may be sent. */
   applyBatch(bytes: Uint8Array, count: number, out: Float64Array, release: () => void): void {
-    if (this.rebuilding) {
+    if (this.refusing) {
       fillStatus(out, count, Status.journal_unavailable);
       release();
       return;
@@ -121,7 +121,7 @@ export class ShardHost {
 
   /** Runs the expiry timer; the `expired` events are journaled like any others. */
   tick(): number {
-    if (this.rebuilding) return 0;
+    if (this.refusing) return 0;
     const n = this.shard.tick(this.clock.now());
     if (n > 0) this.afterDecision(null, 0, () => {});
     return n;
@@ -136,7 +136,7 @@ export class ShardHost {
   }
 
   private control(decide: () => ControlResult): Promise<ControlResult> {
-    if (this.rebuilding) return Promise.resolve({ status: Status.journal_unavailable });
+    if (this.refusing) return Promise.resolve({ status: Status.journal_unavailable });
     const result = decide();
     return new Promise((resolve) => {
       const results = new Float64Array(RESULT_STRIDE);
@@ -178,6 +178,17 @@ export class ShardHost {
   private lastAppend: Promise<unknown> = Promise.resolve();
   /** The journal position after the last payload whose events went to subscribers, if any. */
   private forwardedTo = 0;
+  /**
+   * A rebuild failed for a reason waiting will not cure: the shard's state no longer matches
+   * its journal, so it decides nothing more (every request journal_unavailable) until the
+   * fault it reported has it replaced.
+   */
+  private faulted = false;
+
+  /** While rebuilding, or after a failed rebuild, requests are refused, not decided. */
+  private get refusing(): boolean {
+    return this.rebuilding !== null || this.faulted;
+  }
 
   /**
    * Gives the shard up, as a crash would, for a shard that runs inline (a crashed worker's host
@@ -277,6 +288,7 @@ export class ShardHost {
         break;
       } catch (err) {
         if (!(err instanceof JournalError && err.retriable)) {
+          this.faulted = true;
           this.rebuilding = null;
           done();
           this.fault(err);

@@ -1,6 +1,7 @@
 // The shard host on a simulated journal whose writes the test completes or fails by hand.
 import t from 'tap';
-import { BatchWriter, ManualClock, RESULT_STRIDE } from '../../actors/index.js';
+import { BatchWriter, ManualClock, RESULT_STRIDE, Status } from '../../actors/index.js';
+import { JournalError } from '../../persistence/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import { ShardHost } from '../../engine/shard-host.js';
 import { SimJournal } from '../simulation/sim-journal.js';
@@ -73,4 +74,27 @@ t.test('an append that fails and did not land: nothing of it reaches subscribers
     'the lost decision is never shown; the next one takes its seq',
   );
   t.match(host.shard.get('tee'), { available: 9, reserved: 1 });
+});
+
+t.test('a rebuild that fails for good faults the shard, which then decides nothing', async (t) => {
+  const journal = new SimJournal();
+  const faults: unknown[] = [];
+  const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, journal, new ManualClock(1_000), {
+    onFault: (err) => faults.push(err),
+  });
+  await host.recover();
+  const defined = host.define({ sku: 'tee', stock: 10 });
+  await append(journal, () => journal.complete());
+  await defined;
+  reserve(host, 'a');
+  // The append fails and the journal then reads back as corrupt: waiting will not cure that.
+  journal.read = () => Promise.reject(new JournalError('journal_corrupt', 'a frame does not decode'));
+  await append(journal, () => journal.fail('lost', 0));
+  await host.flush();
+  t.match(faults, [{ code: 'journal_corrupt' }], 'the fault is reported');
+  const out = reserve(host, 'b');
+  await settle();
+  t.equal(out[0], Status.journal_unavailable, 'a later request is refused, not confirmed');
+  t.notOk(journal.pending, 'and nothing is appended');
+  t.equal(host.tick(), 0);
 });
