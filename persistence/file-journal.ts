@@ -211,12 +211,14 @@ export class FileJournal implements Journal {
       // means damage in the middle, not a torn tail: refuse to cut it. (With `os` durability
       // the OS may write pages back in any order, so after a crash a later frame can be on
       // disk without an earlier one: losing that tail is what `os` accepts.)
+      // (Should the search run out of budget, on a pathological tail, the tail is cut as torn.)
       const later = this.options.durability === 'fsync' ? validFrameAfter(f.fd, pos, size, this.frameBytesMax) : -1;
       if (later >= 0) {
         throw new JournalError(
           'journal_corrupt',
           `${this.path(shard)}: the frame at byte ${pos} is damaged, yet a valid frame follows at byte ${later}; ` +
-            'this is not a torn tail, so nothing was cut (restore the file from a copy, or cut it at the damage knowing the frames after it are lost)',
+            'this is not a torn tail, so nothing was cut (restore the file from a copy, or cut it at the damage knowing the frames after it are lost; ' +
+            'a journal written with journal.durability = os may lose pages in any order in an OS crash: opened once with os durability, its tail is cut)',
         );
       }
       const torn = !zeroFilledAt(f.fd, pos, size);
@@ -286,39 +288,85 @@ export class FileJournal implements Journal {
 /** An error thrown by a `read` visitor, told apart from the journal's own. */
 class VisitorError extends Error {}
 
+/** How far past the last non-zero byte a frame written after a damaged one may end (trailing zeros of its own payload). */
+const SEARCH_SLACK_BYTES = 64 * 1024;
+/** Checksum work the search may do (~0.1 s here); past it, it gives up (`SEARCH_GAVE_UP`). */
+const SEARCH_CRC_BUDGET_BYTES = 128 * 1024 * 1024;
+/** `validFrameAfter` spent its budget without an answer. */
+export const SEARCH_GAVE_UP = -2;
+
 /**
- * The position of the first valid frame that starts after `pos` in the file's first `size`
- * bytes, or -1. Reads in chunks; runs of zeros (preallocated space) are skipped whole, and a
- * checksum is computed only where a plausible length would end inside the file.
+ * The position of a valid frame that starts after `pos` (where a bad frame is) in the file's
+ * first `size` bytes: -1 if there is none, `SEARCH_GAVE_UP` if the search ran out of budget.
+ * First where the bad frame's own header says the next one starts (a payload damaged under an
+ * intact header); then anywhere up to where the written bytes end. Frames are contiguous and
+ * the journal writes only zeros after its last frame, so a frame written after the damage ends
+ * by the last non-zero byte (give or take its payload's trailing zeros): a candidate that would
+ * run further into the zeros is not one, which keeps a torn frame over megabytes of
+ * preallocated zeros from costing a checksum over the zeros at every byte.
  */
 export function validFrameAfter(fd: number, pos: number, size: number, frameBytesMax: number): number {
-  const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - pos));
+  let budget = SEARCH_CRC_BUDGET_BYTES;
+  const head = Buffer.alloc(FRAME_HEADER_BYTES);
   let payload = Buffer.alloc(0);
-  for (let start = pos + 1; start + FRAME_HEADER_BYTES <= size; ) {
-    const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - start), start);
+  /** Whether a valid frame of `len` bytes with checksum `crc` starts at `at`; null: no budget. */
+  const payloadMatches = (at: number, len: number, crc: number): boolean | null => {
+    if (len > budget) return null;
+    budget -= len;
+    if (payload.length < len) payload = Buffer.allocUnsafe(len);
+    if (readSync(fd, payload, 0, len, at + FRAME_HEADER_BYTES) !== len) return false;
+    return crc32c(payload, 0, len) === crc;
+  };
+  if (readSync(fd, head, 0, FRAME_HEADER_BYTES, pos) === FRAME_HEADER_BYTES) {
+    const next = pos + FRAME_HEADER_BYTES + head.readUInt32LE(0);
+    if (next > pos + FRAME_HEADER_BYTES && next + FRAME_HEADER_BYTES < size && readSync(fd, head, 0, FRAME_HEADER_BYTES, next) === FRAME_HEADER_BYTES) {
+      const len = head.readUInt32LE(0);
+      if (len > 0 && len <= frameBytesMax && next + FRAME_HEADER_BYTES + len <= size) {
+        const ok = payloadMatches(next, len, head.readUInt32LE(4));
+        if (ok === null) return SEARCH_GAVE_UP;
+        if (ok) return next;
+      }
+    }
+  }
+  const dataEnd = endOfData(fd, pos, size);
+  const limit = Math.min(size, dataEnd + SEARCH_SLACK_BYTES);
+  const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, Math.max(FRAME_HEADER_BYTES, limit - pos)));
+  for (let start = pos + 1; start < dataEnd && start + FRAME_HEADER_BYTES <= limit; ) {
+    const n = readSync(fd, chunk, 0, Math.min(chunk.length, limit - start), start);
     if (n < FRAME_HEADER_BYTES) return -1;
     // Candidates whose header lies wholly in this chunk; the next chunk starts at the first
     // candidate not checked.
-    const last = n - FRAME_HEADER_BYTES;
+    const last = Math.min(n - FRAME_HEADER_BYTES, dataEnd - 1 - start);
     for (let i = 0; i <= last; i++) {
-      if (chunk[i] === 0 && chunk[i + 1] === 0 && chunk[i + 2] === 0 && chunk[i + 3] === 0) continue;
       const len = chunk.readUInt32LE(i);
-      const at = start + i;
-      if (len > frameBytesMax || at + FRAME_HEADER_BYTES + len > size) continue;
+      if (len === 0 || len > frameBytesMax || start + i + FRAME_HEADER_BYTES + len > limit) continue;
       const crc = chunk.readUInt32LE(i + 4);
-      let ok: boolean;
+      let ok: boolean | null;
       if (i + FRAME_HEADER_BYTES + len <= n) {
+        if (len > budget) return SEARCH_GAVE_UP;
+        budget -= len;
         ok = crc32c(chunk, i + FRAME_HEADER_BYTES, i + FRAME_HEADER_BYTES + len) === crc;
       } else {
-        if (payload.length < len) payload = Buffer.allocUnsafe(len);
-        readSync(fd, payload, 0, len, at + FRAME_HEADER_BYTES);
-        ok = crc32c(payload, 0, len) === crc;
+        ok = payloadMatches(start + i, len, crc);
       }
-      if (ok) return at;
+      if (ok === null) return SEARCH_GAVE_UP;
+      if (ok) return start + i;
     }
     start += last + 1;
   }
   return -1;
+}
+
+/** The position after the last non-zero byte in `[pos, size)`, or `pos` if all are zero. */
+function endOfData(fd: number, pos: number, size: number): number {
+  const chunk = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, size - pos)));
+  for (let end = size; end > pos; ) {
+    const from = Math.max(pos, end - chunk.length);
+    const n = readSync(fd, chunk, 0, end - from, from);
+    for (let i = n - 1; i >= 0; i--) if (chunk[i] !== 0) return from + i + 1;
+    end = from;
+  }
+  return pos;
 }
 
 /** Makes a directory's entries (a file created or renamed in it) durable. */
