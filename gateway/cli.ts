@@ -208,6 +208,7 @@ async function serve(args: ServeArgs): Promise<void> {
     catalog = await openCatalog(config, log, audit ?? undefined);
     open.last.unshift(() => catalog.close());
   } catch (err) {
+    if (open.stopping) return leftToTheSignal();
     await engineReady.then((e) => e.close()).catch(() => {});
     await audit?.close();
     throw err;
@@ -224,17 +225,21 @@ async function serve(args: ServeArgs): Promise<void> {
     open.gateway = gateway;
     log.info({ port: gateway.port }, 'gateway listening; the engine is starting');
   } catch (err) {
+    if (open.stopping) return leftToTheSignal();
     await engineReady.then((e) => e.close()).catch(() => {});
     await catalog.close();
     await audit?.close();
     throw err;
   }
   await engineReady.catch(async (err: unknown) => {
+    if (open.stopping) return leftToTheSignal();
     await gateway.close();
     await catalog.close();
     await closeAudit(audit, log);
     throw err;
   });
+  // A signal during the start is shutting down what opened: open nothing more.
+  if (open.stopping) return;
   if (args.demo) gateway.service.trackSku(DEMO_SKU.sku);
   const url = `http://${config.gateway.host}:${gateway.port}`;
   log.info(
@@ -301,6 +306,22 @@ interface Opened {
   engine?: Engine;
   /** After the engine: the catalog, the audit log (which flushes last of the stores), the projector. */
   last: (() => Promise<unknown>)[];
+  /** A signal has begun the shutdown: a start that fails now leaves the closing to it. */
+  stopping: boolean;
+}
+
+/** A start that failed while a signal shuts down: the shutdown closes what opened and exits. */
+function leftToTheSignal(): Promise<never> {
+  return new Promise<never>(() => {});
+}
+
+/** Runs each closer in turn; the first failure is thrown once all have run. */
+async function closeAll(closers: (() => Promise<unknown>)[]): Promise<void> {
+  const errors: Error[] = [];
+  for (const close of closers) {
+    await close().catch((err: unknown) => errors.push(err instanceof Error ? err : new Error(String(err))));
+  }
+  if (errors.length > 0) throw errors[0];
 }
 
 /**
@@ -309,22 +330,21 @@ interface Opened {
  * has confirmed nothing yet, so the process exits without waiting for it.
  */
 function handleSignals(log: Logger): Opened {
-  const open: Opened = { last: [] };
-  let stopping = false;
+  const open: Opened = { last: [], stopping: false };
   const stop = (signal: string): void => {
-    if (stopping) {
+    if (open.stopping) {
       log.warn({ signal }, 'second signal: exiting without draining');
       process.exit(1);
     }
-    stopping = true;
+    open.stopping = true;
     process.stderr.write(`stockade: ${signal}: shutting down, finishing in-flight requests\n`);
     log.info({ signal, engineStarted: open.engine !== undefined }, 'shutting down: draining in-flight requests');
-    const { gateway, engine } = open;
     // Every step runs even if one before it failed: the audit log's flush and the projector's
-    // stop must not be skipped because the gateway or the engine closed badly.
+    // stop must not be skipped because the gateway or the engine closed badly. Each step looks
+    // at what is open when its turn comes (an engine may finish starting meanwhile).
     void (async () => {
       let failed = false;
-      const steps = [() => gateway?.close(), () => engine?.close(), ...open.last];
+      const steps = [() => open.gateway?.close(), () => open.engine?.close(), () => closeAll(open.last)];
       for (const step of steps) {
         try {
           await step();
