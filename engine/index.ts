@@ -15,7 +15,7 @@ export { isRejection, parseReservationId, reservationId, ReservedResult } from '
 export type * from './results.js';
 export { EventSubscription } from './event-subscription.js';
 export { shardOf } from './router.js';
-export { ManualClock, TRANSITIONS, RESERVATION_STATES, spawnWorker } from '../actors/index.js';
+export { ManualClock, TRANSITIONS, RESERVATION_STATES, spawnWorker, settledWithin } from '../actors/index.js';
 export type {
   SkuDefinition,
   SkuUpdate,

@@ -8,6 +8,7 @@ import {
   Status,
   STATUS_NAMES,
   comlinkEndpoint,
+  settledWithin,
   spawnWorker,
 } from '../actors/index.js';
 import type { ClockSpec, OpCode, ShardOptions, SkuEvent } from '../actors/index.js';
@@ -375,18 +376,8 @@ export class ShardClient {
   async close(): Promise<void> {
     await this.drain();
     this.closing = true;
-    if (!this.down) {
-      const bound = shutdownBoundMs(this.config);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, bound)));
-      try {
-        await Promise.race([this.control.shutdown(), late]);
-      } catch {
-        // The worker may already be gone; terminate below either way.
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    // The worker may already be gone, or stuck: it is terminated below either way.
+    if (!this.down) await settledWithin(this.control.shutdown(), shutdownBoundMs(this.config));
     this.remote[Comlink.releaseProxy]();
     await this.worker.terminate();
   }

@@ -1,7 +1,7 @@
 import { BinaryEventLog, Shard, Status, RESULT_STRIDE, decodeEvents, nullEventLog } from '../actors/index.js';
 import type { Clock, ControlResult, ShardOptions, SkuDefinition, SkuEvent, SkuUpdate } from '../actors/index.js';
 import { JournalError } from '../persistence/index.js';
-import type { Journal } from '../persistence/index.js';
+import type { Journal, JournalPosition } from '../persistence/index.js';
 
 export interface RecoveryStats {
   events: number;
@@ -179,15 +179,11 @@ export class ShardHost {
   /** The journal position after the last payload whose events went to subscribers, if any. */
   private forwardedTo = 0;
   /**
-   * A rebuild failed for a reason waiting will not cure: the shard's state no longer matches
-   * its journal, so it decides nothing more (every request journal_unavailable) until the
-   * fault it reported has it replaced.
+   * While rebuilding, and once given up (abandoned, or a rebuild failed for a reason waiting
+   * will not cure), requests are refused with journal_unavailable, not decided.
    */
-  private faulted = false;
-
-  /** While rebuilding, or after a failed rebuild, requests are refused, not decided. */
   private get refusing(): boolean {
-    return this.rebuilding !== null || this.faulted;
+    return this.rebuilding !== null || this.abandoned;
   }
 
   /**
@@ -212,7 +208,7 @@ export class ShardHost {
     this.pendingInFlight = this.emitted - this.durable;
     const target = this.emitted;
     this.appends++;
-    let append: Promise<unknown>;
+    let append: Promise<JournalPosition>;
     try {
       append = this.journal!.append(this.index, payload);
     } catch (err) {
@@ -227,7 +223,7 @@ export class ShardHost {
           this.appending = false;
           this.pendingInFlight = 0;
           this.durable = target;
-          this.forwardedTo = position as number;
+          this.forwardedTo = position;
           if (this.forwarding) this.forward(payload);
           this.releaseDurable();
           this.pump();
@@ -288,7 +284,7 @@ export class ShardHost {
         break;
       } catch (err) {
         if (!(err instanceof JournalError && err.retriable)) {
-          this.faulted = true;
+          this.abandoned = true; // its state no longer matches its journal: until replaced
           this.rebuilding = null;
           done();
           this.fault(err);

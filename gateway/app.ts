@@ -65,8 +65,12 @@ export class GatewayApp {
       audit,
     );
     this.app = uWS.App();
-    this.feed = new StockFeed(this.app, link, g.wsStockUpdatesPerS, (err) =>
-      log.warn({ err }, 'stock feed'),
+    this.feed = new StockFeed(
+      this.app,
+      link,
+      g.wsStockUpdatesPerS,
+      (err) => log.warn({ err }, 'stock feed'),
+      metrics,
     );
     registerWsRoutes(this.app, this.ctx, this.feed, this.sockets);
     registerHttpRoutes(this.app, this.ctx);

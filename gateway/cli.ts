@@ -315,15 +315,6 @@ function leftToTheSignal(): Promise<never> {
   return new Promise<never>(() => {});
 }
 
-/** Runs each closer in turn; the first failure is thrown once all have run. */
-async function closeAll(closers: (() => Promise<unknown>)[]): Promise<void> {
-  const errors: Error[] = [];
-  for (const close of closers) {
-    await close().catch((err: unknown) => errors.push(err instanceof Error ? err : new Error(String(err))));
-  }
-  if (errors.length > 0) throw errors[0];
-}
-
 /**
  * SIGINT/SIGTERM: stop taking requests, answer those in flight, flush the journal, exit 0. A
  * signal during the start closes whatever has opened; an engine still recovering its journal
@@ -344,8 +335,12 @@ function handleSignals(log: Logger): Opened {
     // at what is open when its turn comes (an engine may finish starting meanwhile).
     void (async () => {
       let failed = false;
-      const steps = [() => open.gateway?.close(), () => open.engine?.close(), () => closeAll(open.last)];
-      for (const step of steps) {
+      function* steps(): Generator<() => Promise<unknown> | undefined> {
+        yield () => open.gateway?.close();
+        yield () => open.engine?.close();
+        yield* open.last;
+      }
+      for (const step of steps()) {
         try {
           await step();
         } catch (err) {

@@ -8,7 +8,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
 import type { AuditSink } from '../persistence/index.js';
-import { spawnWorker } from '../engine/index.js';
+import { settledWithin, spawnWorker } from '../engine/index.js';
 import { CATALOG_METHODS, noCatalog } from './catalog.js';
 import type { CatalogLink } from './catalog.js';
 import { CALL_METHODS } from './engine-link.js';
@@ -157,15 +157,10 @@ class HostedWorker {
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     if (this.worker.threadId === -1) return; // already gone
     this.post({ kind: 'close' });
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>(
-      (resolve) => (timer = setTimeout(() => resolve('late'), 5000)),
-    );
-    if ((await Promise.race([exited, late])) === 'late') {
+    if (!(await settledWithin(exited, 5000))) {
       this.log.warn({ thread: this.thread }, 'gateway worker did not exit; terminating it');
       await this.worker.terminate();
     }
-    clearTimeout(timer);
   }
 }
 

@@ -37,8 +37,6 @@ export function stockMessage(s: SkuSnapshot): string {
 export class StockFeed {
   /** Subscribers per SKU on this thread (`*` counts the all-SKUs subscribers). */
   private readonly counts = new Map<string, number>();
-  /** Subscriptions counted: the sum of `counts`. */
-  subscriptions = 0;
   private readonly lastSeq = new Map<string, number>();
   private statsSubscribers = 0;
   private stockTimer: NodeJS.Timeout | null = null;
@@ -51,19 +49,21 @@ export class StockFeed {
     private readonly link: EngineLink,
     private readonly updatesPerS: number,
     private readonly onError: (err: unknown) => void,
+    /** Where the sum of `counts` is shown (/metrics' stockade_ws_stock_subscriptions). */
+    private readonly metrics: { wsStockSubscriptions: number },
   ) {}
 
   /** Counts a new subscription to `sku` (or `*`); the caller has subscribed the socket. */
   added(sku: string): void {
     this.counts.set(sku, (this.counts.get(sku) ?? 0) + 1);
-    this.subscriptions++;
+    this.metrics.wsStockSubscriptions++;
     this.stockTimer ??= setInterval(this.poll, Math.ceil(1000 / this.updatesPerS));
   }
 
   removed(sku: string): void {
     const had = this.counts.get(sku) ?? 0;
     if (had === 0) return;
-    this.subscriptions--;
+    this.metrics.wsStockSubscriptions--;
     const n = had - 1;
     if (n > 0) {
       this.counts.set(sku, n);

@@ -37,6 +37,7 @@ export class WsSession {
   open = true;
   readonly topics = new Set<string>();
   stats = false;
+  /** A plain field, not a getter: uWS copies a socket's user data by its own properties. */
   readonly userId: string | null;
   /** The token's principal, rechecked on every purchase: a socket outlives its token. */
   constructor(readonly principal: Principal | null) {
@@ -252,13 +253,9 @@ function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: Ar
     case 'reserve':
       return onReserve(ws, s, ctx, m, id);
     case 'subscribe':
-      onSubscribe(ws, s, feed, m, id);
-      ctx.metrics.wsStockSubscriptions = feed.subscriptions;
-      return;
+      return onSubscribe(ws, s, feed, m, id);
     case 'unsubscribe':
-      onUnsubscribe(ws, s, feed, m);
-      ctx.metrics.wsStockSubscriptions = feed.subscriptions;
-      return;
+      return onUnsubscribe(ws, s, feed, m);
     case 'subscribe_stats':
       if (!s.stats && ws.subscribe('stats')) {
         s.stats = true;
@@ -326,7 +323,6 @@ export function registerWsRoutes(
       sockets.delete(ws);
       ctx.metrics.wsConnections = sockets.size;
       for (const sku of s.topics) feed.removed(sku);
-      ctx.metrics.wsStockSubscriptions = feed.subscriptions;
       if (s.stats) feed.statsRemoved();
     },
   });

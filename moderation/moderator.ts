@@ -33,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 // (https://github.com/lovell/sharp/issues/2263). Nothing runs on this thread.
 import 'sharp';
 import { Piscina } from 'piscina';
+import { settledWithin } from '../actors/settled-within.js';
 import type { ModerationSettings } from '../config/index.js';
 import { ModerationError } from './errors.js';
 import type { ModerationErrorCode } from './errors.js';
@@ -448,10 +449,7 @@ export class Moderator {
       const err = codeOf('moderation_closed', 'the moderator closed before this image ran');
       this.fail(this.list.waitHead, err);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.settings.taskTimeoutMs + 1_000)));
-    await Promise.race([Promise.allSettled([...this.batches]), late]);
-    clearTimeout(timer);
+    await settledWithin(Promise.allSettled([...this.batches]), this.settings.taskTimeoutMs + 1_000);
     while (this.list.head !== null) {
       this.fail(this.list.head, codeOf('moderation_closed', 'the moderator closed while this image ran'));
     }

@@ -293,7 +293,7 @@ const SEARCH_SLACK_BYTES = 64 * 1024;
 /** Checksum work the search may do (~0.1 s here); past it, it gives up (`SEARCH_GAVE_UP`). */
 const SEARCH_CRC_BUDGET_BYTES = 128 * 1024 * 1024;
 /** `validFrameAfter` spent its budget without an answer. */
-export const SEARCH_GAVE_UP = -2;
+const SEARCH_GAVE_UP = -2;
 
 /**
  * The position of a valid frame that starts after `pos` (where a bad frame is) in the file's
@@ -309,20 +309,26 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
   let budget = SEARCH_CRC_BUDGET_BYTES;
   const head = Buffer.alloc(FRAME_HEADER_BYTES);
   let payload = Buffer.alloc(0);
-  /** Whether a valid frame of `len` bytes with checksum `crc` starts at `at`; null: no budget. */
-  const payloadMatches = (at: number, len: number, crc: number): boolean | null => {
+  /**
+   * Whether a valid frame of `len` bytes with checksum `crc` starts at file position `at`
+   * (its payload taken from `buf` at `from` when the caller has it, else read); null: no budget.
+   */
+  const matches = (at: number, len: number, crc: number, buf?: Buffer, from = 0): boolean | null => {
     if (len > budget) return null;
     budget -= len;
-    if (payload.length < len) payload = Buffer.allocUnsafe(len);
-    if (readSync(fd, payload, 0, len, at + FRAME_HEADER_BYTES) !== len) return false;
-    return crc32c(payload, 0, len) === crc;
+    if (!buf) {
+      if (payload.length < len) payload = Buffer.allocUnsafe(len);
+      if (readSync(fd, payload, 0, len, at + FRAME_HEADER_BYTES) !== len) return false;
+      buf = payload;
+    }
+    return crc32c(buf, from, from + len) === crc;
   };
   if (readSync(fd, head, 0, FRAME_HEADER_BYTES, pos) === FRAME_HEADER_BYTES) {
     const next = pos + FRAME_HEADER_BYTES + head.readUInt32LE(0);
     if (next > pos + FRAME_HEADER_BYTES && next + FRAME_HEADER_BYTES < size && readSync(fd, head, 0, FRAME_HEADER_BYTES, next) === FRAME_HEADER_BYTES) {
       const len = head.readUInt32LE(0);
       if (len > 0 && len <= frameBytesMax && next + FRAME_HEADER_BYTES + len <= size) {
-        const ok = payloadMatches(next, len, head.readUInt32LE(4));
+        const ok = matches(next, len, head.readUInt32LE(4));
         if (ok === null) return SEARCH_GAVE_UP;
         if (ok) return next;
       }
@@ -340,15 +346,8 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
     for (let i = 0; i <= last; i++) {
       const len = chunk.readUInt32LE(i);
       if (len === 0 || len > frameBytesMax || start + i + FRAME_HEADER_BYTES + len > limit) continue;
-      const crc = chunk.readUInt32LE(i + 4);
-      let ok: boolean | null;
-      if (i + FRAME_HEADER_BYTES + len <= n) {
-        if (len > budget) return SEARCH_GAVE_UP;
-        budget -= len;
-        ok = crc32c(chunk, i + FRAME_HEADER_BYTES, i + FRAME_HEADER_BYTES + len) === crc;
-      } else {
-        ok = payloadMatches(start + i, len, crc);
-      }
+      const inChunk = i + FRAME_HEADER_BYTES + len <= n;
+      const ok = matches(start + i, len, chunk.readUInt32LE(i + 4), inChunk ? chunk : undefined, i + FRAME_HEADER_BYTES);
       if (ok === null) return SEARCH_GAVE_UP;
       if (ok) return start + i;
     }
@@ -422,13 +421,7 @@ export function prepareJournalDir(dir: string, shards: number): void {
   if (!existsSync(path)) {
     // Written whole or not at all, and durably, before any shard file can depend on it.
     const temp = `${path}.tmp`;
-    writeFileSync(temp, JSON.stringify({ format: META_FORMAT, shards }, null, 2) + '\n');
-    const fd = openSync(temp, 'r+');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFileSync(temp, JSON.stringify({ format: META_FORMAT, shards }, null, 2) + '\n', { flush: true });
     renameSync(temp, path);
     fsyncDir(dir);
     return;
