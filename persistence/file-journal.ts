@@ -1,7 +1,7 @@
 import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writevSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { crc32c } from './crc32c.js';
-import { JournalError } from './journal.js';
+import { JournalError, VisitorError, visitGuarded } from './journal.js';
 import type { Journal, JournalPosition } from './journal.js';
 
 /**
@@ -198,11 +198,7 @@ export class FileJournal implements Journal {
       if (visit) {
         const copy = new Uint8Array(len);
         copy.set(chunk.subarray(p, p + len));
-        try {
-          visit(copy, pos);
-        } catch (err) {
-          throw new VisitorError('journal visitor failed', { cause: err });
-        }
+        visitGuarded(visit, copy, pos);
       }
     }
     if (pos < size) {
@@ -284,9 +280,6 @@ export class FileJournal implements Journal {
     return Promise.resolve();
   }
 }
-
-/** An error thrown by a `read` visitor, told apart from the journal's own. */
-class VisitorError extends Error {}
 
 /** How far past the last non-zero byte a frame written after a damaged one may end (trailing zeros of its own payload). */
 const SEARCH_SLACK_BYTES = 64 * 1024;

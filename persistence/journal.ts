@@ -38,6 +38,22 @@ export interface Journal {
 
 export type JournalErrorCode = 'journal_unavailable' | 'journal_corrupt' | 'journal_mismatch';
 
+/**
+ * An error thrown by a `read` visitor (e.g. a payload that does not decode), carried out of the
+ * journal's own error handling as its `cause`: a journal reports its own faults as
+ * JournalErrors and passes a visitor's error on unchanged.
+ */
+export class VisitorError extends Error {}
+
+/** Calls `visit`, marking what it throws as the visitor's (see VisitorError). */
+export function visitGuarded(visit: (payload: Uint8Array, position: JournalPosition) => void, payload: Uint8Array, position: JournalPosition): void {
+  try {
+    visit(payload, position);
+  } catch (err) {
+    throw new VisitorError('journal visitor failed', { cause: err });
+  }
+}
+
 /** A journal fault. `journal_unavailable` is retriable: the write may succeed later. */
 export class JournalError extends Error {
   readonly code: JournalErrorCode;

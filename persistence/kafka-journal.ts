@@ -13,7 +13,7 @@ import type {
 } from 'kafkajs';
 import type { KafkaSettings } from '../config/index.js';
 import { crc32c } from './crc32c.js';
-import { JournalError } from './journal.js';
+import { JournalError, VisitorError, visitGuarded } from './journal.js';
 import type { Journal, JournalPosition } from './journal.js';
 import { CRC_HEADER, KafkaReader } from './kafka-reader.js';
 import { loadKafkajs } from './kafkajs-loader.js';
@@ -293,11 +293,18 @@ export class KafkaJournal implements Journal {
     from: JournalPosition,
     visit: (payload: Uint8Array, position: JournalPosition) => void,
   ): Promise<JournalPosition> {
-    const end = await this.openRange(shard, from);
-    for await (const records of this.reader.fetches(shard, from, end)) {
-      for (const r of records) visit(r.value!, Number(r.offset) + 1);
+    try {
+      const end = await this.openRange(shard, from);
+      for await (const records of this.reader.fetches(shard, from, end)) {
+        for (const r of records) visitGuarded(visit, r.value!, Number(r.offset) + 1);
+      }
+      return this.readTo(shard, end);
+    } catch (err) {
+      // The contract: the journal's own faults are JournalErrors (a broker restarting answers
+      // with raw kafkajs errors: journal_unavailable, retriable), a visitor's error passes as it is.
+      if (err instanceof VisitorError) throw err.cause instanceof Error ? err.cause : err;
+      throw this.unavailable(`reading partition ${shard}`, err);
     }
-    return this.readTo(shard, end);
   }
 
   /**

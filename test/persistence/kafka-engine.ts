@@ -142,6 +142,7 @@ export function kafkaEngineTests(): void {
     for (let attempt = 0; attempt < 60; attempt++) {
       after = await buy('during', 50);
       if (after.every((r) => r.status === 'reserved')) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
     t.ok(after.every((r) => r.status === 'reserved'), 'the same requests succeed once the broker is back');
     const again = await engine.reserveMany(
