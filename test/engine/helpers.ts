@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, loadConfig } from '../../engine/index.js';
@@ -59,4 +61,16 @@ export async function eventually(
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+let gc: (() => void) | null = null;
+/** The heap in use after full collections, in MB (for tests that a long run leaks nothing). */
+export function heapAfterGcMb(): number {
+  if (gc === null) {
+    v8.setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed / 1e6;
 }
