@@ -8,7 +8,8 @@ export const IDEMPOTENCY_KEY_BYTES_MAX = 128;
 export const STOCK_MAX = 2 ** 31 - 1;
 export const HOLD_TTL_MS_MAX = 7 * 86_400_000;
 export const NAME_LENGTH_MAX = 200;
-const TIME_MAX = 8.64e15;
+/** The latest time a sale window may name (ms since the epoch): JavaScript's Date range. */
+export const TIME_MAX = 8.64e15;
 
 export function isValidSkuId(sku: unknown): sku is string {
   return typeof sku === 'string' && SKU_ID_PATTERN.test(sku);
@@ -28,6 +29,11 @@ export function isValidToken(value: unknown, maxBytes: number): value is string 
   return true;
 }
 
+/** A SKU's display name: a well-formed string (see `isValidToken`) of at most 200 UTF-16 units. */
+export function isValidName(name: unknown): name is string {
+  return typeof name === 'string' && name.length <= NAME_LENGTH_MAX && name.isWellFormed();
+}
+
 export function isValidQty(qty: unknown, qtyMax: number): qty is number {
   return typeof qty === 'number' && Number.isInteger(qty) && qty >= 1 && qty <= qtyMax;
 }
@@ -43,7 +49,7 @@ function checkSettings(d: SkuUpdate): InvalidField | null {
   if (!isTime(d.startsAt)) return 'startsAt';
   if (!isTime(d.endsAt)) return 'endsAt';
   if (d.price !== undefined && !isInt(d.price, 0, Number.MAX_SAFE_INTEGER)) return 'price';
-  if (d.name !== undefined && (typeof d.name !== 'string' || d.name.length > NAME_LENGTH_MAX)) return 'name';
+  if (d.name !== undefined && !isValidName(d.name)) return 'name';
   return null;
 }
 

@@ -16,6 +16,21 @@ export type * from './results.js';
 export { EventSubscription } from './event-subscription.js';
 export { shardOf } from './router.js';
 export { ManualClock, TRANSITIONS, RESERVATION_STATES, spawnWorker, settledWithin } from '../actors/index.js';
+/** The engine's own rules for identifiers and limits, for callers that check input first. */
+export {
+  SKU_ID_PATTERN,
+  SKU_ID_LENGTH_MAX,
+  USER_ID_BYTES_MAX,
+  IDEMPOTENCY_KEY_BYTES_MAX,
+  STOCK_MAX,
+  HOLD_TTL_MS_MAX,
+  NAME_LENGTH_MAX,
+  TIME_MAX,
+  isValidSkuId,
+  isValidToken,
+  isValidName,
+  isValidQty,
+} from '../actors/index.js';
 export type {
   SkuDefinition,
   SkuUpdate,

@@ -21,7 +21,7 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.js';
 import type { GatewaySettings } from '../config/index.js';
-import { isToken } from './validate.js';
+import { USER_ID_BYTES_MAX, isValidToken } from '../engine/index.js';
 
 export interface Principal {
   readonly userId: string;
@@ -103,7 +103,7 @@ function decodeJson(part: string): Record<string, unknown> | null {
 }
 
 function principalOf(claims: Record<string, unknown> | null): Principal | null {
-  if (!claims || !isToken(claims.sub)) return null;
+  if (!claims || !isValidToken(claims.sub, USER_ID_BYTES_MAX)) return null;
   if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) return null;
   const nbf = claims.nbf === undefined ? 0 : claims.nbf;
   if (typeof nbf !== 'number' || !Number.isFinite(nbf)) return null;

@@ -1,34 +1,26 @@
 /**
- * Request bodies → typed requests, or the first bad field. Bad input never reaches the engine:
- * the limits here mirror the engine's own (`actors/validate.ts`), which checks again.
+ * Request bodies → typed requests, or the first bad field. Bad input never reaches the engine,
+ * and it is judged by the engine's own rules (imported, never copied: a copy drifts), so every
+ * gateway thread refuses exactly what the engine would.
  */
+import {
+  HOLD_TTL_MS_MAX,
+  IDEMPOTENCY_KEY_BYTES_MAX,
+  STOCK_MAX,
+  TIME_MAX,
+  USER_ID_BYTES_MAX,
+  isValidName,
+  isValidSkuId,
+  isValidToken,
+} from '../engine/index.js';
 import type { ReserveRequest, SkuDefinition, SkuUpdate } from '../engine/index.js';
-
-export const SKU_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-/** User ids and idempotency keys: 1 to 128 UTF-8 bytes, as the engine's wire codec takes. */
-export const TOKEN_BYTES_MAX = 128;
-const STOCK_MAX = 2 ** 31 - 1;
-const HOLD_TTL_MS_MAX = 7 * 86_400_000;
-const NAME_LENGTH_MAX = 200;
-const TIME_MAX = 8.64e15;
 
 /** Either a value or the name of the first field that is missing or wrong. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; field: string };
 
 const bad = (field: string): { ok: false; field: string } => ({ ok: false, field });
 
-export function isSkuId(s: unknown): s is string {
-  return typeof s === 'string' && SKU_ID_PATTERN.test(s);
-}
-
-export function isToken(value: unknown): value is string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > TOKEN_BYTES_MAX)
-    return false;
-  for (let i = 0; i < value.length; i++) {
-    if (value.charCodeAt(i) > 0x7f) return Buffer.byteLength(value, 'utf8') <= TOKEN_BYTES_MAX;
-  }
-  return true;
-}
+export const isSkuId = isValidSkuId;
 
 function isInt(v: unknown, min: number, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
@@ -60,10 +52,10 @@ export function checkReserve(
   if (!isSkuId(sku)) return bad('sku');
   let userId: unknown = tokenUser;
   if (userId === null) userId = body.userId;
-  if (!isToken(userId)) return bad('userId');
+  if (!isValidToken(userId, USER_ID_BYTES_MAX)) return bad('userId');
   if (!isInt(body.qty, 1, qtyMax)) return bad('qty');
   const idempotencyKey = body.idempotencyKey;
-  if (!isToken(idempotencyKey)) return bad('idempotencyKey');
+  if (!isValidToken(idempotencyKey, IDEMPOTENCY_KEY_BYTES_MAX)) return bad('idempotencyKey');
   return { ok: true, value: { sku, userId, qty: body.qty, idempotencyKey } };
 }
 
@@ -86,7 +78,7 @@ function checkSetting(key: (typeof SETTINGS)[number], v: unknown): boolean {
     case 'price':
       return isInt(v, 0, Number.MAX_SAFE_INTEGER);
     case 'name':
-      return typeof v === 'string' && v.length <= NAME_LENGTH_MAX;
+      return isValidName(v);
   }
 }
 

@@ -88,6 +88,9 @@ t.test('invalid input is rejected before it reaches a shard, naming the field', 
   t.match(await engine.defineSku({ sku: 'w', stock: -1 }), { status: 'invalid', field: 'stock' });
   t.match(await engine.defineSku({ sku: 'w', stock: 1, startsAt: 10, endsAt: 5 }), { status: 'invalid', field: 'window' });
   t.match(await engine.defineSku({ sku: 'v', stock: 1 }), { status: 'sku_exists' });
+  // Names too: 'A\uD800B' would come back as 'A\uFFFDB' after a replay.
+  t.match(await engine.defineSku({ sku: 'w', stock: 1, name: 'A\uD800B' }), { status: 'invalid', field: 'name' });
+  t.match(await engine.updateSku('v', { name: 'A\uDC00' }), { status: 'invalid', field: 'name' });
   t.match(await engine.updateSku('v', { perUserLimit: -1 }), { status: 'invalid', field: 'perUserLimit' });
   t.match(await engine.updateSku('zz', { perUserLimit: 1 }), { status: 'unknown_sku' });
   t.match(await engine.restock('v', 0), { status: 'invalid', field: 'stock' });

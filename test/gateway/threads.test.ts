@@ -137,3 +137,31 @@ t.test('a second server cannot silently share a port that is in use', async (t) 
   await t.rejects(startServer({ gateway: { port: a.port } }), /cannot listen/);
   await t.rejects(startServer({ gateway: { port: a.port, threads: 2 } }), /cannot listen/);
 });
+
+t.test('every gateway thread refuses ids with a lone surrogate, as the engine does', async (t) => {
+  const s = await startServer({ gateway: { threads: 2, threadPorts: 'consecutive' } });
+  t.teardown(() => s.close());
+  const [p0, p1] = s.gateway.ports;
+  await request(`${s.url}/v1/skus/lone`, 'PUT', { stock: 100, perUserLimit: 1 });
+  // UTF-8 turns every lone surrogate into U+FFFD: had a thread let them through, 40 keys (or
+  // users) would have become one.
+  const lone = (i: number) => `k${String.fromCharCode(0xd800 + i)}`;
+  const sent = Array.from({ length: 80 }, (_, i) => {
+    const body =
+      i < 40
+        ? { userId: `u${i}`, qty: 1, idempotencyKey: lone(i) }
+        : { userId: lone(i - 40), qty: 1, idempotencyKey: `key${i}` };
+    return postOnce(i % 2 === 0 ? p0 : p1, '/v1/skus/lone/reservations', body);
+  });
+  const results = await Promise.all(sent);
+  t.same(
+    results.map((r) => `${r.status} ${r.body.error?.field}`),
+    results.map((_, i) => `422 ${i < 40 ? 'idempotencyKey' : 'userId'}`),
+    'each one 422, on both threads',
+  );
+  const snap = await request(`${s.url}/v1/skus/lone`, 'GET');
+  t.equal(snap.body.reserved, 0, 'nothing was reserved');
+  const named = await request(`${s.url}/v1/skus/lone`, 'PUT', { name: 'A\ud800B' });
+  t.equal(named.status, 422);
+  t.equal(named.body.error.field, 'name', 'a SKU name must be well-formed too');
+});
