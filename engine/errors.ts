@@ -97,6 +97,12 @@ export const ERROR_CATALOGUE = {
     http: 503,
     description: 'Another `stockade migrate` held the schema lock for more than 30 s.',
   },
+  migration_unsupported: {
+    retriable: false,
+    http: 500,
+    description:
+      'The MySQL server is too old for the schema: it needs a NO PAD binary collation (MariaDB 10.2+, MySQL 8.0+).',
+  },
   // Products and image moderation (gateway/catalog.ts). The image_* and moderation_* codes
   // repeat moderation/errors.ts, the pool's own catalogue, for the ones the HTTP routes answer
   // with; a test checks the two agree on status and retriable.

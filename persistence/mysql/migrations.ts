@@ -11,13 +11,27 @@ import { ProjectionError } from './projection-error.js';
  * use IF NOT EXISTS so that re-running a half-applied one finishes it).
  *
  * Identifiers that the engine compares byte for byte (SKU ids, reservation ids, user ids,
- * idempotency keys) use `utf8mb4_bin`: under the server's default case-insensitive collation
- * the keys `A` and `a`, which the engine keeps apart, would collide in the UNIQUE index.
+ * idempotency keys) use a binary collation: under the server's default case-insensitive one
+ * the keys `A` and `a`, which the engine keeps apart, would collide in the UNIQUE index. And it
+ * must be a NO PAD one (migration 3): `utf8mb4_bin` is PAD SPACE, so `order-1` and `order-1 `
+ * were one key to the index, and the projector's upsert overwrote one reservation with the other.
  */
 export interface Migration {
   readonly version: number;
   readonly name: string;
-  readonly up: readonly string[];
+  /** The statements, or a function of the server that makes them (see `ServerTraits`). */
+  readonly up: readonly string[] | ((server: ServerTraits) => readonly string[]);
+}
+
+/** What a migration may need to know about the server it runs on. */
+export interface ServerTraits {
+  /**
+   * A binary collation that does not ignore trailing spaces (NO PAD): MariaDB's
+   * `utf8mb4_nopad_bin`, MySQL 8's `utf8mb4_0900_bin`.
+   */
+  readonly binaryNoPad: string;
+  /** Names of the foreign keys in the database now (a re-run finishes a half-applied step). */
+  readonly foreignKeys: ReadonlySet<string>;
 }
 
 const BIN = 'CHARACTER SET utf8mb4 COLLATE utf8mb4_bin';
@@ -102,7 +116,62 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  {
+    version: 3,
+    name: 'identifiers compared with a NO PAD binary collation',
+    // A column a foreign key joins cannot change collation: product_images' key to products is
+    // dropped, both sides changed, and the key made again.
+    up: ({ binaryNoPad, foreignKeys }) => {
+      const id = (type: string, extra = 'NOT NULL') =>
+        `${type} CHARACTER SET utf8mb4 COLLATE ${binaryNoPad} ${extra}`;
+      return [
+        `ALTER TABLE skus MODIFY id ${id('VARCHAR(64)')}`,
+        `ALTER TABLE reservations
+          MODIFY id ${id('VARCHAR(100)', "NOT NULL COMMENT '<sku>:<n>, the engine''s id'")},
+          MODIFY sku ${id('VARCHAR(64)')},
+          MODIFY user_id ${id('VARCHAR(255)', 'NULL')},
+          MODIFY idempotency_key ${id('VARCHAR(255)', 'NULL')}`,
+        `ALTER TABLE projection_offsets MODIFY projector ${id('VARCHAR(64)')}`,
+        ...(foreignKeys.has(PRODUCT_IMAGES_FK)
+          ? [`ALTER TABLE product_images DROP FOREIGN KEY ${PRODUCT_IMAGES_FK}`]
+          : []),
+        `ALTER TABLE products
+          MODIFY id ${id('VARCHAR(64)')},
+          MODIFY sku ${id('VARCHAR(64)', "NULL COMMENT 'the SKU that sells this product'")}`,
+        `ALTER TABLE product_images
+          MODIFY product_id ${id('VARCHAR(64)')},
+          ADD CONSTRAINT ${PRODUCT_IMAGES_FK} FOREIGN KEY (product_id) REFERENCES products (id)
+            ON DELETE CASCADE`,
+      ];
+    },
+  },
 ];
+
+const PRODUCT_IMAGES_FK = 'product_images_product';
+
+/** Binary NO PAD collations, the one to use first. */
+const NO_PAD_BINARY = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'];
+
+async function serverTraits(conn: PoolConnection): Promise<ServerTraits> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT COLLATION_NAME AS c FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (?)',
+    [NO_PAD_BINARY],
+  );
+  const have = new Set(rows.map((r) => String(r.c)));
+  const binaryNoPad = NO_PAD_BINARY.find((c) => have.has(c));
+  if (binaryNoPad === undefined) {
+    throw new ProjectionError(
+      'migration_unsupported',
+      `the server has no NO PAD binary collation (${NO_PAD_BINARY.join(' or ')}): ` +
+        'Stockade needs MariaDB 10.2 or later, or MySQL 8.0 or later',
+    );
+  }
+  const [keys] = await conn.query<RowDataPacket[]>(
+    'SELECT CONSTRAINT_NAME AS k FROM information_schema.REFERENTIAL_CONSTRAINTS ' +
+      'WHERE CONSTRAINT_SCHEMA = DATABASE()',
+  );
+  return { binaryNoPad, foreignKeys: new Set(keys.map((r) => String(r.k))) };
+}
 
 const LOCK_NAME = 'stockade_migrate';
 const LOCK_WAIT_S = 30;
@@ -158,9 +227,10 @@ async function applyPending(
   const [rows] = await conn.query<RowDataPacket[]>('SELECT version FROM schema_migrations');
   const done = new Set(rows.map((r) => Number(r.version)));
   const applied: number[] = [];
-  for (const m of migrations) {
-    if (done.has(m.version)) continue;
-    for (const sql of m.up) await conn.query(sql);
+  const pending = migrations.filter((m) => !done.has(m.version));
+  for (const m of pending) {
+    const up = typeof m.up === 'function' ? m.up(await serverTraits(conn)) : m.up;
+    for (const sql of up) await conn.query(sql);
     await conn.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
       m.version,
       m.name,

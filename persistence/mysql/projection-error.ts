@@ -5,12 +5,14 @@
 export type ProjectionErrorCode =
   | 'projection_unavailable'
   | 'projection_corrupt'
-  | 'migration_locked';
+  | 'migration_locked'
+  | 'migration_unsupported';
 
 const RETRIABLE: Record<ProjectionErrorCode, boolean> = {
   projection_unavailable: true,
   projection_corrupt: false,
   migration_locked: true,
+  migration_unsupported: false,
 };
 
 export class ProjectionError extends Error {

@@ -29,7 +29,7 @@ t.test('the journal and projection errors agree with the catalogue on retriable'
   for (const code of ['journal_unavailable', 'journal_corrupt', 'journal_mismatch'] as const) {
     t.equal(new JournalError(code, '').retriable, ERROR_CATALOGUE[code].retriable, code);
   }
-  for (const code of ['projection_unavailable', 'projection_corrupt', 'migration_locked'] as const) {
+  for (const code of ['projection_unavailable', 'projection_corrupt', 'migration_locked', 'migration_unsupported'] as const) {
     t.equal(new ProjectionError(code, '').retriable, ERROR_CATALOGUE[code].retriable, code);
   }
 });

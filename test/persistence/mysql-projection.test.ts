@@ -56,6 +56,30 @@ if (ok) {
     t.same([...statuses].sort(), ['cancelled', 'confirmed', 'expired', 'returned'].sort());
   });
 
+  t.test('keys and users that differ only by trailing spaces are separate rows', async (t) => {
+    const s = await startSale(tempDir('stockade-proj-'), ['mug']);
+    t.teardown(() => s.engine.close());
+    const results = await s.engine.reserveMany([
+      { sku: 'mug', userId: 'u', qty: 1, idempotencyKey: 'order-1' },
+      { sku: 'mug', userId: 'u', qty: 1, idempotencyKey: 'order-1 ' },
+      { sku: 'mug', userId: 'u ', qty: 1, idempotencyKey: 'order-1  ' },
+    ]);
+    for (const r of results) {
+      if (r.status !== 'reserved' || r.duplicate) throw new Error(`not a new reservation: ${r.status}`);
+      s.statuses.set(r.reservationId, 'held');
+    }
+    const { pool } = await freshDatabase(t);
+    const p = projector(pool, s.dir);
+    t.teardown(() => p.stop());
+    await p.catchUp();
+    // Under utf8mb4_bin (PAD SPACE) the upsert overwrote one reservation with the next.
+    await matches(t, pool, s, 'three reservations, three rows');
+    const [rows] = await pool.query<RowDataPacket[]>(
+      'SELECT CONCAT(\'[\', user_id, \'|\', idempotency_key, \']\') AS k FROM reservations ORDER BY id',
+    );
+    t.same(rows.map((r) => String(r.k)), ['[u|order-1]', '[u|order-1 ]', '[u |order-1  ]']);
+  });
+
   t.test('lagMs after a quiet spell is how long the new events may have waited', async (t) => {
     // The sale's clock is in 2023: the newest applied event is years old, which is not lag.
     const s = await sale(t, 1);
