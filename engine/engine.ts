@@ -11,7 +11,8 @@ import {
 import type { ClockSpec, ManualClock, OpCode, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
 import type { ShardStats } from './shard-messages.js';
 import type { RecoveryStats } from './shard-host.js';
-import { JournalError, prepareJournalDir } from '../persistence/index.js';
+import { JournalError, lockJournalDir, prepareJournalDir } from '../persistence/index.js';
+import type { JournalDirLock } from '../persistence/index.js';
 import { loadConfig, withOverrides } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
 import { EngineError } from './errors.js';
@@ -74,11 +75,14 @@ export class Engine extends EventEmitter {
   private readonly skuShards = new Map<string, number>();
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** The file journal's directory lock, held until the shards are closed. */
+  private readonly dirLock: JournalDirLock | null;
 
   /** Use `createEngine()`. */
-  constructor(config: StockadeConfig, clock: ClockSpec) {
+  constructor(config: StockadeConfig, clock: ClockSpec, dirLock: JournalDirLock | null = null) {
     super();
     this.config = config;
+    this.dirLock = dirLock;
     const e = config.engine;
     const shardOptions = { qtyMax: e.qtyMax, holdTtlMsDefault: e.holdTtlMsDefault, timerTickMs: e.timerTickMs };
     this.shards = Array.from(
@@ -315,6 +319,7 @@ export class Engine extends EventEmitter {
     this.closing = (async () => {
       await Promise.all(this.shards.map((s) => s.close()));
       for (const sub of this.subscriptions) sub.end();
+      await this.dirLock?.release();
     })();
     return this.closing;
   }
@@ -362,6 +367,23 @@ function emptyStats(shard: number): ShardStats {
 }
 
 /**
+ * Locks the file journal's directory for this process (a second process appending to the same
+ * shard files would lose acknowledged reservations) and checks or creates its stockade.json.
+ */
+async function openJournalDir(config: StockadeConfig): Promise<JournalDirLock> {
+  let lock: JournalDirLock | null = null;
+  try {
+    lock = await lockJournalDir(config.journal.dir);
+    prepareJournalDir(config.journal.dir, config.engine.shards);
+    return lock;
+  } catch (err) {
+    await lock?.release();
+    if (err instanceof JournalError) throw new EngineError(err.code, err.message, { cause: err });
+    throw err;
+  }
+}
+
+/**
  * Starts an engine: validates the configuration, starts the shard workers and waits until they
  * answer.
  *
@@ -375,15 +397,8 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const base = options.config ?? loadConfig();
   const config = options.overrides ? withOverrides(base, options.overrides) : base;
   const clock: ClockSpec = options.clock ? options.clock.spec : { kind: 'system' };
-  if (config.journal.kind === 'file') {
-    try {
-      prepareJournalDir(config.journal.dir, config.engine.shards);
-    } catch (err) {
-      if (err instanceof JournalError) throw new EngineError(err.code, err.message, { cause: err });
-      throw err;
-    }
-  }
-  const engine = new Engine(config, clock);
+  const dirLock = config.journal.kind === 'file' ? await openJournalDir(config) : null;
+  const engine = new Engine(config, clock, dirLock);
   try {
     await engine.ready();
   } catch (err) {

@@ -68,6 +68,12 @@ export const ERROR_CATALOGUE = {
     http: 500,
     description: 'The journal was written by a different shard count or format than configured.',
   },
+  journal_locked: {
+    retriable: false,
+    http: 500,
+    description:
+      'Another process is writing this journal directory (`stockade.lock` names it); one process at a time may.',
+  },
   engine_closed: { retriable: false, http: 503, description: 'The engine was closed; no new commands are taken.' },
   events_overflow: {
     retriable: false,

@@ -7,7 +7,7 @@
 import { MongoAuditLog, migrateCommand, projectCommand, tail } from '../persistence/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, createEngine, loadConfig } from '../engine/index.js';
+import { ConfigError, createEngine, isErrorCode, loadConfig } from '../engine/index.js';
 import { splitList } from '../config/index.js';
 import { servedShardThreads } from './shard-threads.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
@@ -430,5 +430,9 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     fail(`${(err as Error).message}\nRun 'stockade --help' for the options.`, 2);
   }
   if (err instanceof ConfigError) fail(err.message, 2);
+  // A fault from the catalogue (journal_locked, journal_corrupt, ...) is said with its code; its
+  // message says what to do. Anything else is unexpected: the stack helps more.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Error && typeof code === 'string' && isErrorCode(code)) fail(`${code}: ${err.message}`, 1);
   fail(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
 });

@@ -1,6 +1,7 @@
-import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writevSync, existsSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, statfsSync, writevSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { crc32c } from './crc32c.js';
+import { frameCheckOf, fsyncDir } from './journal-dir.js';
+import type { FrameCheck } from './journal-dir.js';
 import { JournalError, VisitorError, visitGuarded } from './journal.js';
 import type { Journal, JournalPosition } from './journal.js';
 
@@ -8,7 +9,11 @@ import type { Journal, JournalPosition } from './journal.js';
  * The embedded journal: one append-only file per shard, `shard-<n>.journal` in a directory.
  *
  *   file  := frame*
- *   frame := u32 payloadLength | u32 crc32c(payload) | payload      (little endian)
+ *   frame := u32 payloadLength | u32 checksum | payload      (little endian)
+ *
+ * The checksum is CRC-32C(salt ‖ u64 offset ‖ payload), the salt being the directory's own
+ * (journal-dir.ts, `FrameCheck`): a frame is valid only where it was written, and no bytes a
+ * buyer chooses (an idempotency key inside a payload) can pass for one.
  *
  * One frame per group commit, written with one `writev` and made durable with one `fdatasync`
  * (`durability: 'fsync'`, the default) before `append` resolves. A frame whose length runs
@@ -18,6 +23,10 @@ import type { Journal, JournalPosition } from './journal.js';
  * frame: if a valid frame does follow a bad one, the damage is in the middle of the journal
  * (a disk fault, an outside write), and opening it fails with `journal_corrupt` rather than
  * cut off frames that were acknowledged.
+ *
+ * The file is fsynced when it is first opened, before it is read: the previous process's last
+ * write may still be only in the page cache (it died before its fsync), and nothing may be
+ * answered on the strength of bytes a power loss could still take back.
  *
  * A failed write or fdatasync leaves the page cache unreliable ("fsyncgate"): Linux marks the
  * pages whose writeback failed clean, so a read may still see the new bytes while the disk
@@ -34,9 +43,11 @@ import type { Journal, JournalPosition } from './journal.js';
  * reaches past the zero-filled space, the same write appends `preallocBytes` of zeros after
  * it: one fsync in many pays for growing the file, the others only overwrite. (A zero-fill in
  * the background, synced on its own, was tried: its large fsync stalled the appends' fsyncs and
- * tripled p99.) Zeros read as a frame of length 0, which is never valid: readers stop there
- * (`zeroFilledAt` tells them from a torn frame), and the scan on open cuts the zeros off with
- * any torn tail, reporting as torn only a tail that starts with a frame header.
+ * tripled p99.) When the filesystem has less room than that, the zeros shrink to what fits
+ * (and to none, rather than fail an append that fits without them). Zeros read as a frame of
+ * length 0, which is never valid: readers stop there (`zeroFilledAt` tells them from a torn
+ * frame), and the scan on open cuts the zeros off with any torn tail, reporting as torn only a
+ * tail with a byte that is not zero.
  *
  *   file  := frame* zero*
  */
@@ -49,30 +60,40 @@ export interface FileJournalOptions {
   preallocBytes?: number;
   /** Largest payload accepted and believed when reading (a bound on a corrupt length). */
   frameBytesMax?: number;
+  /** How frames are checksummed; read from the directory's stockade.json by default. */
+  check?: FrameCheck;
 }
 
 export const FRAME_HEADER_BYTES = 8;
 
-/** The 8-byte header of a frame for `payload`: length and CRC-32C. */
-export function frameHeader(payload: Uint8Array): Buffer {
+/** The 8-byte header of a frame for `payload` written at file position `offset`. */
+export function frameHeader(payload: Uint8Array, check: FrameCheck, offset: number): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt32LE(payload.length, 0);
-  header.writeUInt32LE(crc32c(payload), 4);
+  header.writeUInt32LE(check.crc(offset, payload, 0, payload.length), 4);
   return header;
 }
 
 /**
- * Checks the frame that starts at `at` in `buf[.., end)`: returns its payload length if the
- * whole frame is there and its checksum matches, -1 if it is torn (runs past `end`) or corrupt.
- * The one definition of a valid frame, shared by the file reader and the simulation's disk.
+ * Checks the frame that starts at `at` in `buf[.., end)`, `offset` being where `at` is in the
+ * file: returns its payload length if the whole frame is there and its checksum matches, -1 if
+ * it is torn (runs past `end`) or corrupt. The one definition of a valid frame, shared by the
+ * file journal, its read-only readers and the simulation's disk.
  */
-export function validFrameAt(buf: Uint8Array, at: number, end: number, frameBytesMax: number): number {
+export function validFrameAt(
+  buf: Uint8Array,
+  at: number,
+  end: number,
+  frameBytesMax: number,
+  check: FrameCheck,
+  offset: number,
+): number {
   if (at + FRAME_HEADER_BYTES > end) return -1;
   const len = buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] * 2 ** 24);
   const crc = (buf[at + 4] | (buf[at + 5] << 8) | (buf[at + 6] << 16) | (buf[at + 7] << 24)) >>> 0;
   if (len === 0 || len > frameBytesMax || at + FRAME_HEADER_BYTES + len > end) return -1;
   const p = at + FRAME_HEADER_BYTES;
-  return crc32c(buf, p, p + len) === crc ? len : -1;
+  return check.crc(offset, buf, p, p + len) === crc ? len : -1;
 }
 /** How much of a journal file a reader takes per `read` call. */
 export const READ_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -101,13 +122,13 @@ export class FileJournal implements Journal {
   readonly kind = 'file' as const;
   private readonly files = new Map<number, ShardFile>();
   private readonly frameBytesMax: number;
-
   private readonly preallocBytes: number;
+  private readonly check: FrameCheck;
 
   constructor(private readonly options: FileJournalOptions) {
     this.frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
     this.preallocBytes = options.durability === 'fsync' ? (options.preallocBytes ?? 0) : 0;
-    mkdirSync(options.dir, { recursive: true });
+    this.check = options.check ?? frameCheckOf(options.dir);
   }
 
   path(shard: number): string {
@@ -130,10 +151,9 @@ export class FileJournal implements Journal {
       const fd = openSync(path, 'r+');
       try {
         if (created) fsyncDir(dirname(path));
-        if (durableEnd >= 0) {
-          ftruncateSync(fd, durableEnd);
-          fsyncSync(fd);
-        }
+        if (durableEnd >= 0) ftruncateSync(fd, durableEnd);
+        // Before anything is read: what is read must already be on disk (see the class comment).
+        fsyncSync(fd);
       } catch (err) {
         closeQuietly(fd);
         throw err;
@@ -190,7 +210,7 @@ export class FileJournal implements Journal {
       if (!fill(FRAME_HEADER_BYTES)) break;
       const declared = chunk.readUInt32LE(pos - chunkStart);
       if (declared === 0 || declared > this.frameBytesMax || !fill(FRAME_HEADER_BYTES + declared)) break;
-      const len = validFrameAt(chunk, pos - chunkStart, chunkLen, this.frameBytesMax);
+      const len = validFrameAt(chunk, pos - chunkStart, chunkLen, this.frameBytesMax, this.check, pos);
       if (len < 0) break;
       const p = pos - chunkStart + FRAME_HEADER_BYTES;
       pos += FRAME_HEADER_BYTES + len;
@@ -208,7 +228,7 @@ export class FileJournal implements Journal {
       // the OS may write pages back in any order, so after a crash a later frame can be on
       // disk without an earlier one: losing that tail is what `os` accepts.)
       // (Should the search run out of budget, on a pathological tail, the tail is cut as torn.)
-      const later = this.options.durability === 'fsync' ? validFrameAfter(f.fd, pos, size, this.frameBytesMax) : -1;
+      const later = this.options.durability === 'fsync' ? validFrameAfter(f.fd, pos, size, this.frameBytesMax, this.check) : -1;
       if (later >= 0) {
         throw new JournalError(
           'journal_corrupt',
@@ -217,7 +237,9 @@ export class FileJournal implements Journal {
             'a journal written with journal.durability = os may lose pages in any order in an OS crash: opened once with os durability, its tail is cut)',
         );
       }
-      const torn = !zeroFilledAt(f.fd, pos, size);
+      // Torn: any byte that is not zero (a frame whose first sector was lost reads as a zero
+      // length, yet its later sectors may have reached the disk).
+      const torn = endOfData(f.fd, pos, size) > pos;
       ftruncateSync(f.fd, pos);
       fsyncSync(f.fd);
       f.truncatedBytes = torn ? size - pos : 0;
@@ -239,14 +261,13 @@ export class FileJournal implements Journal {
     if (payload.length === 0 || payload.length > this.frameBytesMax) {
       return Promise.reject(new RangeError(`FileJournal: payload of ${payload.length} bytes`));
     }
-    const header = frameHeader(payload);
     f.writing = true;
     const at = f.end;
+    const header = frameHeader(payload, this.check, at);
     const next = at + FRAME_HEADER_BYTES + payload.length;
     // Past the zero-filled space: the same write lays down the next preallocBytes of zeros, so
     // this fsync pays for growing the file once and the next ones only overwrite.
-    const grow = next > f.allocated ? this.preallocBytes : 0;
-    const buffers = grow > 0 ? [header, payload, zeros(grow)] : [header, payload];
+    let grow = next > f.allocated ? this.zerosThatFit(next - f.allocated) : 0;
     return new Promise((resolve, reject) => {
       const fail = (what: string, err: unknown) => {
         // After a failed write or fsync the page cache can no longer be trusted ("fsyncgate"):
@@ -258,10 +279,16 @@ export class FileJournal implements Journal {
       // The write itself only copies into the page cache: done synchronously it costs a few
       // microseconds and saves a thread-pool round trip; only the fsync waits off-thread.
       try {
-        const written = writevSync(f.fd, buffers, at);
-        if (written !== next - at + grow) throw new Error(`short write (${written} bytes)`);
+        write(f.fd, at, header, payload, grow);
       } catch (err) {
-        return fail('writing', err);
+        if (grow === 0) return fail('writing', err);
+        // The room went between the look and the write: the frame alone may still fit.
+        grow = 0;
+        try {
+          write(f.fd, at, header, payload, 0);
+        } catch (again) {
+          return fail('writing', again);
+        }
       }
       const done = () => {
         f.writing = false;
@@ -274,11 +301,39 @@ export class FileJournal implements Journal {
     });
   }
 
+  /**
+   * The zeros to lay down past a frame that grows the file by `growing` bytes: preallocBytes, or
+   * what the filesystem has room for (keeping 1 MiB spare), in whole 4 KiB blocks.
+   */
+  private zerosThatFit(growing: number): number {
+    if (this.preallocBytes === 0) return 0;
+    let free: number;
+    try {
+      const fs = statfsSync(this.options.dir);
+      free = fs.bavail * fs.bsize;
+    } catch {
+      return this.preallocBytes;
+    }
+    const room = free - growing - SPACE_SPARE_BYTES;
+    return room >= this.preallocBytes ? this.preallocBytes : Math.max(0, room - (room % 4096));
+  }
+
   close(): Promise<void> {
     for (const f of this.files.values()) closeQuietly(f.fd);
     this.files.clear();
     return Promise.resolve();
   }
+}
+
+/** Room the preallocation leaves free on the filesystem. */
+const SPACE_SPARE_BYTES = 1 << 20;
+
+/** Writes a frame at `at`, and `grow` zeros after it, in one call; throws if short. */
+function write(fd: number, at: number, header: Buffer, payload: Uint8Array, grow: number): void {
+  const buffers = grow > 0 ? [header, payload, zeros(grow)] : [header, payload];
+  const want = FRAME_HEADER_BYTES + payload.length + grow;
+  const written = writevSync(fd, buffers, at);
+  if (written !== want) throw new Error(`short write (${written} of ${want} bytes)`);
 }
 
 /** How far past the last non-zero byte a frame written after a damaged one may end (trailing zeros of its own payload). */
@@ -298,7 +353,7 @@ const SEARCH_GAVE_UP = -2;
  * run further into the zeros is not one, which keeps a torn frame over megabytes of
  * preallocated zeros from costing a checksum over the zeros at every byte.
  */
-export function validFrameAfter(fd: number, pos: number, size: number, frameBytesMax: number): number {
+export function validFrameAfter(fd: number, pos: number, size: number, frameBytesMax: number, check: FrameCheck): number {
   let budget = SEARCH_CRC_BUDGET_BYTES;
   const head = Buffer.alloc(FRAME_HEADER_BYTES);
   let payload = Buffer.alloc(0);
@@ -314,7 +369,7 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
       if (readSync(fd, payload, 0, len, at + FRAME_HEADER_BYTES) !== len) return false;
       buf = payload;
     }
-    return crc32c(buf, from, from + len) === crc;
+    return check.crc(at, buf, from, from + len) === crc;
   };
   if (readSync(fd, head, 0, FRAME_HEADER_BYTES, pos) === FRAME_HEADER_BYTES) {
     const next = pos + FRAME_HEADER_BYTES + head.readUInt32LE(0);
@@ -361,16 +416,6 @@ function endOfData(fd: number, pos: number, size: number): number {
   return pos;
 }
 
-/** Makes a directory's entries (a file created or renamed in it) durable. */
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Whether the bytes at `pos` (where valid frames stop) are the zero-filled space the journal
  * keeps ahead of its frames, rather than a torn or corrupt frame: a zero length field.
@@ -398,41 +443,4 @@ function closeQuietly(fd: number): void {
 function unavailable(what: string, cause: unknown): JournalError {
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new JournalError('journal_unavailable', `${what}: ${detail}`, { cause });
-}
-
-const META_FILE = 'stockade.json';
-const META_FORMAT = 1;
-
-/**
- * Creates the journal directory, or checks one that exists: its shard count must match the
- * configuration, because SKUs are placed on shards by hash and a different count would replay
- * each SKU's events on the wrong shard.
- */
-export function prepareJournalDir(dir: string, shards: number): void {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, META_FILE);
-  if (!existsSync(path)) {
-    // Written whole or not at all, and durably, before any shard file can depend on it.
-    const temp = `${path}.tmp`;
-    writeFileSync(temp, JSON.stringify({ format: META_FORMAT, shards }, null, 2) + '\n', { flush: true });
-    renameSync(temp, path);
-    fsyncDir(dir);
-    return;
-  }
-  let meta: { format?: unknown; shards?: unknown };
-  try {
-    meta = JSON.parse(readFileSync(path, 'utf8')) as typeof meta;
-  } catch (err) {
-    throw new JournalError('journal_corrupt', `${path} is not valid JSON`, { cause: err });
-  }
-  if (meta.format !== META_FORMAT) {
-    throw new JournalError('journal_mismatch', `${path}: journal format ${String(meta.format)}, expected ${META_FORMAT}`);
-  }
-  if (meta.shards !== shards) {
-    throw new JournalError(
-      'journal_mismatch',
-      `the journal in ${dir} was written by ${String(meta.shards)} shards but engine.shards is ${shards}; ` +
-        'start with the same shard count (SKUs are placed on shards by hash)',
-    );
-  }
 }

@@ -1,7 +1,9 @@
 /** Durable storage behind the engine: the journal interface and its implementations. */
 export { JournalError } from './journal.js';
 export type { Journal, JournalPosition, JournalErrorCode } from './journal.js';
-export { FileJournal, prepareJournalDir, frameHeader, validFrameAt, FRAME_HEADER_BYTES } from './file-journal.js';
+export { FileJournal, frameHeader, validFrameAt, FRAME_HEADER_BYTES } from './file-journal.js';
+export { FrameCheck, prepareJournalDir, lockJournalDir } from './journal-dir.js';
+export type { JournalDirLock } from './journal-dir.js';
 export type { FileJournalOptions, Durability } from './file-journal.js';
 export { crc32c } from './crc32c.js';
 export { openJournal } from './open-journal.js';

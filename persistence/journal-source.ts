@@ -12,6 +12,8 @@ import {
   validFrameAt,
   zeroFilledAt,
 } from './file-journal.js';
+import { existingFrameCheck } from './journal-dir.js';
+import type { FrameCheck } from './journal-dir.js';
 import { KafkaJournal } from './kafka-journal.js';
 import type { JournalPayload } from './kafka-journal.js';
 
@@ -87,11 +89,16 @@ export function fileJournalSource(
   // keeps zero-filled space ahead of the end (see file-journal.ts), so the end is found by
   // walking frame headers forward from the last one seen.
   const ends = new Map<number, number>();
+  // How frames are checked: from stockade.json, read once it exists (the engine writes it
+  // before any shard file).
+  let check: FrameCheck | null = null;
   return {
     kind: 'file',
     shards,
     batches: async function* (shard, from) {
-      const end = yield* fileBatches(pathOf(shard), from, warn, durable);
+      check ??= existingFrameCheck(dir);
+      if (check === null) return from; // nothing written yet
+      const end = yield* fileBatches(pathOf(shard), from, warn, durable, check);
       ends.set(shard, Math.max(end, ends.get(shard) ?? 0));
       return end;
     },
@@ -166,7 +173,8 @@ async function* fileBatches(
   path: string,
   from: number,
   warn: NodeJS.WritableStream | null,
-  durable = false,
+  durable: boolean,
+  check: FrameCheck,
 ): AsyncGenerator<JournalPayload[], number> {
   let fh: FileHandle;
   try {
@@ -185,7 +193,7 @@ async function* fileBatches(
     // Everything below `end` was written before this call: once it returns, it is on disk.
     if (durable && pos < end) await fh.datasync();
     while (pos < end) {
-      const batch = await readFrames(fh, pos, end);
+      const batch = await readFrames(fh, pos, end, check);
       if (batch.length === 0) break;
       pos = batch[batch.length - 1].position;
       yield batch;
@@ -206,7 +214,12 @@ async function* fileBatches(
 }
 
 /** The whole, valid frames in one chunk read at `pos` (at least one if a valid frame is there). */
-async function readFrames(fh: FileHandle, pos: number, size: number): Promise<JournalPayload[]> {
+async function readFrames(
+  fh: FileHandle,
+  pos: number,
+  size: number,
+  check: FrameCheck,
+): Promise<JournalPayload[]> {
   let buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - pos));
   let len = (await fh.read(buf, 0, buf.length, pos)).bytesRead;
   if (len >= FRAME_HEADER_BYTES) {
@@ -221,7 +234,7 @@ async function readFrames(fh: FileHandle, pos: number, size: number): Promise<Jo
   const out: JournalPayload[] = [];
   let at = 0;
   for (;;) {
-    const n = validFrameAt(buf, at, len, FRAME_BYTES_MAX_DEFAULT);
+    const n = validFrameAt(buf, at, len, FRAME_BYTES_MAX_DEFAULT, check, pos + at);
     if (n < 0) return out;
     at += FRAME_HEADER_BYTES + n;
     out.push({ payload: buf.subarray(at - n, at), position: pos + at });

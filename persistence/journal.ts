@@ -36,7 +36,11 @@ export interface Journal {
   close(): Promise<void>;
 }
 
-export type JournalErrorCode = 'journal_unavailable' | 'journal_corrupt' | 'journal_mismatch';
+export type JournalErrorCode =
+  | 'journal_unavailable'
+  | 'journal_corrupt'
+  | 'journal_mismatch'
+  | 'journal_locked';
 
 /**
  * An error thrown by a `read` visitor (e.g. a payload that does not decode), carried out of the

@@ -2,6 +2,7 @@ import t from 'tap';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { request } from './helpers.js';
+import { tempDir } from '../engine/helpers.js';
 import { startCli } from '../persistence/cli-process.js';
 import { silentBroker } from '../persistence/kafka-helpers.js';
 import { servedShardThreads } from '../../gateway/shard-threads.js';
@@ -170,4 +171,29 @@ t.test('serve: SIGTERM while the engine is still starting stops gracefully, exit
   t.same(exit, { code: 0, signal: null }, 'exit 0, not killed by the signal');
   t.match(p.err(), /SIGTERM: shutting down/);
   t.match(p.out(), /"engineStarted":false/, 'it says the engine had not started');
+});
+
+t.test('a second serve on the same data directory exits with journal_locked', async (t) => {
+  const dir = tempDir();
+  const serve = () =>
+    startCli(['serve', '--port', '0', '--auth', 'none', '--data-dir', dir, '--shards', '1']);
+  const a = serve();
+  t.teardown(() => {
+    if (a.child.exitCode === null) a.child.kill('SIGKILL');
+  });
+  await a.waitFor(/serving on/, 30_000);
+  const b = serve();
+  const exit = await b.exit;
+  t.equal(exit.code, 1, 'the second process exits');
+  t.match(b.err(), new RegExp(`journal_locked: the journal directory .* is in use by pid ${a.pid}`));
+  // kill -9 frees the lock with the process: the next one starts at once.
+  a.child.kill('SIGKILL');
+  await a.exit;
+  const c = serve();
+  t.teardown(() => {
+    if (c.child.exitCode === null) c.child.kill('SIGKILL');
+  });
+  await c.waitFor(/serving on/, 30_000);
+  c.child.kill('SIGTERM');
+  t.equal((await c.exit).code, 0);
 });

@@ -14,8 +14,10 @@ const eio = (call: string) => Object.assign(new Error(`EIO: i/o error, ${call}`)
 
 const realFdatasync = fs.fdatasync;
 const realFtruncateSync = fs.ftruncateSync;
+const realFsyncSync = fs.fsyncSync;
 let failSyncs = 0;
 let failTruncates = 0;
+let failOpenSyncs = 0;
 fs.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
   if (failSyncs > 0) {
     failSyncs--;
@@ -31,10 +33,18 @@ fs.ftruncateSync = ((fd: number, len?: number) => {
   }
   realFtruncateSync(fd, len);
 });
+fs.fsyncSync = ((fd: number) => {
+  if (failOpenSyncs > 0) {
+    failOpenSyncs--;
+    throw eio('fsync');
+  }
+  realFsyncSync(fd);
+});
 syncBuiltinESMExports();
 t.teardown(() => {
   fs.fdatasync = realFdatasync;
   fs.ftruncateSync = realFtruncateSync;
+  fs.fsyncSync = realFsyncSync;
   syncBuiltinESMExports();
 });
 
@@ -71,4 +81,23 @@ t.test('if the file cannot be cut back, nothing is read or appended until it can
   t.same(await readAll(j), [payload(1)], 'once the cut succeeds, only the durable frame');
   t.equal(statSync(file).size, 108, 'cut back to the durable frame');
   t.same(await readAll(new FileJournal({ dir, durability: 'fsync' })), [payload(1)], 'as a fresh reader sees it');
+});
+
+t.test('a shard file is made durable when it is opened, before anything is read from it', async (t) => {
+  // The previous process may have died between its write and its fsync: its last frame can be
+  // in the page cache only. Nothing may be read (and answered from) until it is on disk.
+  const dir = tempDir();
+  const j = new FileJournal({ dir, durability: 'os' });
+  await j.append(0, payload(1));
+  await j.close();
+  failOpenSyncs = 1;
+  const reader = new FileJournal({ dir, durability: 'fsync' });
+  const seen: Uint8Array[] = [];
+  await t.rejects(
+    reader.read(0, 0, (p) => seen.push(p)),
+    { code: 'journal_unavailable', message: /EIO/ },
+    'an open whose fsync fails reads nothing',
+  );
+  t.same(seen, [], 'not one frame was handed out');
+  t.same(await readAll(reader), [payload(1)], 'once the fsync succeeds, the frame is read');
 });

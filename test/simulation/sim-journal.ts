@@ -1,4 +1,4 @@
-import { FRAME_HEADER_BYTES, JournalError, frameHeader, validFrameAt } from '../../persistence/index.js';
+import { FRAME_HEADER_BYTES, FrameCheck, JournalError, frameHeader, validFrameAt } from '../../persistence/index.js';
 import type { Journal, JournalPosition } from '../../persistence/index.js';
 
 /** What happens to the append in flight when the process dies or the write fails. */
@@ -21,6 +21,7 @@ export class SimJournal implements Journal {
   private disk = new Uint8Array(1 << 16);
   private diskLen = 0;
   private inFlight: InFlight | null = null;
+  private readonly check = FrameCheck.salted(Buffer.from('5a17ed5a17ed5a17', 'hex'));
   torn = 0;
 
   get pending(): boolean {
@@ -44,9 +45,10 @@ export class SimJournal implements Journal {
     this.diskLen += bytes.length;
   }
 
+  /** The frame for `payload`, to be written at the end of the disk. */
   private frame(payload: Uint8Array): Uint8Array {
     const out = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-    out.set(frameHeader(payload), 0);
+    out.set(frameHeader(payload, this.check, this.diskLen), 0);
     out.set(payload, FRAME_HEADER_BYTES);
     return out;
   }
@@ -86,7 +88,7 @@ export class SimJournal implements Journal {
   read(_shard: number, from: JournalPosition, visit: (p: Uint8Array, pos: JournalPosition) => void): Promise<JournalPosition> {
     let pos = from;
     for (;;) {
-      const len = validFrameAt(this.disk, pos, this.diskLen, 1 << 30);
+      const len = validFrameAt(this.disk, pos, this.diskLen, 1 << 30, this.check, pos);
       if (len < 0) break;
       const start = pos + FRAME_HEADER_BYTES;
       pos = start + len;
