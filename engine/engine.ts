@@ -158,6 +158,35 @@ export class Engine extends EventEmitter {
     return client.control.get(sku);
   }
 
+  /**
+   * The live state of several SKUs (null for one that is not defined), in the order asked: one
+   * call per shard, however many SKUs. Fails with `shard_unavailable` if a shard they live on
+   * is down.
+   */
+  async getSkus(skus: readonly string[]): Promise<(SkuSnapshot | null)[]> {
+    this.assertOpen();
+    const out = new Array<SkuSnapshot | null>(skus.length).fill(null);
+    const perShard = new Map<number, { skus: string[]; at: number[] }>();
+    for (let i = 0; i < skus.length; i++) {
+      if (!isValidSkuId(skus[i])) continue;
+      const shard = shardOf(skus[i], this.shards.length);
+      let group = perShard.get(shard);
+      if (group === undefined) perShard.set(shard, (group = { skus: [], at: [] }));
+      group.skus.push(skus[i]);
+      group.at.push(i);
+    }
+    await Promise.all(
+      [...perShard].map(async ([shard, group]) => {
+        const client = this.shards[shard];
+        if (client.down) throw new EngineError('shard_unavailable');
+        await client.drain();
+        const snaps = await client.control.getMany(group.skus);
+        for (let k = 0; k < snaps.length; k++) out[group.at[k]] = snaps[k];
+      }),
+    );
+    return out;
+  }
+
   /** Reserves units for a user. Holds them until confirmed, cancelled or expired. */
   reserve(request: ReserveRequest): Promise<ReserveResult> {
     this.assertOpen();

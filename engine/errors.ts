@@ -191,6 +191,12 @@ export const ERROR_CATALOGUE = {
     description: 'The model failed on the image or its worker thread died; it was logged.',
   },
   // Protocol-level codes, answered by the gateway before a request reaches the engine.
+  malformed_request: {
+    retriable: false,
+    http: 400,
+    description:
+      "The request's `Content-Length` is not a plain decimal number. The connection is closed.",
+  },
   malformed_json: {
     retriable: false,
     http: 400,

@@ -110,6 +110,7 @@ class SettlingCalls {
       define: (def) => call(remote.define(def)),
       update: (sku, update) => call(remote.update(sku, update)),
       get: (sku) => call(remote.get(sku)),
+      getMany: (skus) => call(remote.getMany(skus)),
       stats: () => call(remote.stats()),
       tick: () => call(remote.tick()),
       setEventForwarding: (on) => call(remote.setEventForwarding(on)),

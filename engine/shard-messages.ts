@@ -75,6 +75,8 @@ export interface ShardControl {
   define(def: SkuDefinition): Promise<ControlResult>;
   update(sku: string, update: SkuUpdate): Promise<ControlResult>;
   get(sku: string): SkuSnapshot | null;
+  /** `get` for several SKUs of this shard in one call. */
+  getMany(skus: string[]): (SkuSnapshot | null)[];
   stats(): ShardStats;
   /** Runs the expiry timer now (tests with a manual clock); returns how many holds expired. */
   tick(): number;

@@ -95,6 +95,7 @@ export function serveShard(
     define: (def) => host.define(def),
     update: (sku, update) => host.update(sku, update),
     get: (sku) => host.shard.get(sku),
+    getMany: (skus) => skus.map((sku) => host.shard.get(sku)),
     stats: () => ({
       shard: data.shard,
       skus: host.shard.skuCount,

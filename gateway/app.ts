@@ -4,6 +4,7 @@
  * fixed port (not on port 0) unless told `LIBUS_LISTEN_EXCLUSIVE_PORT`, so each thread binds the
  * port itself and the kernel spreads new connections among them.
  */
+import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { TemplatedApp, WebSocket, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Logger } from 'pino';
@@ -35,6 +36,9 @@ type ListenWithOptions = {
     cb: (ls: us_listen_socket | false) => void,
   ): void;
 };
+
+/** How long a graceful stop waits for replies queued for slow WebSocket readers. */
+const WS_FLUSH_MS_MAX = 3000;
 
 export class GatewayApp {
   readonly app: ClosableApp;
@@ -69,6 +73,7 @@ export class GatewayApp {
       this.app,
       link,
       g.wsStockUpdatesPerS,
+      g.skusTrackedMax,
       (err) => log.warn({ err }, 'stock feed'),
       metrics,
     );
@@ -115,12 +120,26 @@ export class GatewayApp {
     }
   }
 
-  /** Ends every WebSocket and closes every remaining connection. */
-  closeAll(): void {
+  /**
+   * Ends every WebSocket and closes every remaining connection. Replies still queued in uWS for
+   * a client that reads slowly are sent first (for at most `WS_FLUSH_MS_MAX`): `App.close()`
+   * drops a socket's queued bytes, and with them the answers to purchases already decided.
+   */
+  async closeAll(): Promise<void> {
     this.feed.close();
+    const deadline = performance.now() + WS_FLUSH_MS_MAX;
+    while (this.anyQueued() && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
     this.app.close?.();
     this.limiter.close?.();
+  }
+
+  /** Whether some WebSocket still has bytes queued in uWS (past what the kernel took). */
+  private anyQueued(): boolean {
+    for (const ws of this.sockets) if (ws.getBufferedAmount() > 0) return true;
+    return false;
   }
 }
 

@@ -40,6 +40,8 @@ export interface EngineCalls {
   cancel(id: string, owner?: string): Promise<ConfirmResult>;
   returnOrder(id: string, owner?: string): Promise<ConfirmResult>;
   getSku(sku: string): Promise<SkuSnapshot | null>;
+  /** Several SKUs in one call per shard (null for one not defined); does not track them. */
+  getSkus(skus: string[]): Promise<(SkuSnapshot | null)[]>;
   /** Defines the SKU if it is new, else applies `update` (see `putSku` in engine-service.ts). */
   putSku(
     def: SkuDefinition | null,
@@ -70,6 +72,7 @@ export const CALL_METHODS = [
   'cancel',
   'returnOrder',
   'getSku',
+  'getSkus',
   'putSku',
   'restock',
   'closeSale',

@@ -159,6 +159,10 @@ export class EngineService implements EngineLink {
     return snap;
   }
 
+  getSkus(skus: string[]): Promise<(SkuSnapshot | null)[]> {
+    return this.need().getSkus(skus);
+  }
+
   /**
    * PUT semantics: define the SKU when it is new; otherwise apply the settings. `stock` may be
    * repeated on an update only with the SKU's initial stock (a replayed PUT); changing stock is
@@ -239,9 +243,7 @@ export class EngineService implements EngineLink {
       appends: s.appends ?? 0,
       appendsFailed: s.appendsFailed ?? 0,
     }));
-    const snaps = await Promise.all(
-      [...this.tracked].map((sku) => engine.getSku(sku).catch(() => null)),
-    );
+    const snaps = await engine.getSkus([...this.tracked]).catch(() => []);
     for (const s of snaps) {
       if (!s) continue;
       gauges.skus.push({

@@ -13,6 +13,7 @@ import type { CodeInfo, ErrorCode } from '../engine/index.js';
 
 /** The catalogue codes that only the gateway answers with (protocol, auth, admission). */
 const GATEWAY_ONLY = [
+  'malformed_request',
   'malformed_json',
   'unauthorized',
   'forbidden',
@@ -132,7 +133,7 @@ export function errorReply(code: GatewayCode, field?: string, state?: string): E
 }
 
 /** A reply whose message says more than the catalogue sentence (e.g. the accepted methods). */
-export function errorReplyWithMessage(code: GatewayCode, message: string): ErrorReply {
-  const base = plainReplies.get(code)!;
-  return { ...base, body: errorJson(code, { message }) };
+export function errorReplyWithMessage(code: GatewayCode, message: string, field?: string): ErrorReply {
+  const base = errorReply(code, field);
+  return { ...base, body: errorJson(code, { message, field }) };
 }

@@ -45,14 +45,15 @@ port.on('message', (msg: MainToWorker) => {
     clearInterval(metricsTimer);
     forwarder?.flush();
     post({ kind: 'metrics', snapshot: metrics.snapshot() });
-    gateway.closeAll();
     // Let uWS finish closing its sockets, then leave the loop empty so the thread exits by
     // itself: terminating a worker while uWS still polls a socket aborts the whole process
     // (node's CheckedUvLoopClose assertion).
-    setImmediate(() => {
-      post({ kind: 'closed' });
-      port.close();
-    });
+    void gateway.closeAll().then(() =>
+      setImmediate(() => {
+        post({ kind: 'closed' });
+        port.close();
+      }),
+    );
   }
 });
 

@@ -27,6 +27,7 @@ export const ROUTES = [
   'metrics',
   'dashboard',
   'ws_upgrade',
+  'ws_message',
   'unmatched',
 ] as const;
 export type Route = (typeof ROUTES)[number];

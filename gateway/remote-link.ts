@@ -173,6 +173,8 @@ export class RemoteLink implements EngineLink {
   returnOrder = (id: string, owner?: string) =>
     this.call<Awaited<ReturnType<EngineLink['returnOrder']>>>('returnOrder', [id, owner]);
   getSku = (sku: string) => this.call<Awaited<ReturnType<EngineLink['getSku']>>>('getSku', [sku]);
+  getSkus = (skus: string[]) =>
+    this.call<Awaited<ReturnType<EngineLink['getSkus']>>>('getSkus', [skus]);
   putSku: EngineLink['putSku'] = (def, sku, update, stock) =>
     this.call('putSku', [def, sku, update, stock]);
   restock: EngineLink['restock'] = (sku, qty) => this.call('restock', [sku, qty]);

@@ -31,6 +31,9 @@ import {
 
 type Access = 'public' | 'user' | 'admin';
 
+/** The size of uWS's per-loop cork buffer (`LoopData::CORK_BUFFER_SIZE`). */
+const UWS_CORK_BUFFER_BYTES = 16 * 1024;
+
 /** `overloaded`, said by the gateway's admission bound rather than a shard queue. */
 export const GATEWAY_BUSY = errorReplyWithMessage(
   'overloaded',
@@ -79,6 +82,10 @@ export function begin(
       return deny(res, req, ctx, route, started, reply, userId);
     }
     const length = req.getHeader('content-length');
+    // uWS hands the request over, then closes the connection without a word: answer first.
+    if (length !== '' && !isDecimal(length)) {
+      return deny(res, req, ctx, route, started, MALFORMED_REQUEST, userId, true);
+    }
     if (length !== '' && Number(length) > (rule?.bytesMax ?? ctx.bodyBytesMax)) {
       const reply = rule?.tooLarge ?? errorReply('payload_too_large');
       return deny(res, req, ctx, route, started, reply, userId, true);
@@ -89,6 +96,27 @@ export function begin(
   x.userId = userId;
   x.admin = admin;
   return x;
+}
+
+/**
+ * The reply to a malformed Content-Length. uWS.js 20.30 calls the handler, then fails to parse
+ * the length and closes the socket at once, dropping what the handler wrote into the socket's
+ * cork buffer. A reply longer than that buffer (16 KiB) is written through to the socket
+ * instead, so the body is padded with whitespace (which JSON allows) past it.
+ */
+const MALFORMED_REQUEST: ErrorReply = (() => {
+  const reply = errorReply('malformed_request');
+  return { ...reply, body: reply.body + ' '.repeat(UWS_CORK_BUFFER_BYTES) };
+})();
+
+/** A Content-Length as HTTP allows it: decimal digits only (no sign, space or exponent). */
+function isDecimal(s: string): boolean {
+  if (s.length > 15) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** Answers a request the gate refused, and records it in the audit log. */

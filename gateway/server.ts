@@ -85,7 +85,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ports = [port, ...(await host.start(g.threads - 1, port, g.threadPorts === 'consecutive'))];
   } catch (err) {
     main.stopListening();
-    main.closeAll();
+    await main.closeAll();
     await host.close();
     throw threadError(config, port, err as Error);
   }
@@ -102,8 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       main.stopListening();
       await Promise.all([main.ctx.whenIdle(), host.drain()]);
       clearInterval(summary);
-      main.closeAll();
-      await host.close();
+      await Promise.all([main.closeAll(), host.close()]);
     })());
   return { port, ports, threads: g.threads, service, close };
 }

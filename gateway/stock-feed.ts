@@ -2,15 +2,20 @@
  * Live stock for WebSocket subscribers, on uWS pub/sub topics: `stock/<sku>` for one SKU,
  * `stock/*` for every SKU the gateway tracks, and `stats` for the dashboard's figures.
  *
- * Why polling `getSku` and not `engine.subscribe()` events: events cost on the hot path (with a
+ * Why polling and not `engine.subscribe()` events: events cost on the hot path (with a
  * subscriber, every shard batch sends its events to the main thread as objects — one per
- * reservation), and a subscriber that falls behind is ended. A poll costs one `getSku` per
- * subscribed SKU per tick, whatever the purchase rate, nothing when nobody subscribes, and is
- * coalesced by construction: at most `wsStockUpdatesPerS` updates per SKU per second, and none
- * when the SKU's `seq` did not move. Each gateway thread polls for its own subscribers (uWS
- * topics are per App).
+ * reservation), and a subscriber that falls behind is ended. A poll costs one `getSkus` per tick
+ * (one control call per shard, however many SKUs), whatever the purchase rate and however many
+ * sockets subscribe, nothing when nobody subscribes, and is coalesced by construction: at most
+ * `wsStockUpdatesPerS` updates per SKU per second, and none when the SKU's `seq` did not move.
+ * Its cost is bounded by the SKUs it follows: only SKUs that exist are subscribed to (see
+ * ws-routes.ts), and at most `skusMax` of them. Each gateway thread polls for its own
+ * subscribers (uWS topics are per App).
  *
- *   timer (N/s, only while subscribed) ─▶ getSku(each subscribed SKU) ─▶ seq moved? ─▶ publish
+ *   timer (N/s, only while subscribed) ─▶ getSkus(every followed SKU) ─▶ seq moved? ─▶ publish
+ *
+ * Each `seq` of a SKU reaches a socket once: a new subscriber's first snapshot is sent to it
+ * only when the poll will not publish that same `seq` (or an older one) anyway.
  */
 import type { TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import type { SkuSnapshot } from '../engine/index.js';
@@ -37,6 +42,7 @@ export function stockMessage(s: SkuSnapshot): string {
 export class StockFeed {
   /** Subscribers per SKU on this thread (`*` counts the all-SKUs subscribers). */
   private readonly counts = new Map<string, number>();
+  /** The last `seq` published (or sent as a first snapshot) per followed SKU. */
   private readonly lastSeq = new Map<string, number>();
   private statsSubscribers = 0;
   private stockTimer: NodeJS.Timeout | null = null;
@@ -48,10 +54,17 @@ export class StockFeed {
     private readonly app: TemplatedApp,
     private readonly link: EngineLink,
     private readonly updatesPerS: number,
+    /** SKUs (and `*`) followed at most: past it a subscription to a new one is refused. */
+    readonly skusMax: number,
     private readonly onError: (err: unknown) => void,
     /** Where the sum of `counts` is shown (/metrics' stockade_ws_stock_subscriptions). */
     private readonly metrics: { wsStockSubscriptions: number },
   ) {}
+
+  /** Whether a subscription to `sku` (or `*`) fits under `skusMax`. */
+  hasRoomFor(sku: string): boolean {
+    return this.counts.has(sku) || this.counts.size < this.skusMax;
+  }
 
   /** Counts a new subscription to `sku` (or `*`); the caller has subscribed the socket. */
   added(sku: string): void {
@@ -89,13 +102,31 @@ export class StockFeed {
     this.statsTimer = null;
   }
 
-  /** The current stock messages for a new subscription to `sku` (or `*`), for that socket. */
-  async firstSnapshots(sku: string): Promise<string[]> {
+  /**
+   * The snapshots of `sku` (or of every tracked SKU for `*`), for a socket that has just
+   * subscribed and already followed `had`: null when `sku` is not defined. Only the messages
+   * the poll will not publish, of SKUs the socket did not follow already, are returned (see the
+   * file comment).
+   */
+  async firstSnapshots(sku: string, had: ReadonlySet<string>): Promise<string[] | null> {
     const skus = sku === ALL_SKUS ? await this.link.trackedSkus() : [sku];
-    const snaps = await Promise.all(skus.map((one) => this.link.getSku(one).catch(() => null)));
+    const snaps = await this.link.getSkus(skus);
+    if (sku !== ALL_SKUS && snaps[0] === null) return null;
+    // With `*` the socket already has every tracked SKU (and so this one, if tracked).
+    const tracked = sku !== ALL_SKUS && had.has(ALL_SKUS) ? new Set(await this.link.trackedSkus()) : null;
     const out: string[] = [];
-    for (const s of snaps) if (s !== null) out.push(stockMessage(s));
+    for (const s of snaps) {
+      if (s === null || had.has(s.sku) || tracked?.has(s.sku)) continue;
+      const last = this.lastSeq.get(s.sku);
+      if (last !== undefined && last !== s.seq) continue; // the poll publishes it, or did
+      if (last === undefined && this.follows(s.sku)) this.lastSeq.set(s.sku, s.seq);
+      out.push(stockMessage(s));
+    }
     return out;
+  }
+
+  private follows(sku: string): boolean {
+    return this.counts.has(sku) || this.counts.has(ALL_SKUS);
   }
 
   private readonly poll = (): void => {
@@ -111,12 +142,12 @@ export class StockFeed {
     const skus = new Set<string>();
     for (const sku of this.counts.keys()) if (sku !== ALL_SKUS) skus.add(sku);
     if (this.counts.has(ALL_SKUS)) for (const sku of await this.link.trackedSkus()) skus.add(sku);
-    const snaps = await Promise.all(
-      [...skus].map((sku) => this.link.getSku(sku).catch(() => null)),
-    );
+    if (skus.size === 0) return;
+    const snaps = await this.link.getSkus([...skus]);
     if (this.closed) return;
     for (const s of snaps) {
-      if (s === null || this.lastSeq.get(s.sku) === s.seq) continue;
+      // seq only moves forward: never publish one a subscriber already has, or an older one.
+      if (s === null || s.seq <= (this.lastSeq.get(s.sku) ?? -1)) continue;
       this.lastSeq.set(s.sku, s.seq);
       const msg = stockMessage(s);
       this.app.publish(`stock/${s.sku}`, msg);

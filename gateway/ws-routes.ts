@@ -10,7 +10,8 @@
  *
  * The user is the token's `sub` (a `?token=` query parameter or an Authorization header at the
  * upgrade, since browsers cannot set headers on a WebSocket); with `auth: none`, the message's
- * `userId`. Subscriptions need no token. A socket whose send buffer passes
+ * `userId`. Subscriptions need no token, but only SKUs that exist can be followed (`unknown_sku`
+ * otherwise), at most 64 per socket and `gateway.skusTrackedMax` per gateway thread. A socket whose send buffer passes
  * `wsBackpressureBytesMax` is closed (uWS `closeOnBackpressureLimit`): a slow consumer is
  * dropped rather than buffered without bound.
  */
@@ -22,16 +23,22 @@ import { auditReply } from './audit.js';
 import type { Principal } from './auth.js';
 import type { GatewayContext } from './context.js';
 import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
-import { errorReply } from './errors.js';
+import { errorReply, errorReplyWithMessage } from './errors.js';
 import type { ErrorReply, GatewayCode } from './errors.js';
 import { OUTCOME_ABORTED, OUTCOME_OK, RouteId, outcomeOf } from './metrics.js';
-import { refusal } from './engine-service.js';
+import { codeOfError, refusal } from './engine-service.js';
 import type { StockFeed } from './stock-feed.js';
 import { ALL_SKUS } from './stock-feed.js';
 import { checkReserve, isSkuId, parseObject } from './validate.js';
 
 /** Bound on the topics one socket may subscribe to. */
 const TOPICS_PER_SOCKET_MAX = 64;
+
+/** The gateway thread already follows `skusMax` SKUs for its subscribers. */
+const FEED_FULL = errorReplyWithMessage(
+  'overloaded',
+  'This gateway follows as many SKUs for subscribers as it may (gateway.skusTrackedMax); retry later.',
+);
 
 export class WsSession {
   open = true;
@@ -195,50 +202,125 @@ function onReserve(
   );
 }
 
+/** A socket's own subscriptions past `TOPICS_PER_SOCKET_MAX`. */
+const TOO_MANY_TOPICS = errorReplyWithMessage(
+  'invalid',
+  `A socket may follow at most ${TOPICS_PER_SOCKET_MAX} SKUs (\`*\` counts as one).`,
+  'sku',
+);
+
+/**
+ * The uWS topics of a socket: `stock/*` alone while it follows every SKU, else one per SKU it
+ * follows, so that no update reaches it twice (the feed publishes each to both topics).
+ */
+function follow(ws: Socket, s: WsSession, sku: string): void {
+  if (sku === ALL_SKUS) {
+    for (const one of s.topics) ws.unsubscribe(`stock/${one}`);
+    ws.subscribe(`stock/${ALL_SKUS}`);
+  } else if (!s.topics.has(ALL_SKUS)) {
+    ws.subscribe(`stock/${sku}`);
+  }
+  s.topics.add(sku);
+}
+
+function unfollow(ws: Socket, s: WsSession, sku: string): void {
+  s.topics.delete(sku);
+  if (sku === ALL_SKUS) {
+    ws.unsubscribe(`stock/${ALL_SKUS}`);
+    for (const one of s.topics) ws.subscribe(`stock/${one}`);
+  } else if (!s.topics.has(ALL_SKUS)) {
+    ws.unsubscribe(`stock/${sku}`);
+  }
+}
+
+/** Answers a message that is not a purchase, and counts it (route `ws_message`). */
+function answerMessage(
+  ws: Socket,
+  s: WsSession,
+  ctx: GatewayContext,
+  started: number,
+  id: string,
+  reply: ErrorReply | null,
+  ok?: string,
+): void {
+  if (reply !== null) sendError(ws, s, id, reply);
+  else if (ok !== undefined) send(ws, s, ok);
+  const outcome = reply === null ? OUTCOME_OK : outcomeOf(reply.code);
+  ctx.metrics.observe(RouteId.ws_message, outcome, performance.now() - started);
+}
+
+/**
+ * Makes the socket follow `sku`: returns the SKUs it followed before (whose snapshots it has),
+ * or the refusal past a bound. A repeat subscribe is answered again but counted once (the feed
+ * polls a SKU until its count returns to zero, which one unsubscribe or the close achieves).
+ */
+function startFollowing(ws: Socket, s: WsSession, feed: StockFeed, sku: string): Set<string> | ErrorReply {
+  const had = new Set(s.topics);
+  if (had.delete(sku)) return had; // a repeat gets its snapshot again
+  if (s.topics.size >= TOPICS_PER_SOCKET_MAX) return TOO_MANY_TOPICS;
+  if (!feed.hasRoomFor(sku)) return FEED_FULL;
+  follow(ws, s, sku);
+  feed.added(sku);
+  return had;
+}
+
+/**
+ * Follows a SKU that exists (or `*`): a made-up SKU is refused with `unknown_sku` before it is
+ * followed, so nobody can make the feed poll ids that mean nothing. Bounded per socket and, in
+ * SKUs followed, per gateway thread (the feed's `skusMax`).
+ */
 function onSubscribe(
   ws: Socket,
   s: WsSession,
+  ctx: GatewayContext,
   feed: StockFeed,
   m: Record<string, unknown>,
   id: string,
 ): void {
+  const started = performance.now();
   const sku = m.sku;
-  if (sku !== ALL_SKUS && !isSkuId(sku)) return sendError(ws, s, id, errorReply('invalid', 'sku'));
-  // A repeat subscribe is answered again but counted once (the feed polls a SKU until its
-  // count returns to zero, which one unsubscribe or the close must achieve).
-  if (!s.topics.has(sku)) {
-    if (s.topics.size >= TOPICS_PER_SOCKET_MAX) return sendError(ws, s, id, errorReply('invalid', 'sku'));
-    if (!ws.subscribe(`stock/${sku}`)) return;
-    s.topics.add(sku);
-    feed.added(sku);
+  if (sku !== ALL_SKUS && !isSkuId(sku)) {
+    return answerMessage(ws, s, ctx, started, id, errorReply('invalid', 'sku'));
   }
-  send(ws, s, `{"type":"subscribed","id":${id},"sku":${JSON.stringify(sku)}}`);
-  // The first snapshot goes to this socket only; later ones are published when seq moves.
-  feed.firstSnapshots(sku).then(
-    (msgs) => {
-      for (const msg of msgs) send(ws, s, msg);
-    },
-    () => {},
-  );
+  const exists = sku === ALL_SKUS ? Promise.resolve(true) : ctx.link.getSkus([sku]).then((r) => r[0] !== null);
+  exists
+    .then((yes) => {
+      if (!s.open) return;
+      if (!yes) return answerMessage(ws, s, ctx, started, id, errorReply('unknown_sku'));
+      const had = startFollowing(ws, s, feed, sku);
+      if (!(had instanceof Set)) return answerMessage(ws, s, ctx, started, id, had);
+      // The first snapshot goes to this socket only; later ones are published when seq moves.
+      return feed.firstSnapshots(sku, had).then((msgs) => {
+        const ack = `{"type":"subscribed","id":${id},"sku":${JSON.stringify(sku)}}`;
+        answerMessage(ws, s, ctx, started, id, null, ack);
+        for (const msg of msgs ?? []) send(ws, s, msg);
+      });
+    })
+    .catch((err: unknown) => answerMessage(ws, s, ctx, started, id, errorReply(codeOfError(err))));
 }
 
 function onUnsubscribe(
   ws: Socket,
   s: WsSession,
+  ctx: GatewayContext,
   feed: StockFeed,
   m: Record<string, unknown>,
 ): void {
+  const started = performance.now();
   const sku = typeof m.sku === 'string' ? m.sku : '';
-  if (!s.topics.delete(sku)) return;
-  ws.unsubscribe(`stock/${sku}`);
-  feed.removed(sku);
+  if (s.topics.has(sku)) {
+    unfollow(ws, s, sku);
+    feed.removed(sku);
+  }
+  answerMessage(ws, s, ctx, started, 'null', null);
 }
 
 function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: ArrayBuffer): void {
   const s = ws.getUserData();
+  const started = performance.now();
   const m = parseObject(Buffer.from(message).toString('utf8'));
   if (m === null) {
-    sendError(ws, s, 'null', errorReply('malformed_json'));
+    answerMessage(ws, s, ctx, started, 'null', errorReply('malformed_json'));
     // Which kind of message it was cannot be told; it is recorded as a purchase attempt, as
     // over HTTP, only once past authentication: an anonymous socket (a subscriber) sending
     // garbage is not a purchase and must not crowd real entries out of the bounded log.
@@ -253,17 +335,17 @@ function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: Ar
     case 'reserve':
       return onReserve(ws, s, ctx, m, id);
     case 'subscribe':
-      return onSubscribe(ws, s, feed, m, id);
+      return onSubscribe(ws, s, ctx, feed, m, id);
     case 'unsubscribe':
-      return onUnsubscribe(ws, s, feed, m);
+      return onUnsubscribe(ws, s, ctx, feed, m);
     case 'subscribe_stats':
       if (!s.stats && ws.subscribe('stats')) {
         s.stats = true;
         feed.statsAdded();
       }
-      return;
+      return answerMessage(ws, s, ctx, started, id, null);
     default:
-      return sendError(ws, s, id, errorReply('invalid', 'type'));
+      return answerMessage(ws, s, ctx, started, id, errorReply('invalid', 'type'));
   }
 }
 

@@ -233,6 +233,23 @@ export class WsClient {
     });
   }
 
+  /** The next message, or null if none arrives within `ms` (no message is lost either way). */
+  nextWithin(ms: number): Promise<Json> {
+    const m = this.queue.shift();
+    if (m !== undefined) return Promise.resolve(JSON.parse(m));
+    return new Promise((resolve) => {
+      const waiter = (s: string) => {
+        clearTimeout(timer);
+        resolve(JSON.parse(s));
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(null);
+      }, ms);
+      this.waiters.push(waiter);
+    });
+  }
+
   /** The next message matching `pred`, skipping others. */
   async nextWhere(pred: (m: Json) => boolean): Promise<Json> {
     for (;;) {

@@ -416,3 +416,31 @@ t.test('a body that stalls past bodyTimeoutMs gets 408 request_timeout', async (
   t.match(reply, /"code":"request_timeout"/);
   t.equal((await s.engine.getSku('slow'))!.reserved, 0);
 });
+
+/** Sends raw bytes on a fresh connection; resolves with everything read until it closes. */
+function rawExchange(port: number, bytes: string, ms = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let got = '';
+    socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(got));
+    setTimeout(() => socket.destroy(), ms);
+  });
+}
+
+t.test('a malformed Content-Length is answered 400 malformed_request, not a dropped connection', async (t) => {
+  const s = await startServer();
+  t.teardown(() => s.close());
+  await request(`${s.url}/v1/skus/cl`, 'PUT', { stock: 10 });
+  const body = '{"userId":"u","qty":1,"idempotencyKey":"k"}';
+  const head = (extra: string) =>
+    `POST /v1/skus/cl/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}\r\n${body}`;
+  for (const bad of ['abc', '-1', '1e3', '+5', '0x10', '99999999999999999999']) {
+    const reply = await rawExchange(s.port, head(`Content-Length: ${bad}\r\n`));
+    t.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/, `Content-Length: ${bad}`);
+    const json = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string } };
+    t.equal(json.error.code, 'malformed_request');
+  }
+  t.match((await request(`${s.url}/v1/skus/cl`, 'GET')).body, { reserved: 0 }, 'nothing was reserved');
+});
