@@ -31,6 +31,37 @@ export type ReserveOutcome = ReserveResult | GatewayRejection;
 /** The receiver of one reservation's result (an HTTP exchange or a WebSocket request). */
 export interface ReserveWaiter {
   settle(result: ReserveOutcome): void;
+  /**
+   * The client went away before the request was sent to the engine (its connection closed in
+   * the same turn): the request is dropped with `abandon()`, never decided, so no unit is held
+   * for a buyer nobody can tell.
+   */
+  readonly gone: boolean;
+  abandon(): void;
+}
+
+/**
+ * Splits a turn's requests into those still wanted and those whose client went away
+ * (abandoned here); returns the wanted ones, in order, with their waiters.
+ */
+export function wanted(
+  reqs: ReserveRequest[],
+  waiters: ReserveWaiter[],
+): { reqs: ReserveRequest[]; waiters: ReserveWaiter[] } {
+  let gone = 0;
+  for (const w of waiters) if (w.gone) gone++;
+  if (gone === 0) return { reqs, waiters };
+  const keptReqs: ReserveRequest[] = [];
+  const keptWaiters: ReserveWaiter[] = [];
+  for (let i = 0; i < waiters.length; i++) {
+    if (waiters[i].gone) {
+      waiters[i].abandon();
+      continue;
+    }
+    keptReqs.push(reqs[i]);
+    keptWaiters.push(waiters[i]);
+  }
+  return { reqs: keptReqs, waiters: keptWaiters };
 }
 
 /** Calls that are not on the per-request hot path; structured messages across threads. */

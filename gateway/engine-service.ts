@@ -20,6 +20,7 @@ import type {
 import { noAudit } from '../persistence/index.js';
 import type { AuditSink, AuditStats } from '../persistence/index.js';
 import type { GatewayCode } from './errors.js';
+import { wanted } from './engine-link.js';
 import type { EngineLink, GatewayRejection, ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import { Metrics, intervalStats, mergeSnapshots } from './metrics.js';
 import type { EngineGauges, IntervalStats, MetricsSnapshot, ProjectionGauges } from './metrics.js';
@@ -109,10 +110,10 @@ export class EngineService implements EngineLink {
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    const reqs = this.reqs;
-    const waiters = this.waiters;
+    const { reqs, waiters } = wanted(this.reqs, this.waiters);
     this.reqs = [];
     this.waiters = [];
+    if (reqs.length === 0) return;
     void this.reserveBatch(reqs).then((results) => {
       for (let i = 0; i < results.length; i++) waiters[i].settle(results[i]);
     });

@@ -99,6 +99,13 @@ export class HttpExchange implements ReserveWaiter {
     res.onAborted(() => this.onAborted());
   }
 
+  get gone(): boolean {
+    return this.aborted;
+  }
+
+  /** Dropped before the engine saw it: `onAborted` has already counted and released it. */
+  abandon(): void {}
+
   private onAborted(): void {
     this.aborted = true;
     this.onAbort?.();

@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { CatalogMethod } from './catalog.js';
 import type { ReserveRequest } from '../engine/index.js';
+import { wanted } from './engine-link.js';
 import type {
   CallMethod,
   EngineLink,
@@ -44,7 +45,9 @@ const SPARES_MAX = 8;
 export class RemoteLink implements EngineLink {
   ready = false;
   private readonly writer = new ReserveBatchWriter();
-  private pending: PendingBatch = { waiters: [], skus: [], qtys: [] };
+  /** This turn's requests, encoded at the flush (a client may go away before it). */
+  private queued: ReserveRequest[] = [];
+  private queuedWaiters: ReserveWaiter[] = [];
   private readonly inFlight = new Map<number, PendingBatch>();
   private readonly calls = new Map<
     number,
@@ -62,10 +65,8 @@ export class RemoteLink implements EngineLink {
 
   reserve(request: ReserveRequest, waiter: ReserveWaiter): void {
     if (!this.ready) return waiter.settle(NOT_READY);
-    this.writer.add(request);
-    this.pending.waiters.push(waiter);
-    this.pending.skus.push(request.sku);
-    this.pending.qtys.push(request.qty);
+    this.queued.push(request);
+    this.queuedWaiters.push(waiter);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
@@ -74,11 +75,19 @@ export class RemoteLink implements EngineLink {
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    if (this.writer.count === 0) return;
+    const { reqs, waiters } = wanted(this.queued, this.queuedWaiters);
+    this.queued = [];
+    this.queuedWaiters = [];
+    if (reqs.length === 0) return;
+    const batch: PendingBatch = { waiters, skus: new Array<string>(reqs.length), qtys: new Array<number>(reqs.length) };
+    for (let i = 0; i < reqs.length; i++) {
+      this.writer.add(reqs[i]);
+      batch.skus[i] = reqs[i].sku;
+      batch.qtys[i] = reqs[i].qty;
+    }
     const id = this.nextId++;
     const { buffer, bytes, count } = this.writer.take(this.spares.pop());
-    this.inFlight.set(id, this.pending);
-    this.pending = { waiters: [], skus: [], qtys: [] };
+    this.inFlight.set(id, batch);
     this.post({ kind: 'reserve', id, buffer, bytes, count }, [buffer]);
   };
 

@@ -107,6 +107,10 @@ class WsRequest implements ReserveWaiter {
     if (this.ctx.auditing) this.audit(r, now);
   }
 
+  get gone(): boolean {
+    return !this.session.open;
+  }
+
   /** The socket closed before the request reached the engine: no decision, no entry. */
   abandon(): void {
     this.ctx.release();
