@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
-import { servedShardThreads } from '../gateway/shard-threads.js';
+import { servedShardThreads } from '../cli/shard-threads.js';
 import { deleteTopics } from './kafka-journal.js';
 import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
@@ -307,7 +307,7 @@ export async function benchStockade(
     ...serveArgs,
   ];
   const { child, match } = await startChild(
-    '../gateway/cli.js',
+    '../cli/stockade.js',
     args,
     /demo sale 'demo'[^\n]*\n[^\n]*(http:\/\/127\.0\.0\.1:(\d+))/,
     env,

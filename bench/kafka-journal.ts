@@ -24,9 +24,9 @@ import { BinaryEventLog, SkuActor, settingsOf, visitEvents } from '../actors/ind
 import type { EventVisitor } from '../actors/index.js';
 import { loadConfig } from '../config/index.js';
 import type { KafkaSettings } from '../config/index.js';
-import { FileJournal, KafkaJournal } from '../persistence/index.js';
-import type { Journal } from '../persistence/index.js';
-import { kafkajsPatched, loadKafkajs } from '../persistence/kafkajs-loader.js';
+import { FileJournal, KafkaJournal } from '../persistence/journal/index.js';
+import type { Journal } from '../persistence/journal/index.js';
+import { kafkajsPatched, loadKafkajs } from '../persistence/journal/kafkajs-loader.js';
 import { benchStart, percentile, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 

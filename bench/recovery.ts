@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine, ReserveRequest, StockadeConfig } from '../engine/index.js';
-import { FileJournal } from '../persistence/index.js';
+import { FileJournal } from '../persistence/journal/index.js';
 import { benchStart, median, percentile, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';
 

@@ -11,8 +11,8 @@ import {
 import type { ClockSpec, ManualClock, OpCode, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
 import type { ShardStats } from './shard-messages.js';
 import type { RecoveryStats } from './shard-host.js';
-import { JournalError, lockJournalDir, prepareJournalDir } from '../persistence/index.js';
-import type { JournalDirLock } from '../persistence/index.js';
+import { JournalError, lockJournalDir, prepareJournalDir } from '../persistence/journal/index.js';
+import type { JournalDirLock } from '../persistence/journal/index.js';
 import { loadConfig, withOverrides } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
 import { EngineError } from './errors.js';

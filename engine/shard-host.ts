@@ -1,7 +1,7 @@
 import { BinaryEventLog, Shard, Status, RESULT_STRIDE, decodeEvents, nullEventLog } from '../actors/index.js';
 import type { Clock, ControlResult, ShardOptions, SkuDefinition, SkuEvent, SkuUpdate } from '../actors/index.js';
-import { JournalError } from '../persistence/index.js';
-import type { Journal, JournalPosition } from '../persistence/index.js';
+import { JournalError } from '../persistence/journal/index.js';
+import type { Journal, JournalPosition } from '../persistence/journal/index.js';
 
 export interface RecoveryStats {
   events: number;

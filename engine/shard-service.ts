@@ -9,7 +9,7 @@
 import { threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { clockFromSpec, comlinkEndpoint } from '../actors/index.js';
-import { openJournal } from '../persistence/index.js';
+import { openJournal } from '../persistence/journal/index.js';
 import { ShardHost } from './shard-host.js';
 import type { BatchMessage, EventsMessage, ResultsMessage, ShardControl, ShardWorkerData } from './shard-messages.js';
 

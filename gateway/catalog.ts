@@ -18,16 +18,8 @@ import { isErrorCode } from '../engine/index.js';
 // The module, not the barrel (which loads sharp and piscina): see open-catalog.ts.
 import { isModerationError } from '../moderation/errors.js';
 import type { Moderator } from '../moderation/index.js';
-import { noAudit } from '../persistence/index.js';
-import type {
-  AuditSink,
-  GateProduct,
-  ModerationState,
-  Product,
-  ProductCache,
-  ProductInput,
-  ProductRecords,
-} from '../persistence/index.js';
+import { noAudit } from '../persistence/stores/index.js';
+import type { AuditSink, GateProduct, ModerationState, Product, ProductCache, ProductInput, ProductRecords } from '../persistence/stores/index.js';
 import type { GatewayCode } from './errors.js';
 
 export type CatalogReply =

@@ -4,8 +4,8 @@
  */
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
-import { noAudit } from '../persistence/index.js';
-import type { AuditSink } from '../persistence/index.js';
+import { noAudit } from '../persistence/stores/index.js';
+import type { AuditSink } from '../persistence/stores/index.js';
 import type { JwtVerifier, Principal } from './auth.js';
 import { noCatalog } from './catalog.js';
 import type { CatalogLink } from './catalog.js';

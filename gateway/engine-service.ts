@@ -17,8 +17,8 @@ import type {
   SkuSnapshot,
   SkuUpdate,
 } from '../engine/index.js';
-import { noAudit } from '../persistence/index.js';
-import type { AuditSink, AuditStats } from '../persistence/index.js';
+import { noAudit } from '../persistence/stores/index.js';
+import type { AuditSink, AuditStats } from '../persistence/stores/index.js';
 import type { GatewayCode } from './errors.js';
 import { wanted } from './engine-link.js';
 import type { EngineLink, GatewayRejection, ReserveOutcome, ReserveWaiter } from './engine-link.js';

@@ -7,7 +7,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
-import type { AuditSink } from '../persistence/index.js';
+import type { AuditSink } from '../persistence/stores/index.js';
 import { settledWithin, spawnWorker } from '../engine/index.js';
 import { CATALOG_METHODS, noCatalog } from './catalog.js';
 import type { CatalogLink } from './catalog.js';

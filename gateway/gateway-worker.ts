@@ -4,7 +4,7 @@
  * thread's App runs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { noAudit } from '../persistence/index.js';
+import { noAudit } from '../persistence/stores/index.js';
 import { GatewayApp } from './app.js';
 import { RemoteCatalog } from './catalog.js';
 import { AuditForwarder } from './audit.js';

@@ -23,6 +23,6 @@ export type { Principal } from './auth.js';
 export { createLogger } from './logger.js';
 export { CatalogService, RemoteCatalog, noCatalog } from './catalog.js';
 export type { CatalogLink, CatalogOptions, CatalogReply } from './catalog.js';
-export { openCatalog } from './open-catalog.js';
-export type { OpenCatalog } from './open-catalog.js';
+export { openCatalog } from '../cli/open-catalog.js';
+export type { OpenCatalog } from '../cli/open-catalog.js';
 export { LATENCY_BUCKETS_MS, ROUTES, OUTCOMES } from './metrics.js';

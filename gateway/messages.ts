@@ -9,7 +9,7 @@
  *   settle()  ◀─ decode words      ◀─{reserved}── encodeResults
  */
 import type { ReserveRequest, StockadeConfig } from '../engine/index.js';
-import type { GatewayAuditEntry } from '../persistence/index.js';
+import type { GatewayAuditEntry } from '../persistence/stores/index.js';
 import type { CatalogMethod } from './catalog.js';
 import type { CallMethod, ReserveOutcome } from './engine-link.js';
 import { GATEWAY_CODES } from './errors.js';

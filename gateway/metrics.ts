@@ -6,7 +6,7 @@
  */
 import { GATEWAY_CODES } from './errors.js';
 import type { GatewayCode } from './errors.js';
-import type { AuditStats, ProjectorStats } from '../persistence/index.js';
+import type { AuditStats, ProjectorStats } from '../persistence/stores/index.js';
 
 export const ROUTES = [
   'reserve',

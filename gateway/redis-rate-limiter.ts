@@ -24,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { createRedis, redisReady } from '../persistence/index.js';
+import { createRedis, redisReady } from '../persistence/stores/index.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 const SCRIPT = `

@@ -16,8 +16,8 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Engine, StockadeConfig } from '../engine/index.js';
-import { noAudit } from '../persistence/index.js';
-import type { AuditSink } from '../persistence/index.js';
+import { noAudit } from '../persistence/stores/index.js';
+import type { AuditSink } from '../persistence/stores/index.js';
 import { GatewayApp } from './app.js';
 import { noCatalog } from './catalog.js';
 import type { CatalogLink } from './catalog.js';

@@ -25,7 +25,8 @@ t.test('the README configuration table is the one generated from the field table
 
 t.test('the journal and projection errors agree with the catalogue on retriable', async (t) => {
   // persistence/ may not import engine/, so these two classes keep their own flags.
-  const { JournalError, ProjectionError } = await import('../../persistence/index.js');
+  const { JournalError } = await import('../../persistence/journal/index.js');
+  const { ProjectionError } = await import('../../persistence/stores/index.js');
   for (const code of ['journal_unavailable', 'journal_corrupt', 'journal_mismatch', 'journal_locked'] as const) {
     t.equal(new JournalError(code, '').retriable, ERROR_CATALOGUE[code].retriable, code);
   }

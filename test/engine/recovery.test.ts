@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EngineError, ManualClock } from '../../engine/index.js';
-import { FileJournal } from '../../persistence/index.js';
+import { FileJournal } from '../../persistence/journal/index.js';
 import type { Reserved, ShardUpInfo } from '../../engine/index.js';
 import { testEngine, tempDir } from './helpers.js';
 

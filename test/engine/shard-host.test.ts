@@ -1,7 +1,7 @@
 // The shard host on a simulated journal whose writes the test completes or fails by hand.
 import t from 'tap';
 import { BatchWriter, ManualClock, RESULT_STRIDE, Status } from '../../actors/index.js';
-import { JournalError } from '../../persistence/index.js';
+import { JournalError } from '../../persistence/journal/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import { ShardHost } from '../../engine/shard-host.js';
 import { SimJournal } from '../simulation/sim-journal.js';

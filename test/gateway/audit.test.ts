@@ -3,8 +3,8 @@ import type { Test } from 'tap';
 import { MongoClient } from 'mongodb';
 import type { ConfigInput } from '../../engine/index.js';
 import { signJwt } from '../../gateway/index.js';
-import { MemoryAudit, MongoAuditLog } from '../../persistence/index.js';
-import type { AuditSink } from '../../persistence/index.js';
+import { MemoryAudit, MongoAuditLog } from '../../persistence/stores/index.js';
+import type { AuditSink } from '../../persistence/stores/index.js';
 import { mongoUrl, requireMongo, uniqueName } from '../persistence/store-helpers.js';
 import { SECRET, WsClient, request, startServer, until } from './helpers.js';
 

@@ -9,8 +9,8 @@ import type { ConfigInput, Engine, StockadeConfig } from '../../engine/index.js'
 import { createLogger, openCatalog } from '../../gateway/index.js';
 import type { Gateway } from '../../gateway/index.js';
 import type { ModerationSettings } from '../../config/index.js';
-import { MemoryAudit } from '../../persistence/index.js';
-import type { Product, ProductCache, ProductStore } from '../../persistence/index.js';
+import { MemoryAudit } from '../../persistence/stores/index.js';
+import type { Product, ProductCache, ProductStore } from '../../persistence/stores/index.js';
 import { freshDatabase, requireMysql } from '../persistence/mysql-helpers.js';
 import { dropKeys, redisClient, redisUrl, requireRedis } from '../persistence/store-helpers.js';
 import { testSettings } from '../moderation/helpers.js';

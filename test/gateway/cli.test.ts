@@ -5,7 +5,7 @@ import { request } from './helpers.js';
 import { tempDir } from '../engine/helpers.js';
 import { startCli } from '../persistence/cli-process.js';
 import { silentBroker } from '../persistence/kafka-helpers.js';
-import { servedShardThreads } from '../../gateway/shard-threads.js';
+import { servedShardThreads } from '../../cli/shard-threads.js';
 import { loadConfig } from '../../engine/index.js';
 import type { StockadeConfig } from '../../engine/index.js';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SkuEvent } from '../../engine/index.js';
 import { decodeEvents } from '../../actors/index.js';
-import { FileJournal } from '../../persistence/index.js';
+import { FileJournal } from '../../persistence/journal/index.js';
 import { WsClient, request, startServer } from './helpers.js';
 import type { Json } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { RedisTokenBucketLimiter, TokenBucketLimiter } from '../../gateway/index.js';
-import { createRedis, redisReady } from '../../persistence/index.js';
+import { createRedis, redisReady } from '../../persistence/stores/index.js';
 import { closedPort, dropKeys, redisClient, redisUrl, requireRedis, uniqueName } from '../persistence/store-helpers.js';
 import { request, startServer } from './helpers.js';
 

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { envWithoutStockade } from './service-helpers.js';
 
-const cli = fileURLToPath(new URL('../../gateway/cli.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../../cli/stockade.ts', import.meta.url));
 
 /** How a `stockade` child process ended. */
 export interface Exit {

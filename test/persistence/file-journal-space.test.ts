@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { statSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileJournal } from '../../persistence/index.js';
+import { FileJournal } from '../../persistence/journal/index.js';
 import { tempDir } from '../engine/helpers.js';
 
 const root = process.getuid?.() === 0;

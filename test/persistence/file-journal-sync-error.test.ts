@@ -6,7 +6,7 @@ import t from 'tap';
 import fs, { statSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
-import { FileJournal } from '../../persistence/index.js';
+import { FileJournal } from '../../persistence/journal/index.js';
 import { tempDir } from '../engine/helpers.js';
 
 const payload = (n: number, size = 100) => Uint8Array.from({ length: size }, (_, i) => (n * 31 + i) & 0xff);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { openSync, writeSync, closeSync, statSync, truncateSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileJournal, prepareJournalDir, JournalError } from '../../persistence/index.js';
+import { FileJournal, prepareJournalDir, JournalError } from '../../persistence/journal/index.js';
 import { tempDir } from '../engine/helpers.js';
 
 const payload = (n: number, size = 100) => Uint8Array.from({ length: size }, (_, i) => (n * 31 + i) & 0xff);

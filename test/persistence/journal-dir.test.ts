@@ -4,16 +4,7 @@ import t from 'tap';
 import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../../engine/index.js';
-import {
-  FRAME_HEADER_BYTES,
-  FileJournal,
-  FrameCheck,
-  crc32c,
-  frameHeader,
-  lockJournalDir,
-  prepareJournalDir,
-  validFrameAt,
-} from '../../persistence/index.js';
+import { FRAME_HEADER_BYTES, FileJournal, FrameCheck, crc32c, frameHeader, lockJournalDir, prepareJournalDir, validFrameAt } from '../../persistence/journal/index.js';
 import { tempDir, testEngine } from '../engine/helpers.js';
 
 const fileJournal = (dir: string) => ({

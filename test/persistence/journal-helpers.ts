@@ -7,7 +7,7 @@ import {
   settingsOf,
 } from '../../actors/index.js';
 import type { EventLog, SkuEvent } from '../../actors/index.js';
-import type { Journal } from '../../persistence/index.js';
+import type { Journal } from '../../persistence/journal/index.js';
 
 /** Group commits from real actors, and what a journal gives back (file and Kafka tests). */
 type TransitionEventType = Parameters<EventLog['transition']>[3];

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { KafkaJournal } from '../../persistence/index.js';
+import { KafkaJournal } from '../../persistence/journal/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import { kafkaTestSettings } from './kafka-helpers.js';
 import { perSku, saleCommits } from './journal-helpers.js';

@@ -4,7 +4,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { performance } from 'node:perf_hooks';
-import { KafkaJournal, JournalError, crc32c } from '../../persistence/index.js';
+import { KafkaJournal, JournalError, crc32c } from '../../persistence/journal/index.js';
 import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import type { KafkaSettings } from '../../config/index.js';

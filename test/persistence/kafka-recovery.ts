@@ -1,7 +1,7 @@
 import t from 'tap';
 import { BatchWriter, ManualClock, Op, RESULT_STRIDE } from '../../actors/index.js';
 import { ShardHost } from '../../engine/shard-host.js';
-import { KafkaJournal } from '../../persistence/index.js';
+import { KafkaJournal } from '../../persistence/journal/index.js';
 import { kafkaTestSettings } from './kafka-helpers.js';
 
 /**

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { KafkaJournal, tail } from '../../persistence/index.js';
+import { KafkaJournal } from '../../persistence/journal/index.js';
+import { tail } from '../../cli/index.js';
 import { kafkaTestSettings } from './kafka-helpers.js';
 import { perSku, saleCommits } from './journal-helpers.js';
 import { Collect, parseJsonLines } from './tail-helpers.js';

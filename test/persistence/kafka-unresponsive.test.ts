@@ -2,7 +2,7 @@
 // journal must still answer within `kafka.appendTimeoutMs` (see silentBroker).
 import t from 'tap';
 import { performance } from 'node:perf_hooks';
-import { KafkaJournal } from '../../persistence/index.js';
+import { KafkaJournal } from '../../persistence/journal/index.js';
 import { loadConfig } from '../../config/index.js';
 import { saleCommits } from './journal-helpers.js';
 import { silentBroker } from './kafka-helpers.js';

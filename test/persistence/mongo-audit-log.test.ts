@@ -2,8 +2,8 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { performance } from 'node:perf_hooks';
 import { MongoClient } from 'mongodb';
-import { MongoAuditLog } from '../../persistence/index.js';
-import type { AuditEntry, MongoAuditLogOptions } from '../../persistence/index.js';
+import { MongoAuditLog } from '../../persistence/stores/index.js';
+import type { AuditEntry, MongoAuditLogOptions } from '../../persistence/stores/index.js';
 import { closedPort, mongoUrl, requireMongo, uniqueName } from './store-helpers.js';
 
 function options(over: Partial<MongoAuditLogOptions> = {}): MongoAuditLogOptions {

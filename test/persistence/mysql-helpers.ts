@@ -3,7 +3,7 @@ import { requireService, serviceEnv } from './service-helpers.js';
 import { createConnection } from 'mysql2/promise';
 import type { Pool } from 'mysql2/promise';
 import { loadConfig } from '../../config/index.js';
-import { migrate, openMysqlPool, withDatabase } from '../../persistence/index.js';
+import { migrate, openMysqlPool, withDatabase } from '../../persistence/stores/index.js';
 
 /**
  * The configured `mysql.url` (`STOCKADE_MYSQL_URL`, e.g. from `. .services/env`; other

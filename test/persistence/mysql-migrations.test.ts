@@ -1,7 +1,7 @@
 // Versioned schema migrations on the real MariaDB/MySQL server.
 import t from 'tap';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { MIGRATIONS, migrate } from '../../persistence/index.js';
+import { MIGRATIONS, migrate } from '../../persistence/stores/index.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
 
 const ok = await requireMysql(t);

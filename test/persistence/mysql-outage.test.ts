@@ -3,7 +3,8 @@
 import t from 'tap';
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { migrateCommand, openMysqlPool, projectCommand } from '../../persistence/index.js';
+import { migrateCommand, projectCommand } from '../../cli/index.js';
+import { openMysqlPool } from '../../persistence/stores/index.js';
 import { eventually, tempDir } from '../engine/helpers.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
 import { differences, projector, startSale, trade } from './projection-helpers.js';

@@ -2,8 +2,8 @@
 // its own: kafka-journal.test.ts stops the broker at its end; this one only needs it up while
 // it runs, on a topic of its own that it deletes.
 import t from 'tap';
-import { kafkaJournalSource } from '../../persistence/index.js';
-import { loadKafkajs } from '../../persistence/kafkajs-loader.js';
+import { kafkaJournalSource } from '../../persistence/journal/index.js';
+import { loadKafkajs } from '../../persistence/journal/kafkajs-loader.js';
 import { tempDir } from '../engine/helpers.js';
 import { kafkaTestSettings, requireKafka } from './kafka-helpers.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';

@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { eventually, tempDir } from '../engine/helpers.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
-import { insertSkuSql } from '../../persistence/mysql/rows-sql.js';
+import { insertSkuSql } from '../../persistence/stores/mysql-rows.js';
 import { differences, projector, startSale, tableState, trade } from './projection-helpers.js';
 import type { Sale } from './projection-helpers.js';
 

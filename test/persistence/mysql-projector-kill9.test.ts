@@ -18,7 +18,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ManualClock } from '../../engine/index.js';
 import type { SkuSnapshot } from '../../engine/index.js';
-import { fileJournalSource } from '../../persistence/index.js';
+import { fileJournalSource } from '../../persistence/journal/index.js';
 import { tempDir, testEngine } from '../engine/helpers.js';
 import { prng } from '../simulation/simulation.js';
 import { exitWithin, killIfRunning, startCli } from './cli-process.js';

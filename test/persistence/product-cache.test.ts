@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { ProductCache, createRedis } from '../../persistence/index.js';
+import { ProductCache, createRedis } from '../../persistence/stores/index.js';
 import type { Redis } from 'ioredis';
 import { closedPort, dropKeys, redisClient, requireRedis, uniqueName } from './store-helpers.js';
 

@@ -1,8 +1,9 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { ManualClock } from '../../engine/index.js';
 import type { ConfigInput, Engine, SkuSnapshot } from '../../engine/index.js';
-import { fileJournalSource, MysqlProjector } from '../../persistence/index.js';
-import type { MysqlProjectorOptions } from '../../persistence/index.js';
+import { fileJournalSource } from '../../persistence/journal/index.js';
+import { MysqlProjector } from '../../persistence/stores/index.js';
+import type { MysqlProjectorOptions } from '../../persistence/stores/index.js';
 import { testEngine } from '../engine/helpers.js';
 
 /**

@@ -2,8 +2,8 @@
 import t from 'tap';
 import { CollectingEventLog, SkuActor, settingsOf } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
-import { FoldError, foldSku, sameCounters } from '../../persistence/index.js';
-import type { ReservationRow } from '../../persistence/index.js';
+import { FoldError, foldSku, sameCounters } from '../../persistence/stores/index.js';
+import type { ReservationRow } from '../../persistence/stores/index.js';
 
 t.test('folding the actor\'s own events gives its snapshot', async (t) => {
   const log = new CollectingEventLog();

@@ -9,7 +9,7 @@ import {
   settingsOf,
 } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
-import { checkSkuPayload, splitBySku } from '../../persistence/split-by-sku.js';
+import { checkSkuPayload, splitBySku } from '../../persistence/journal/split-by-sku.js';
 import { perSku, saleCommits } from './journal-helpers.js';
 
 const cmd = (name: (typeof RESERVATION_COMMANDS)[number]) => RESERVATION_COMMANDS.indexOf(name);

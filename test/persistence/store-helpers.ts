@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../../config/index.js';
-import { createRedis, redisReady } from '../../persistence/index.js';
+import { createRedis, redisReady } from '../../persistence/stores/index.js';
 import { requireService, serviceEnv, tcpReachable } from './service-helpers.js';
 
 export const redisUrl = (): string => loadConfig({ env: serviceEnv('STOCKADE_REDIS_') }).redis.url;

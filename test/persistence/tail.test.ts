@@ -2,7 +2,8 @@
 import t from 'tap';
 import { appendFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileJournal, fileJournalSource, tail } from '../../persistence/index.js';
+import { FileJournal, fileJournalSource } from '../../persistence/journal/index.js';
+import { tail } from '../../cli/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import { tempDir } from '../engine/helpers.js';
 import { perSku, saleCommits } from './journal-helpers.js';

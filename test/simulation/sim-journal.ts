@@ -1,5 +1,5 @@
-import { FRAME_HEADER_BYTES, FrameCheck, JournalError, frameHeader, validFrameAt } from '../../persistence/index.js';
-import type { Journal, JournalPosition } from '../../persistence/index.js';
+import { FRAME_HEADER_BYTES, FrameCheck, JournalError, frameHeader, validFrameAt } from '../../persistence/journal/index.js';
+import type { Journal, JournalPosition } from '../../persistence/journal/index.js';
 
 /** What happens to the append in flight when the process dies or the write fails. */
 export type WriteFate = 'lost' | 'torn' | 'written';

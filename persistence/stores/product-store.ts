@@ -12,8 +12,8 @@
  * once for one product cannot leave a state that matches neither.
  */
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { inTransaction } from './mysql/pool.js';
-import { parseDatetime, utcDatetime } from './mysql/rows-sql.js';
+import { inTransaction } from './mysql-pool.js';
+import { parseDatetime, utcDatetime } from './mysql-rows.js';
 
 export type ModerationState = 'pending' | 'allowed' | 'review' | 'blocked';
 export type ImageVerdict = 'allow' | 'review' | 'block';

@@ -1,7 +1,8 @@
-import { openMysqlPool, projectorFromConfig } from '../persistence/index.js';
+import { openMysqlPool } from '../persistence/stores/index.js';
+import { projectorFromConfig } from './index.js';
 import type { StockadeConfig } from '../config/index.js';
-import type { Logger } from './logger.js';
-import type { ProjectionGauges } from './metrics.js';
+import type { Logger } from '../gateway/logger.js';
+import type { ProjectionGauges } from '../gateway/metrics.js';
 
 /**
  * The MySQL projector inside `stockade serve` (`--project`, `projection.mysql`). It is one more

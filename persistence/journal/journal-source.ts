@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KafkaSettings } from '../config/index.js';
+import type { KafkaSettings } from '../../config/index.js';
 import {
   FRAME_BYTES_MAX_DEFAULT,
   FRAME_HEADER_BYTES,

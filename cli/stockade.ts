@@ -4,20 +4,21 @@
  * front of it; flags map onto configuration overrides, which win over `STOCKADE_*` variables and
  * the `--config` file (config/ validates them all and names the key in any error).
  */
-import { MongoAuditLog, migrateCommand, projectCommand, tail } from '../persistence/index.js';
+import { MongoAuditLog } from '../persistence/stores/index.js';
+import { migrateCommand, projectCommand, tail } from './index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, createEngine, isErrorCode, loadConfig } from '../engine/index.js';
 import { splitList } from '../config/index.js';
 import { servedShardThreads } from './shard-threads.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
-import { createLogger } from './logger.js';
-import type { Logger } from './logger.js';
+import { createLogger } from '../gateway/logger.js';
+import type { Logger } from '../gateway/logger.js';
 import { openCatalog } from './open-catalog.js';
 import type { OpenCatalog } from './open-catalog.js';
 import { openProjection } from './serve-projection.js';
-import { startGateway } from './server.js';
-import type { Gateway } from './server.js';
+import { startGateway } from '../gateway/server.js';
+import type { Gateway } from '../gateway/server.js';
 
 const HELP = `Usage: stockade <command> [options]
 

@@ -3,9 +3,9 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 // copy of the decoder could drift from the one the engine replays with.
 import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
-import type { JournalSource } from '../journal-source.js';
-import { migrate } from './migrations.js';
-import { inTransaction } from './pool.js';
+import type { JournalSource } from '../journal/journal-source.js';
+import { migrate } from './mysql-migrations.js';
+import { inTransaction } from './mysql-pool.js';
 import { ProjectionError } from './projection-error.js';
 import {
   SKU_COLUMNS,
@@ -13,8 +13,8 @@ import {
   skuRowOf,
   updateSkuSql,
   upsertReservationsSql,
-} from './rows-sql.js';
-import type { Escape } from './rows-sql.js';
+} from './mysql-rows.js';
+import type { Escape } from './mysql-rows.js';
 import { FoldError, foldSku, sameCounters } from './sku-fold.js';
 import type { ReservationRow, SkuRow } from './sku-fold.js';
 

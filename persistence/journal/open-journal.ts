@@ -1,4 +1,4 @@
-import type { StockadeConfig } from '../config/index.js';
+import type { StockadeConfig } from '../../config/index.js';
 import { FileJournal } from './file-journal.js';
 import { KafkaJournal } from './kafka-journal.js';
 import type { Journal } from './journal.js';

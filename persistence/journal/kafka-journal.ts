@@ -11,7 +11,7 @@ import type {
   RecordMetadata,
   RetryOptions,
 } from 'kafkajs';
-import type { KafkaSettings } from '../config/index.js';
+import type { KafkaSettings } from '../../config/index.js';
 import { crc32c } from './crc32c.js';
 import { JournalError, VisitorError, visitGuarded } from './journal.js';
 import type { Journal, JournalPosition } from './journal.js';

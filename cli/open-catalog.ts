@@ -9,17 +9,10 @@ import { redactedUrl } from '../config/index.js';
 import type { StockadeConfig } from '../config/index.js';
 import { createModerator } from '../moderation/index.js';
 import type { Moderator } from '../moderation/index.js';
-import {
-  ProductCache,
-  ProductStore,
-  createRedis,
-  migrate,
-  openMysqlPool,
-  redisReady,
-} from '../persistence/index.js';
-import { noAudit } from '../persistence/index.js';
-import type { AuditSink, Product } from '../persistence/index.js';
-import { CatalogService } from './catalog.js';
+import { ProductCache, ProductStore, createRedis, migrate, openMysqlPool, redisReady } from '../persistence/stores/index.js';
+import { noAudit } from '../persistence/stores/index.js';
+import type { AuditSink, Product } from '../persistence/stores/index.js';
+import { CatalogService } from '../gateway/catalog.js';
 
 export interface OpenCatalog {
   readonly catalog: CatalogService;
