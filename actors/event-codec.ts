@@ -1,5 +1,4 @@
-import type { EventLog, TransitionEventType } from './event-log.js';
-import type { SkuActor } from './sku-actor.js';
+import type { ActorView, EventLog, TransitionEventType } from './event-log.js';
 import type { SkuEvent } from './types.js';
 
 /**
@@ -60,7 +59,7 @@ export class BinaryEventLog implements EventLog {
     this.view = new DataView(bigger.buffer);
   }
 
-  private head(type: number, a: SkuActor, seq: number, at: number, body: number): void {
+  private head(type: number, a: ActorView, seq: number, at: number, body: number): void {
     this.ensure(2 + 256 + 16 + body);
     const buf = this.buf;
     buf[this.pos++] = type;
@@ -84,7 +83,7 @@ export class BinaryEventLog implements EventLog {
     this.pos += 8;
   }
 
-  private settings(a: SkuActor, withStock: boolean): void {
+  private settings(a: ActorView, withStock: boolean): void {
     const s = a.settings();
     if (withStock) this.u32(s.stock);
     this.u32(s.perUserLimit);
@@ -97,17 +96,17 @@ export class BinaryEventLog implements EventLog {
     this.pos += 2 + n;
   }
 
-  skuDefined(a: SkuActor, seq: number, at: number): void {
+  skuDefined(a: ActorView, seq: number, at: number): void {
     this.head(EventType.sku_defined, a, seq, at, 40 + 2 + 4 * 200);
     this.settings(a, true);
   }
 
-  skuUpdated(a: SkuActor, seq: number, at: number): void {
+  skuUpdated(a: ActorView, seq: number, at: number): void {
     this.head(EventType.sku_updated, a, seq, at, 36 + 2 + 4 * 200);
     this.settings(a, false);
   }
 
-  reserved(a: SkuActor, seq: number, at: number, r: number): void {
+  reserved(a: ActorView, seq: number, at: number, r: number): void {
     this.head(EventType.reserved, a, seq, at, 20 + 2 + 255 * 2);
     this.f64(r);
     this.u32(a.reservationQty(r));
@@ -120,18 +119,18 @@ export class BinaryEventLog implements EventLog {
     this.pos += 1 + k;
   }
 
-  transition(a: SkuActor, seq: number, at: number, type: TransitionEventType, r: number): void {
+  transition(a: ActorView, seq: number, at: number, type: TransitionEventType, r: number): void {
     this.head(EventType[type], a, seq, at, 12);
     this.f64(r);
     this.u32(a.reservationQty(r));
   }
 
-  restocked(a: SkuActor, seq: number, at: number, qty: number): void {
+  restocked(a: ActorView, seq: number, at: number, qty: number): void {
     this.head(EventType.restocked, a, seq, at, 4);
     this.u32(qty);
   }
 
-  saleClosed(a: SkuActor, seq: number, at: number): void {
+  saleClosed(a: ActorView, seq: number, at: number): void {
     this.head(EventType.sale_closed, a, seq, at, 0);
   }
 

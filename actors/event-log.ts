@@ -1,7 +1,22 @@
-import type { SkuActor } from './sku-actor.js';
-import type { SkuEvent } from './types.js';
+import type { SkuEvent, SkuSettings } from './types.js';
 
 export type TransitionEventType = 'confirmed' | 'cancelled' | 'expired' | 'returned';
+
+/** What an event log reads from the actor that emits an event (`ActorView` is one). */
+export interface ActorView {
+  readonly sku: string;
+  /** The SKU id's UTF-8 bytes. */
+  readonly skuBytes: Uint8Array;
+  readonly initialStock: number;
+  settings(): SkuSettings;
+  reservationQty(r: number): number;
+  reservationExpiresAt(r: number): number;
+  reservationUser(r: number): string;
+  reservationKey(r: number): string;
+  /** Copies reservation r's user id bytes to `out` at `at`; returns how many. */
+  copyReservationUser(r: number, out: Uint8Array, at: number): number;
+  copyReservationKey(r: number, out: Uint8Array, at: number): number;
+}
 
 /**
  * Where an actor puts the events it emits. The actor calls one method per event and passes
@@ -9,12 +24,12 @@ export type TransitionEventType = 'confirmed' | 'cancelled' | 'expired' | 'retur
  * actor's arenas, a subscriber gets objects, and the `nullEventLog` costs nothing.
  */
 export interface EventLog {
-  skuDefined(actor: SkuActor, seq: number, at: number): void;
-  skuUpdated(actor: SkuActor, seq: number, at: number): void;
-  reserved(actor: SkuActor, seq: number, at: number, reservation: number): void;
-  transition(actor: SkuActor, seq: number, at: number, type: TransitionEventType, reservation: number): void;
-  restocked(actor: SkuActor, seq: number, at: number, qty: number): void;
-  saleClosed(actor: SkuActor, seq: number, at: number): void;
+  skuDefined(actor: ActorView, seq: number, at: number): void;
+  skuUpdated(actor: ActorView, seq: number, at: number): void;
+  reserved(actor: ActorView, seq: number, at: number, reservation: number): void;
+  transition(actor: ActorView, seq: number, at: number, type: TransitionEventType, reservation: number): void;
+  restocked(actor: ActorView, seq: number, at: number, qty: number): void;
+  saleClosed(actor: ActorView, seq: number, at: number): void;
 }
 
 const noop = (): void => {};
@@ -39,7 +54,7 @@ export class CollectingEventLog implements EventLog {
     return out;
   }
 
-  skuDefined(a: SkuActor, seq: number, at: number): void {
+  skuDefined(a: ActorView, seq: number, at: number): void {
     const s = a.settings();
     this.events.push({
       type: 'sku_defined',
@@ -56,7 +71,7 @@ export class CollectingEventLog implements EventLog {
     });
   }
 
-  skuUpdated(a: SkuActor, seq: number, at: number): void {
+  skuUpdated(a: ActorView, seq: number, at: number): void {
     const s = a.settings();
     this.events.push({
       type: 'sku_updated',
@@ -72,7 +87,7 @@ export class CollectingEventLog implements EventLog {
     });
   }
 
-  reserved(a: SkuActor, seq: number, at: number, reservation: number): void {
+  reserved(a: ActorView, seq: number, at: number, reservation: number): void {
     this.events.push({
       type: 'reserved',
       sku: a.sku,
@@ -86,7 +101,7 @@ export class CollectingEventLog implements EventLog {
     });
   }
 
-  transition(a: SkuActor, seq: number, at: number, type: TransitionEventType, reservation: number): void {
+  transition(a: ActorView, seq: number, at: number, type: TransitionEventType, reservation: number): void {
     this.events.push({
       type,
       sku: a.sku,
@@ -97,11 +112,11 @@ export class CollectingEventLog implements EventLog {
     });
   }
 
-  restocked(a: SkuActor, seq: number, at: number, qty: number): void {
+  restocked(a: ActorView, seq: number, at: number, qty: number): void {
     this.events.push({ type: 'restocked', sku: a.sku, seq, at, qty });
   }
 
-  saleClosed(a: SkuActor, seq: number, at: number): void {
+  saleClosed(a: ActorView, seq: number, at: number): void {
     this.events.push({ type: 'sale_closed', sku: a.sku, seq, at });
   }
 }

@@ -23,6 +23,7 @@ export { TimerWheel } from './timer-wheel.js';
 export { ByteMap, hashBytes } from './byte-map.js';
 export { spawnWorker } from './spawn-worker.js';
 export { settledWithin } from './settled-within.js';
+export { messageOf } from './errors.js';
 export { comlinkEndpoint } from './comlink-endpoint.js';
 export { ManualClock, systemClock, clockFromSpec } from './clock.js';
 export type { Clock, ClockSpec } from './clock.js';

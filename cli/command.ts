@@ -1,3 +1,5 @@
+import { messageOf } from '../actors/index.js';
+
 /**
  * What the operator commands (`stockade migrate`, `project`, `tail`) share: how they take their
  * streams and environment, how a bad flag or `--help` ends them, and how an error is put in
@@ -37,8 +39,4 @@ export function parseCommand<A>(
   return args;
 }
 
-/** An error's message; for an AggregateError (a connect that tried several addresses), its first. */
-export function messageOf(e: unknown): string {
-  if (e instanceof AggregateError && e.errors.length > 0) return messageOf(e.errors[0]);
-  return e instanceof Error ? e.message : String(e);
-}
+export { messageOf } from '../actors/index.js';

@@ -8,3 +8,7 @@ export { migrateCommand, MIGRATE_USAGE } from './migrate.js';
 export { projectCommand, PROJECT_USAGE, projectorFromConfig } from './project.js';
 export type { CommandOptions } from './command.js';
 export { servedShardThreads } from './shard-threads.js';
+export { CatalogService } from './catalog-service.js';
+export type { CatalogOptions } from './catalog-service.js';
+export { openCatalog } from './open-catalog.js';
+export type { OpenCatalog } from './open-catalog.js';

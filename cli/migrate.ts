@@ -2,8 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, redactedUrl } from '../config/index.js';
 import { messageOf, parseCommand } from './command.js';
 import type { CommandOptions } from './command.js';
-import { MIGRATIONS, migrate } from '../persistence/stores/mysql-migrations.js';
-import { openMysqlPool } from '../persistence/stores/mysql-pool.js';
+import { MIGRATIONS, migrate, openMysqlPool } from '../persistence/stores/index.js';
 
 export const MIGRATE_USAGE = `usage: stockade migrate [options]
   --mysql-url URL   mysql://user:password@host:port/database (default: mysql.url)

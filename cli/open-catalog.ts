@@ -10,9 +10,10 @@ import type { StockadeConfig } from '../config/index.js';
 import { createModerator } from '../moderation/index.js';
 import type { Moderator } from '../moderation/index.js';
 import { ProductCache, ProductStore, createRedis, migrate, openMysqlPool, redisReady } from '../persistence/stores/index.js';
-import { noAudit } from '../persistence/stores/index.js';
-import type { AuditSink, Product } from '../persistence/stores/index.js';
-import { CatalogService } from '../gateway/catalog.js';
+import { noAudit } from '../gateway/index.js';
+import type { AuditSink } from '../gateway/index.js';
+import type { Product } from '../persistence/stores/index.js';
+import { CatalogService } from './catalog-service.js';
 
 export interface OpenCatalog {
   readonly catalog: CatalogService;

@@ -3,13 +3,12 @@ import { parseArgs } from 'node:util';
 import type { Pool } from 'mysql2/promise';
 import { loadConfig, redactedUrl, splitList } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
-import { fileJournalSource, kafkaJournalSource } from '../persistence/journal/journal-source.js';
-import type { JournalSource } from '../persistence/journal/journal-source.js';
+import { fileJournalSource, kafkaJournalSource } from '../persistence/journal/index.js';
+import type { JournalSource } from '../persistence/journal/index.js';
 import { messageOf, parseCommand } from './command.js';
 import type { CommandOptions } from './command.js';
-import { openMysqlPool } from '../persistence/stores/mysql-pool.js';
-import { MysqlProjector } from '../persistence/stores/mysql-projector.js';
-import type { ProjectorStats } from '../persistence/stores/mysql-projector.js';
+import { MysqlProjector, openMysqlPool } from '../persistence/stores/index.js';
+import type { ProjectorStats } from '../persistence/stores/index.js';
 
 export const PROJECT_USAGE = `usage: stockade project [options]
   Follows the journal and applies its events to MySQL until Ctrl-C (SIGINT/SIGTERM).

@@ -1,8 +1,7 @@
 import { openMysqlPool } from '../persistence/stores/index.js';
 import { projectorFromConfig } from './index.js';
 import type { StockadeConfig } from '../config/index.js';
-import type { Logger } from '../gateway/logger.js';
-import type { ProjectionGauges } from '../gateway/metrics.js';
+import type { Logger, ProjectionGauges } from '../gateway/index.js';
 
 /**
  * The MySQL projector inside `stockade serve` (`--project`, `projection.mysql`). It is one more

@@ -4,7 +4,7 @@
  * front of it; flags map onto configuration overrides, which win over `STOCKADE_*` variables and
  * the `--config` file (config/ validates them all and names the key in any error).
  */
-import { MongoAuditLog } from '../persistence/stores/index.js';
+import { MongoAuditLog, SHARED_LIMITER_MODULE } from '../persistence/stores/index.js';
 import { migrateCommand, projectCommand, tail } from './index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -12,13 +12,11 @@ import { ConfigError, createEngine, isErrorCode, loadConfig } from '../engine/in
 import { splitList } from '../config/index.js';
 import { servedShardThreads } from './shard-threads.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
-import { createLogger } from '../gateway/logger.js';
-import type { Logger } from '../gateway/logger.js';
+import { createLogger, startGateway } from '../gateway/index.js';
+import type { Gateway, Logger } from '../gateway/index.js';
 import { openCatalog } from './open-catalog.js';
 import type { OpenCatalog } from './open-catalog.js';
 import { openProjection } from './serve-projection.js';
-import { startGateway } from '../gateway/server.js';
-import type { Gateway } from '../gateway/server.js';
 
 const HELP = `Usage: stockade <command> [options]
 
@@ -222,6 +220,7 @@ async function serve(args: ServeArgs): Promise<void> {
       logger: log,
       catalog: catalog.catalog,
       audit: audit ?? undefined,
+      sharedLimiterModule: SHARED_LIMITER_MODULE,
     });
     open.gateway = gateway;
     log.info({ port: gateway.port }, 'gateway listening; the engine is starting');

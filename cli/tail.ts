@@ -7,9 +7,8 @@ import { decodeEvents } from '../actors/index.js';
 import type { SkuEvent } from '../actors/index.js';
 import { loadConfig, splitList } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
-import { fileJournalSource, kafkaJournalSource } from '../persistence/journal/journal-source.js';
-import type { JournalSource } from '../persistence/journal/journal-source.js';
-import type { JournalPayload } from '../persistence/journal/kafka-journal.js';
+import { fileJournalSource, kafkaJournalSource } from '../persistence/journal/index.js';
+import type { JournalPayload, JournalSource } from '../persistence/journal/index.js';
 import { messageOf, parseCommand } from './command.js';
 import type { CommandOptions } from './command.js';
 

@@ -9,15 +9,14 @@ import uWS from '@trufflesuite/uws-js-unofficial';
 import type { TemplatedApp, WebSocket, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
-import { noAudit } from '../persistence/stores/index.js';
-import type { AuditSink } from '../persistence/stores/index.js';
+import { noAudit } from './ports.js';
+import type { AuditSink } from './ports.js';
 import { createVerifier } from './auth.js';
 import { GatewayContext } from './context.js';
 import type { EngineLink } from './engine-link.js';
 import type { Metrics } from './metrics.js';
-import { createRateLimiter } from './rate-limiter.js';
+import { createRateLimiter, loadSharedLimiter } from './rate-limiter.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { RedisTokenBucketLimiter } from './redis-rate-limiter.js';
 import { registerHttpRoutes } from './routes.js';
 import { StockFeed } from './stock-feed.js';
 import { registerWsRoutes } from './ws-routes.js';
@@ -40,33 +39,40 @@ type ListenWithOptions = {
 /** How long a graceful stop waits for replies queued for slow WebSocket readers. */
 const WS_FLUSH_MS_MAX = 3000;
 
+/** What one gateway thread's App is made of. */
+export interface GatewayAppOptions {
+  config: StockadeConfig;
+  link: EngineLink;
+  metrics: Metrics;
+  log: Logger;
+  /** Which gateway thread this is (0 = the main thread). */
+  thread: number;
+  audit?: AuditSink;
+  /** The module of the shared (Redis) limiter (see `loadSharedLimiter`); null without one. */
+  sharedLimiterModule: string | null;
+}
+
 export class GatewayApp {
   readonly app: ClosableApp;
   readonly ctx: GatewayContext;
   readonly feed: StockFeed;
-  private readonly limiter: RateLimiter;
   private readonly sockets = new Set<WebSocket<WsSession>>();
   private listenSocket: us_listen_socket | null = null;
+  private readonly sharedLimiterModule: string | null;
 
-  constructor(
-    config: StockadeConfig,
-    link: EngineLink,
-    metrics: Metrics,
-    log: Logger,
-    thread: number,
-    audit: AuditSink = noAudit,
-  ) {
+  constructor(options: GatewayAppOptions) {
+    const { config, link, metrics, log } = options;
     const g = config.gateway;
-    this.limiter = limiterFor(config, log, metrics);
+    this.sharedLimiterModule = options.sharedLimiterModule;
     this.ctx = new GatewayContext(
       config,
       link,
       createVerifier(g),
-      this.limiter,
+      localLimiter(config),
       metrics,
       log,
-      thread,
-      audit,
+      options.thread,
+      options.audit ?? noAudit,
     );
     this.app = uWS.App();
     this.feed = new StockFeed(
@@ -87,9 +93,13 @@ export class GatewayApp {
    * gateway threads can bind the same one and the kernel spreads connections among them.
    */
   async listen(host: string, port: number, exclusive: boolean): Promise<number> {
-    // A shared (Redis) limiter connects first, briefly, so the first buyers meet the shared
-    // buckets rather than the local fallback.
-    await this.limiter.connected?.(2000);
+    const shared = await this.sharedLimiter();
+    if (shared !== null) {
+      // It connects first, briefly, so the first buyers meet the shared buckets rather than
+      // the local fallback.
+      await shared.connected?.(2000);
+      this.ctx.limiter = shared;
+    }
     return new Promise((resolve, reject) => {
       const done = (ls: us_listen_socket | false) => {
         if (!ls) {
@@ -133,7 +143,32 @@ export class GatewayApp {
     }
     for (const ws of [...this.sockets]) ws.end(1001, 'server shutting down');
     this.app.close?.();
-    this.limiter.close?.();
+    this.ctx.limiter.close?.();
+  }
+
+  /**
+   * One bucket per user in the shared store, at the full rate for every thread and node, with
+   * this thread's local buckets as its fallback while the store is unreachable; null when the
+   * configuration keeps the buckets in memory.
+   */
+  private async sharedLimiter(): Promise<RateLimiter | null> {
+    const { config, log, metrics } = this.ctx;
+    const g = config.gateway;
+    if (g.rateLimitPerS === 0 || g.rateLimitStore === 'memory') return null;
+    if (this.sharedLimiterModule === null) {
+      throw new Error(
+        "gateway.rateLimitStore is 'redis', but the gateway was started without " +
+          'sharedLimiterModule (stockade serve provides the Redis one)',
+      );
+    }
+    return loadSharedLimiter(this.sharedLimiterModule, {
+      url: config.redis.url,
+      perS: g.rateLimitPerS,
+      burst: g.rateLimitBurst,
+      fallback: this.ctx.limiter,
+      onError: (err) => log.warn({ err }, 'redis rate limiter: using the local buckets'),
+      onFallback: () => metrics.rateLimitFallbacks++,
+    });
   }
 
   /** Whether some WebSocket still has bytes queued in uWS (past what the kernel took). */
@@ -143,25 +178,16 @@ export class GatewayApp {
   }
 }
 
-function limiterFor(config: StockadeConfig, log: Logger, metrics: Metrics): RateLimiter {
+/**
+ * This thread's in-process buckets. With several gateway threads each keeps its own; the kernel
+ * spreads a user's connections over threads, so each thread refills at its share of the rate.
+ */
+function localLimiter(config: StockadeConfig): RateLimiter {
   const g = config.gateway;
-  // With several gateway threads each keeps its own in-process buckets; the kernel spreads a
-  // user's connections over threads, so each thread refills at its share of the rate.
   const share = g.threads;
-  const local = createRateLimiter(
+  return createRateLimiter(
     g.rateLimitPerS / share,
     Math.max(1, Math.ceil(g.rateLimitBurst / share)),
     g.rateLimitUsersMax,
   );
-  if (g.rateLimitPerS === 0 || g.rateLimitStore === 'memory') return local;
-  // One bucket per user in Redis, shared by every thread and node at the full rate; the local
-  // buckets are its fallback while Redis is unreachable (see redis-rate-limiter.ts).
-  return RedisTokenBucketLimiter.open({
-    url: config.redis.url,
-    perS: g.rateLimitPerS,
-    burst: g.rateLimitBurst,
-    fallback: local,
-    onError: (err) => log.warn({ err }, 'redis rate limiter: using the local buckets'),
-    onFallback: () => metrics.rateLimitFallbacks++,
-  });
 }

@@ -9,7 +9,7 @@
  * into an `AuditForwarder`, which sends the entries of one event-loop turn as one message
  * (bounded: past `max` pending entries they are dropped and counted, like the sink itself).
  */
-import type { AuditKind, AuditSink, GatewayAuditEntry } from '../persistence/stores/index.js';
+import type { AuditKind, AuditSink, GatewayAuditEntry } from './ports.js';
 import { ROUTES, RouteId } from './metrics.js';
 
 /** The audit kind of each route (by `RouteId`), or null for routes that are not audited. */

@@ -10,7 +10,7 @@
  * is read, and again as it streams (413 `image_too_large`, connection closed).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
-import type { CatalogReply } from './catalog.js';
+import type { CatalogReply } from './catalog-link.js';
 import type { GatewayContext } from './context.js';
 import { errorJson, errorReply, errorReplyWithMessage } from './errors.js';
 import type { ErrorReply } from './errors.js';
@@ -18,10 +18,10 @@ import { STATUS_200, STATUS_201 } from './http-exchange.js';
 import type { HttpExchange } from './http-exchange.js';
 import { RouteId } from './metrics.js';
 // The module, not the barrel: the barrel loads sharp and piscina, which a gateway thread never uses.
-import { acceptsContentType } from '../moderation/sniff.js';
+import { acceptsContentType } from '../moderation/index.js';
 import { checkProductBody, isProductId, takeSaleGate } from './product-validate.js';
-import { begin } from './routes.js';
-import type { BodyRule } from './routes.js';
+import { begin } from './gate.js';
+import type { BodyRule } from './gate.js';
 
 /** The error reply of a catalog refusal, with its own message when it has one. */
 function catalogError(r: Extract<CatalogReply, { ok: false }>): ErrorReply {

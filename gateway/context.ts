@@ -4,11 +4,11 @@
  */
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
-import { noAudit } from '../persistence/stores/index.js';
-import type { AuditSink } from '../persistence/stores/index.js';
+import { noAudit } from './ports.js';
+import type { AuditSink } from './ports.js';
 import type { JwtVerifier, Principal } from './auth.js';
-import { noCatalog } from './catalog.js';
-import type { CatalogLink } from './catalog.js';
+import { noCatalog } from './catalog-link.js';
+import type { CatalogLink } from './catalog-link.js';
 import type { EngineLink } from './engine-link.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -39,7 +39,8 @@ export class GatewayContext {
     readonly config: StockadeConfig,
     readonly link: EngineLink,
     readonly verifier: JwtVerifier | null,
-    readonly limiter: RateLimiter,
+    /** The local buckets, until a shared limiter replaces them (`GatewayApp.listen`). */
+    public limiter: RateLimiter,
     readonly metrics: Metrics,
     readonly log: Logger,
     /** Which gateway thread this is (0 = the main thread). */

@@ -112,3 +112,29 @@ export const CALL_METHODS = [
   'clusterStats',
 ] as const satisfies readonly (keyof EngineCalls)[];
 export type CallMethod = (typeof CALL_METHODS)[number];
+
+const rejections = new Map<string, GatewayRejection>();
+
+/** A shared rejection object for a gateway-made refusal. */
+export function refusal(code: GatewayCode, retriable: boolean): GatewayRejection {
+  let r = rejections.get(code);
+  if (!r) rejections.set(code, (r = Object.freeze({ status: code, retriable })));
+  return r;
+}
+
+export const NOT_READY = refusal('not_ready', true);
+
+/** The code of a thrown error: an engine fault's own code, else `internal`. */
+export function codeOfError(err: unknown): GatewayCode {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'engine_closed':
+    case 'shard_unavailable':
+    case 'overloaded':
+    case 'not_ready':
+    case 'journal_unavailable':
+      return code;
+    default:
+      return 'internal';
+  }
+}

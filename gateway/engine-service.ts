@@ -17,39 +17,13 @@ import type {
   SkuSnapshot,
   SkuUpdate,
 } from '../engine/index.js';
-import { noAudit } from '../persistence/stores/index.js';
-import type { AuditSink, AuditStats } from '../persistence/stores/index.js';
-import type { GatewayCode } from './errors.js';
-import { wanted } from './engine-link.js';
-import type { EngineLink, GatewayRejection, ReserveOutcome, ReserveWaiter } from './engine-link.js';
+import { noAudit } from './ports.js';
+import type { AuditSink, AuditStats } from './ports.js';
+import { NOT_READY, codeOfError, refusal, wanted } from './engine-link.js';
+import type { EngineLink, ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import { Metrics, intervalStats, mergeSnapshots } from './metrics.js';
-import type { EngineGauges, IntervalStats, MetricsSnapshot, ProjectionGauges } from './metrics.js';
-
-const rejections = new Map<string, GatewayRejection>();
-
-/** A shared rejection object for a gateway-made refusal. */
-export function refusal(code: GatewayCode, retriable: boolean): GatewayRejection {
-  let r = rejections.get(code);
-  if (!r) rejections.set(code, (r = Object.freeze({ status: code, retriable })));
-  return r;
-}
-
-export const NOT_READY = refusal('not_ready', true);
-
-/** The code of a thrown error: an engine fault's own code, else `internal`. */
-export function codeOfError(err: unknown): GatewayCode {
-  const code = (err as { code?: unknown } | null)?.code;
-  switch (code) {
-    case 'engine_closed':
-    case 'shard_unavailable':
-    case 'overloaded':
-    case 'not_ready':
-    case 'journal_unavailable':
-      return code;
-    default:
-      return 'internal';
-  }
-}
+import type { EngineGauges, IntervalStats, MetricsSnapshot } from './metrics.js';
+import type { ProjectionGauges } from './ports.js';
 
 export class EngineService implements EngineLink {
   /** Metrics of the App on the main thread. */

@@ -7,18 +7,31 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
-import type { AuditSink } from '../persistence/stores/index.js';
+import type { AuditSink } from './ports.js';
 import { settledWithin, spawnWorker } from '../engine/index.js';
-import { CATALOG_METHODS, noCatalog } from './catalog.js';
-import type { CatalogLink } from './catalog.js';
+import { CATALOG_METHODS } from './catalog-link.js';
+import type { CatalogLink } from './catalog-link.js';
 import { CALL_METHODS } from './engine-link.js';
 import type { EngineService } from './engine-service.js';
-import { codeOfError } from './engine-service.js';
+import { codeOfError } from './engine-link.js';
 import { decodeReserveBatch, encodeResults } from './messages.js';
 import type { GatewayWorkerData, MainToWorker, WorkerToMain } from './messages.js';
 
 const callable = new Set<string>(CALL_METHODS);
 const catalogMethods = new Set<string>(CATALOG_METHODS);
+
+/** What the gateway workers share: the main thread's services they reach. */
+export interface GatewayHostOptions {
+  service: EngineService;
+  config: StockadeConfig;
+  log: Logger;
+  /** The main thread's audit sink, or null without one (workers then build no entries). */
+  audit: AuditSink | null;
+  /** The catalog the workers' product and moderation routes reach. */
+  catalog: CatalogLink;
+  /** See `GatewayOptions.sharedLimiterModule`. */
+  sharedLimiterModule: string | null;
+}
 
 class HostedWorker {
   readonly worker: Worker;
@@ -26,18 +39,22 @@ class HostedWorker {
   /** Audit entries taken from this worker, shared with its AuditForwarder; null without audit. */
   private readonly auditTaken: Int32Array | null;
   private listening: ((err: string | null, port: number) => void) | null = null;
+  private readonly service: EngineService;
+  private readonly log: Logger;
+  private readonly audit: AuditSink | null;
+  private readonly catalog: CatalogLink;
 
   constructor(
     readonly thread: number,
-    config: StockadeConfig,
     port: number,
     exclusive: boolean,
-    private readonly service: EngineService,
-    private readonly log: Logger,
-    private readonly audit: AuditSink | null,
-    /** The main thread's catalog, which this worker's product and moderation routes reach. */
-    private readonly catalog: CatalogLink,
+    host: GatewayHostOptions,
   ) {
+    const { config, log } = host;
+    this.service = host.service;
+    this.log = log;
+    this.audit = host.audit;
+    this.catalog = host.catalog;
     const shared = this.audit !== null ? new SharedArrayBuffer(4) : null;
     this.auditTaken = shared !== null ? new Int32Array(shared) : null;
     const workerData: GatewayWorkerData = {
@@ -46,7 +63,8 @@ class HostedWorker {
       port,
       exclusive,
       auditTaken: shared,
-      catalogGatesSales: catalog.gatesSales,
+      catalogGatesSales: host.catalog.gatesSales,
+      sharedLimiterModule: host.sharedLimiterModule,
     };
     this.worker = spawnWorker(import.meta.url, './gateway-worker.js', {
       workerData,
@@ -174,15 +192,7 @@ function toPlain(value: unknown): unknown {
 export class GatewayHost {
   private readonly workers: HostedWorker[] = [];
 
-  constructor(
-    private readonly service: EngineService,
-    private readonly config: StockadeConfig,
-    private readonly log: Logger,
-    /** The main thread's audit sink, or null without one (workers then build no entries). */
-    private readonly audit: AuditSink | null = null,
-    /** The catalog the workers' calls go to. */
-    private readonly catalog: CatalogLink = noCatalog(),
-  ) {}
+  constructor(private readonly options: GatewayHostOptions) {}
 
   /**
    * Starts `count` gateway workers: on the main thread's `port` (threadPorts `shared`), or on
@@ -190,10 +200,8 @@ export class GatewayHost {
    */
   async start(count: number, port: number, consecutive: boolean): Promise<number[]> {
     for (let i = 1; i <= count; i++) {
-      const p = !consecutive ? port : this.config.gateway.port === 0 ? 0 : port + i;
-      this.workers.push(
-        new HostedWorker(i, this.config, p, consecutive, this.service, this.log, this.audit, this.catalog),
-      );
+      const p = !consecutive ? port : this.options.config.gateway.port === 0 ? 0 : port + i;
+      this.workers.push(new HostedWorker(i, p, consecutive, this.options));
     }
     return Promise.all(this.workers.map((w) => w.started()));
   }

@@ -4,9 +4,9 @@
  * thread's App runs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { noAudit } from '../persistence/stores/index.js';
+import { noAudit } from './ports.js';
 import { GatewayApp } from './app.js';
-import { RemoteCatalog } from './catalog.js';
+import { RemoteCatalog } from './catalog-link.js';
 import { AuditForwarder } from './audit.js';
 import { createLogger } from './logger.js';
 import type { GatewayWorkerData, MainToWorker, WorkerToMain } from './messages.js';
@@ -28,7 +28,15 @@ const forwarder = data.auditTaken
     )
   : null;
 const audit = forwarder ?? noAudit;
-const gateway = new GatewayApp(data.config, link, metrics, log, data.thread, audit);
+const gateway = new GatewayApp({
+  config: data.config,
+  link,
+  metrics,
+  log,
+  thread: data.thread,
+  audit,
+  sharedLimiterModule: data.sharedLimiterModule,
+});
 // Products and moderation live on the main thread: this App's routes forward to it.
 gateway.ctx.catalog = new RemoteCatalog(link.callCatalog, data.catalogGatesSales);
 const metricsTimer = setInterval(

@@ -9,8 +9,8 @@
  *   settle()  ◀─ decode words      ◀─{reserved}── encodeResults
  */
 import type { ReserveRequest, StockadeConfig } from '../engine/index.js';
-import type { GatewayAuditEntry } from '../persistence/stores/index.js';
-import type { CatalogMethod } from './catalog.js';
+import type { GatewayAuditEntry } from './ports.js';
+import type { CatalogMethod } from './catalog-link.js';
 import type { CallMethod, ReserveOutcome } from './engine-link.js';
 import { GATEWAY_CODES } from './errors.js';
 import type { MetricsSnapshot } from './metrics.js';
@@ -28,6 +28,8 @@ export interface GatewayWorkerData {
   auditTaken: SharedArrayBuffer | null;
   /** The main thread's catalog's `gatesSales`. */
   catalogGatesSales: boolean;
+  /** See `GatewayOptions.sharedLimiterModule`. */
+  sharedLimiterModule: string | null;
 }
 
 export type WorkerToMain =

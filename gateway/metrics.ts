@@ -6,7 +6,7 @@
  */
 import { GATEWAY_CODES } from './errors.js';
 import type { GatewayCode } from './errors.js';
-import type { AuditStats, ProjectorStats } from '../persistence/stores/index.js';
+import type { AuditStats, ProjectionGauges } from './ports.js';
 
 export const ROUTES = [
   'reserve',
@@ -132,12 +132,6 @@ export interface EngineGauges {
   /** The MySQL projector's lag and counters, or null (absent) when it does not run here. */
   projection?: ProjectionGauges | null;
 }
-
-/** What /metrics shows of the MySQL projector (its `stats()`). */
-export type ProjectionGauges = Pick<
-  ProjectorStats,
-  'shards' | 'lagMs' | 'eventsApplied' | 'batches' | 'casMisses' | 'conflicts' | 'retries'
->;
 
 /** Prometheus text exposition format 0.0.4. */
 export function prometheusText(m: MetricsSnapshot, g: EngineGauges): string {

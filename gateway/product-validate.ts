@@ -2,7 +2,7 @@
  * Bodies of the product routes → typed input, or the first bad field (422 `invalid`), and the
  * sale-gate fields of `PUT /v1/skus/{sku}`. Nothing invalid reaches MySQL.
  */
-import type { ProductInput } from '../persistence/stores/index.js';
+import type { ProductInput } from './catalog-link.js';
 import { isSkuId } from './validate.js';
 import type { Checked } from './validate.js';
 

@@ -13,6 +13,40 @@ export interface RateLimiter {
   close?(): void;
 }
 
+/** What a shared limiter is opened with (see `loadSharedLimiter`). */
+export interface SharedLimiterOptions {
+  /** Where the shared buckets live (`redis.url`). */
+  url: string;
+  /** Tokens refilled per second per user, shared by every thread and node. */
+  perS: number;
+  burst: number;
+  /** Answers while the shared store does not (this thread's in-process buckets). */
+  fallback: RateLimiter;
+  /** Told once per outage of the shared store. */
+  onError: (err: unknown) => void;
+  /** Told of every call the fallback answered. */
+  onFallback: () => void;
+}
+
+/**
+ * The limiter shared by every gateway node (`gateway.rateLimitStore = redis`) comes from a
+ * module the gateway's starter names by URL (`GatewayOptions.sharedLimiterModule`; `stockade
+ * serve` names the Redis one in persistence/stores/): every gateway thread loads it itself,
+ * since a function cannot cross a thread, and the gateway imports no store.
+ */
+export async function loadSharedLimiter(
+  moduleUrl: string,
+  options: SharedLimiterOptions,
+): Promise<RateLimiter> {
+  const m = (await import(moduleUrl)) as {
+    openSharedLimiter?: (o: SharedLimiterOptions) => RateLimiter;
+  };
+  if (typeof m.openSharedLimiter !== 'function') {
+    throw new TypeError(`${moduleUrl} does not export openSharedLimiter`);
+  }
+  return m.openSharedLimiter(options);
+}
+
 /** A limiter that never limits (`gateway.rateLimitPerS = 0`). */
 export const unlimited: RateLimiter = { take: () => true };
 

@@ -4,7 +4,7 @@
  * calls are structured messages answered by id. See messages.ts for the wire.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { CatalogMethod } from './catalog.js';
+import type { CatalogMethod } from './catalog-link.js';
 import type { ReserveRequest } from '../engine/index.js';
 import { wanted } from './engine-link.js';
 import type {
@@ -14,7 +14,7 @@ import type {
   ReserveOutcome,
   ReserveWaiter,
 } from './engine-link.js';
-import { NOT_READY, refusal } from './engine-service.js';
+import { NOT_READY, refusal } from './engine-link.js';
 import type { GatewayCode } from './errors.js';
 import { codeInfo } from './errors.js';
 import type { IntervalStats } from './metrics.js';

@@ -16,11 +16,11 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Engine, StockadeConfig } from '../engine/index.js';
-import { noAudit } from '../persistence/stores/index.js';
-import type { AuditSink } from '../persistence/stores/index.js';
+import { noAudit } from './ports.js';
+import type { AuditSink } from './ports.js';
 import { GatewayApp } from './app.js';
-import { noCatalog } from './catalog.js';
-import type { CatalogLink } from './catalog.js';
+import { noCatalog } from './catalog-link.js';
+import type { CatalogLink } from './catalog-link.js';
 import { EngineService } from './engine-service.js';
 import { GatewayHost } from './gateway-host.js';
 import { createLogger } from './logger.js';
@@ -43,6 +43,12 @@ export interface GatewayOptions {
    * default: none (their routes answer 503). The caller closes what it opened after `close()`.
    */
   catalog?: CatalogLink;
+  /**
+   * With `gateway.rateLimitStore = redis`: the URL of the module that opens the shared limiter
+   * (it exports `openSharedLimiter`; see rate-limiter.ts). `stockade serve` gives the Redis one
+   * of persistence/stores/.
+   */
+  sharedLimiterModule?: string;
 }
 
 export interface Gateway {
@@ -71,7 +77,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     (err) => log.error({ err }, 'engine'),
     audit,
   );
-  const main = new GatewayApp(config, service, service.metrics, log, 0, audit);
+  const sharedLimiterModule = options.sharedLimiterModule ?? null;
+  const main = new GatewayApp({
+    config,
+    link: service,
+    metrics: service.metrics,
+    log,
+    thread: 0,
+    audit,
+    sharedLimiterModule,
+  });
   const catalog = options.catalog ?? noCatalog();
   main.ctx.catalog = catalog;
   // One thread, or one port per thread: bind exclusively, so a second server started on the
@@ -79,7 +94,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // which uWS sets only for a fixed port: check the port is free (or pick one) first.
   const shared = g.threads > 1 && g.threadPorts === 'shared';
   const port = await main.listen(g.host, shared ? await freePort(g.host, g.port) : g.port, !shared);
-  const host = new GatewayHost(service, config, log, audit === noAudit ? null : audit, catalog);
+  const host = new GatewayHost({
+    service,
+    config,
+    log,
+    audit: audit === noAudit ? null : audit,
+    catalog,
+    sharedLimiterModule,
+  });
   let ports: number[];
   try {
     ports = [port, ...(await host.start(g.threads - 1, port, g.threadPorts === 'consecutive'))];

@@ -26,7 +26,7 @@ import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import { errorReply, errorReplyWithMessage } from './errors.js';
 import type { ErrorReply, GatewayCode } from './errors.js';
 import { OUTCOME_ABORTED, OUTCOME_OK, RouteId, outcomeOf } from './metrics.js';
-import { codeOfError, refusal } from './engine-service.js';
+import { codeOfError, refusal } from './engine-link.js';
 import type { StockFeed } from './stock-feed.js';
 import { ALL_SKUS } from './stock-feed.js';
 import { checkReserve, isSkuId, parseObject } from './validate.js';

@@ -14,13 +14,39 @@
  *
  * See docs/moderation.md for the model export, the settings, the verdict rule and the codes.
  */
-export { createModerator, Moderator } from './moderator.js';
+import type { ModerationSettings } from '../config/index.js';
+import type { Moderator, ModeratorOptions } from './moderator.js';
+import type { PreprocessSpec } from './model-dir.js';
+
 export type {
   ClassifyOptions,
   ModerationResult,
   ModerationStats,
+  Moderator,
   ModeratorOptions,
 } from './moderator.js';
+
+// sharp, piscina and onnxruntime-node load only when moderation is used: the face itself is
+// light, so the gateway can take `acceptsContentType` and the error codes from here.
+
+/** Starts the moderation pool (see moderator.ts). */
+export async function createModerator(
+  settings: ModerationSettings,
+  options: ModeratorOptions = {},
+): Promise<Moderator> {
+  const { createModerator: create } = await import('./moderator.js');
+  return create(settings, options);
+}
+
+/** One image → its normalized model input (see preprocess.ts); loads sharp on first use. */
+export async function preprocessImage(
+  bytes: Uint8Array,
+  spec: PreprocessSpec,
+  maxPixels: number,
+): Promise<Float32Array> {
+  const { preprocessImage: preprocess } = await import('./preprocess.js');
+  return preprocess(bytes, spec, maxPixels);
+}
 export {
   ModerationError,
   isModerationError,
@@ -30,7 +56,6 @@ export {
 export type { ModerationErrorCode } from './errors.js';
 export { loadModelDir, preprocessSpecOf } from './model-dir.js';
 export type { ModelSpec, PreprocessSpec, ResizeKernel } from './model-dir.js';
-export { preprocessImage, normalizationTable } from './preprocess.js';
 export { acceptsContentType, checkUpload, detectFormat } from './sniff.js';
 export type { ImageFormat } from './sniff.js';
 export { validateModerationSettings } from './settings.js';

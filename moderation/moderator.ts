@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 // (https://github.com/lovell/sharp/issues/2263). Nothing runs on this thread.
 import 'sharp';
 import { Piscina } from 'piscina';
-import { settledWithin } from '../actors/settled-within.js';
+import { settledWithin } from '../actors/index.js';
 import type { ModerationSettings } from '../config/index.js';
 import { ModerationError } from './errors.js';
 import type { ModerationErrorCode } from './errors.js';

@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import { crc32c } from './crc32c.js';
 import { JournalError } from './journal.js';
 import { checkSkuPayload } from './split-by-sku.js';
-import { messageOf } from '../../cli/command.js';
+import { messageOf } from '../../actors/index.js';
 
 /**
  * Replays one partition of the journal topic with plain Fetch requests to the partition's

@@ -1,54 +1,22 @@
 /**
- * The audit log's interface: every purchase decision (rejections included), every reservation
- * transition, every admin call and every moderation verdict becomes one `AuditEntry`, handed to
- * an `AuditSink`. The sink is on the purchase path, so `record` is synchronous, never throws and
- * never blocks: a real sink (`MongoAuditLog`) buffers within a bound and writes in batches off
- * the path, dropping and counting what does not fit.
+ * What the audit log stores: one entry per purchase decision (rejections included),
+ * reservation transition, admin call and moderation verdict. `MongoAuditLog` takes them; it
+ * fits the gateway's `AuditSink` port (gateway/ports.ts) without importing the gateway.
  */
 
-export type AuditKind = 'reservation' | 'transition' | 'admin' | 'moderation';
-
 export interface AuditEntry {
-  kind: AuditKind;
+  kind: 'reservation' | 'transition' | 'admin' | 'moderation';
   /** `reserved`, `confirmed`, … or the error code of a rejection (`sold_out`, `rate_limited`). */
   outcome: string;
   /** When the decision was answered, ms since the epoch. */
   at: number;
   sku: string | null;
   userId: string | null;
-  /** Metadata of the kind: see `GatewayAuditEntry` for what the gateway records. */
+  /** Metadata of the kind (route, latency, reservation id, verdict scores, …). */
   [more: string]: unknown;
 }
 
-/**
- * What the gateway records for each reply of a purchase, transition or admin route. Every field
- * is always set (null when it does not apply), so entries share one object shape.
- */
-export interface GatewayAuditEntry extends AuditEntry {
-  /** The route's metrics name: `reserve`, `ws_reserve`, `confirm`, `put_sku`, … */
-  route: string;
-  transport: 'http' | 'ws';
-  /** The gateway thread that answered (0 = the main thread). */
-  thread: number;
-  /** Quantity asked for (reservations) or restocked; null when the request had none. */
-  qty: number | null;
-  /** The reservation made, confirmed, cancelled or returned; null otherwise. */
-  reservationId: string | null;
-  idempotencyKey: string | null;
-  /** From the request's arrival at the gateway to its reply, in microseconds. */
-  latencyUs: number;
-  /** The invalid field (`invalid`) or the reservation's state (`invalid_transition`). */
-  detail: string | null;
-}
-
-export interface AuditSink {
-  /** Takes one entry; synchronous, never throws, never blocks the caller. */
-  record(entry: AuditEntry): void;
-  /** Its counters, when it keeps them; the gateway puts them on /metrics. */
-  readonly stats?: AuditStats;
-}
-
-/** Counters a sink may expose (as `stats`); the gateway puts them on /metrics. */
+/** The log's counters, which the gateway puts on /metrics. */
 export interface AuditStats {
   /** Entries the store acknowledged. */
   written: number;
@@ -58,18 +26,4 @@ export interface AuditStats {
   failed: number;
   /** Entries the store refused for good (a document it will never take): counted, not retried. */
   rejected: number;
-}
-
-/** The sink of a gateway without an audit log; callers check `audit !== noAudit` first. */
-export const noAudit: AuditSink = Object.freeze({ record: (): void => {} });
-
-/** A sink that keeps up to `max` entries in an array (then counts drops); for tests. */
-export class MemoryAudit implements AuditSink {
-  readonly entries: AuditEntry[] = [];
-  dropped = 0;
-  constructor(readonly max = 100_000) {}
-  record(entry: AuditEntry): void {
-    if (this.entries.length < this.max) this.entries.push(entry);
-    else this.dropped++;
-  }
 }

@@ -14,8 +14,7 @@ export type { MysqlProjectorOptions, ProjectorStats, ShardLag } from './mysql-pr
 export { foldSku, sameCounters, FoldError } from './sku-fold.js';
 export type { SkuRow, ReservationRow, ReservationStatus } from './sku-fold.js';
 export { insertSkuSql } from './mysql-rows.js';
-export { noAudit, MemoryAudit } from './audit-log.js';
-export type { AuditEntry, AuditKind, AuditSink, AuditStats, GatewayAuditEntry } from './audit-log.js';
+export type { AuditEntry, AuditStats } from './audit-log.js';
 export { ProductCache } from './product-cache.js';
 export type { ProductCacheOptions, ProductCacheStats } from './product-cache.js';
 export { ProductStore } from './product-store.js';
@@ -31,6 +30,8 @@ export type {
   VerdictResult,
 } from './product-store.js';
 export { createRedis, redisReady } from './redis-client.js';
+export { RedisTokenBucketLimiter, SHARED_LIMITER_MODULE, openSharedLimiter } from './redis-rate-limiter.js';
+export type { RedisLimiterOptions, TokenTaker } from './redis-rate-limiter.js';
 export type { RedisClientOptions } from './redis-client.js';
 export { MongoAuditLog } from './mongo-audit-log.js';
 export type { MongoAuditLogOptions, RejectionCount, SalesSecond, TtlMode } from './mongo-audit-log.js';

@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type * as MongoDriver from 'mongodb';
 import type { Collection, Document, MongoClient } from 'mongodb';
-import type { AuditEntry, AuditSink, AuditStats } from './audit-log.js';
+import type { AuditEntry, AuditStats } from './audit-log.js';
 
 export interface MongoAuditLogOptions {
   /** `mongodb://host:port/db`; the database is the URL's. */
@@ -90,7 +90,7 @@ function intOption(name: string, v: number, min: number): number {
   return v;
 }
 
-export class MongoAuditLog implements AuditSink {
+export class MongoAuditLog {
   readonly stats: AuditStats = { written: 0, dropped: 0, failed: 0, rejected: 0 };
   /** Set once the indexes exist; `sweep` on servers without TTL indexes. */
   ttlMode: TtlMode | null = null;

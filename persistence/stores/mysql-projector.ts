@@ -3,7 +3,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 // copy of the decoder could drift from the one the engine replays with.
 import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
-import type { JournalSource } from '../journal/journal-source.js';
+import type { JournalSource } from '../journal/index.js';
 import { migrate } from './mysql-migrations.js';
 import { inTransaction } from './mysql-pool.js';
 import { ProjectionError } from './projection-error.js';

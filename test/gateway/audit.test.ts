@@ -3,8 +3,9 @@ import type { Test } from 'tap';
 import { MongoClient } from 'mongodb';
 import type { ConfigInput } from '../../engine/index.js';
 import { signJwt } from '../../gateway/index.js';
-import { MemoryAudit, MongoAuditLog } from '../../persistence/stores/index.js';
-import type { AuditSink } from '../../persistence/stores/index.js';
+import { MongoAuditLog } from '../../persistence/stores/index.js';
+import { MemoryAudit } from '../../gateway/index.js';
+import type { AuditSink } from '../../gateway/index.js';
 import { mongoUrl, requireMongo, uniqueName } from '../persistence/store-helpers.js';
 import { SECRET, WsClient, request, startServer, until } from './helpers.js';
 

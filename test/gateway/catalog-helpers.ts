@@ -6,10 +6,11 @@
  */
 import type { Test } from 'tap';
 import type { ConfigInput, Engine, StockadeConfig } from '../../engine/index.js';
-import { createLogger, openCatalog } from '../../gateway/index.js';
+import { createLogger } from '../../gateway/index.js';
+import { openCatalog } from '../../cli/index.js';
 import type { Gateway } from '../../gateway/index.js';
 import type { ModerationSettings } from '../../config/index.js';
-import { MemoryAudit } from '../../persistence/stores/index.js';
+import { MemoryAudit } from '../../gateway/index.js';
 import type { Product, ProductCache, ProductStore } from '../../persistence/stores/index.js';
 import { freshDatabase, requireMysql } from '../persistence/mysql-helpers.js';
 import { dropKeys, redisClient, redisUrl, requireRedis } from '../persistence/store-helpers.js';

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../../engine/index.js';
 import { createLogger, startGateway } from '../../gateway/index.js';
+import { SHARED_LIMITER_MODULE } from '../../persistence/stores/index.js';
 import type { Gateway, GatewayOptions } from '../../gateway/index.js';
 
 /** Parsed JSON from the server, read loosely by the tests. */
@@ -52,7 +53,13 @@ export async function startServer(
   const engine = await createEngine({ config });
   let gateway: Gateway;
   try {
-    gateway = await startGateway({ engine, config, logger: createLogger(config.log.level), ...options });
+    gateway = await startGateway({
+      engine,
+      config,
+      logger: createLogger(config.log.level),
+      sharedLimiterModule: SHARED_LIMITER_MODULE,
+      ...options,
+    });
   } catch (err) {
     await engine.close();
     throw err;

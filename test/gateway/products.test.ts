@@ -147,7 +147,8 @@ t.test('the sale gate follows the catalog given to the gateway, not the products
   if (!s) return;
   // An embedder's catalog that requires moderation, on a gateway whose config has products off:
   // a sale of a product's SKU must still be gated, on every thread.
-  const { CatalogService, startGateway } = await import('../../gateway/index.js');
+  const { startGateway } = await import('../../gateway/index.js');
+  const { CatalogService } = await import('../../cli/index.js');
   const { loadConfig } = await import('../../engine/index.js');
   const catalog = new CatalogService({
     records: s.store,

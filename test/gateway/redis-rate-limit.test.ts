@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { RedisTokenBucketLimiter, TokenBucketLimiter } from '../../gateway/index.js';
-import { createRedis, redisReady } from '../../persistence/stores/index.js';
+import { TokenBucketLimiter } from '../../gateway/index.js';
+import { RedisTokenBucketLimiter, createRedis, redisReady } from '../../persistence/stores/index.js';
 import { closedPort, dropKeys, redisClient, redisUrl, requireRedis, uniqueName } from '../persistence/store-helpers.js';
 import { request, startServer } from './helpers.js';
 
@@ -87,7 +87,7 @@ t.test('redis token bucket', async (t) => {
       perS: 0.001,
       burst: 3,
       fallback: new TokenBucketLimiter(0.001, 3, 1000),
-      onError: (err) => errors.push(err),
+      onError: (err: unknown) => errors.push(err),
     });
     const started = Date.now();
     const calls = Array.from({ length: 6 }, () => Promise.resolve(limiter.take('u', 0)));

@@ -1,96 +1,24 @@
 /**
- * Products and image moderation as the routes see them: `CatalogLink`. The one real
- * implementation, `CatalogService`, lives on the main thread next to the engine, because it
- * owns the MySQL pool, the Redis cache and the moderation pool (one of each per process). A
- * gateway worker thread reaches it through `RemoteCatalog` (the same calls, forwarded over the
- * worker's port; see gateway-host.ts), so every thread answers these routes the same way.
- *
- *   route ─▶ ctx.catalog ─┬─ main thread: CatalogService ─▶ ProductCache ─▶ ProductStore (MySQL)
- *                         │                               └▶ Moderator (piscina pool)
- *                         └─ worker k: RemoteCatalog ──{catalog call}──▶ main: CatalogService
- *
- * Every call resolves to a `CatalogReply` (a success body, already JSON, or an error code from
- * the one catalogue); faults of MySQL or Redis become `store_unavailable`, never a rejection.
+ * The main thread's catalog: products in MySQL behind the Redis cache, and image moderation,
+ * serving the gateway's `CatalogLink` port (see gateway/catalog-link.ts). Without records or a
+ * moderator it answers 503 with the reason.
  */
 import { webcrypto } from 'node:crypto';
-import type { Logger } from 'pino';
 import { isErrorCode } from '../engine/index.js';
-// The module, not the barrel (which loads sharp and piscina): see open-catalog.ts.
-import { isModerationError } from '../moderation/errors.js';
+import type { Logger } from 'pino';
+import { NO_MODERATION, NO_PRODUCTS, OK_EMPTY, catalogRefusal as refuse, noAudit } from '../gateway/index.js';
+import type { AuditSink, CatalogLink, CatalogReply, ProductInput } from '../gateway/index.js';
+import { isModerationError } from '../moderation/index.js';
 import type { Moderator } from '../moderation/index.js';
-import { noAudit } from '../persistence/stores/index.js';
-import type { AuditSink, GateProduct, ModerationState, Product, ProductCache, ProductInput, ProductRecords } from '../persistence/stores/index.js';
-import type { GatewayCode } from './errors.js';
+import type {
+  GateProduct,
+  ModerationState,
+  Product,
+  ProductCache,
+  ProductRecords,
+} from '../persistence/stores/index.js';
 
-export type CatalogReply =
-  | { ok: true; created: boolean; body: string }
-  | { ok: false; code: GatewayCode; field: string | null; message: string | null };
-
-/** Calls that cross threads (structured clone): plain arguments only. */
-export interface CatalogCalls {
-  getProduct(id: string): Promise<CatalogReply>;
-  /** `version`: apply only to the product at this version (0: only create). */
-  putProduct(
-    id: string,
-    input: ProductInput,
-    version: number | null,
-    actor: string | null,
-  ): Promise<CatalogReply>;
-  addProductImage(
-    id: string,
-    image: Uint8Array,
-    contentType: string,
-    actor: string | null,
-  ): Promise<CatalogReply>;
-  /**
-   * May the sale of `sku` be defined or changed? With `override`, an admin lets it pass and
-   * the override is recorded on the products and in the audit log.
-   */
-  gateSale(
-    sku: string,
-    productId: string | null,
-    override: boolean,
-    actor: string | null,
-  ): Promise<CatalogReply>;
-}
-
-export interface CatalogLink extends CatalogCalls {
-  /**
-   * Whether a sale that names no product must still pass `gateSale` (products with moderation
-   * required); when false, the route skips the call (and, on a worker, the thread hop).
-   */
-  readonly gatesSales: boolean;
-  /** `signal` aborts the classification when the client leaves (main thread only). */
-  moderateImage(
-    image: Uint8Array,
-    contentType: string,
-    actor: string | null,
-    signal?: AbortSignal,
-  ): Promise<CatalogReply>;
-}
-
-/** Methods a gateway worker may call on the main thread's catalog, by name. */
-export const CATALOG_METHODS = [
-  'getProduct',
-  'putProduct',
-  'moderateImage',
-  'addProductImage',
-  'gateSale',
-] as const satisfies readonly (keyof CatalogLink)[];
-export type CatalogMethod = (typeof CATALOG_METHODS)[number];
-
-const OK_EMPTY: CatalogReply = Object.freeze({ ok: true, created: false, body: '{}' });
-
-function refuse(code: GatewayCode, message: string | null = null, field: string | null = null) {
-  return { ok: false, code, field, message } as const;
-}
-
-const NO_PRODUCTS = refuse(
-  'store_unavailable',
-  'This server runs without products: start it with `stockade serve --products`.',
-);
 const STORE_DOWN = refuse('store_unavailable', 'The product store did not answer; retry shortly.');
-const NO_MODERATION = refuse('moderation_unavailable');
 
 export interface CatalogOptions {
   /** The product record and its cache; null when products are off. */
@@ -107,7 +35,6 @@ export interface CatalogOptions {
   audit?: AuditSink;
 }
 
-/** The main thread's catalog. Without records or moderator, it answers 503 with the reason. */
 export class CatalogService implements CatalogLink {
   private readonly records: ProductRecords | null;
   private readonly cache: ProductCache<Product> | null;
@@ -362,44 +289,3 @@ function gateMessage(sku: string, held: GateProduct[]): string {
   );
 }
 
-/** A gateway worker's catalog: each call runs on the main thread's `CatalogService`. */
-export class RemoteCatalog implements CatalogLink {
-  constructor(
-    private readonly call: (method: CatalogMethod, args: unknown[]) => Promise<unknown>,
-    /** The main thread's catalog's `gatesSales`. */
-    readonly gatesSales: boolean,
-  ) {}
-
-  private run(method: CatalogMethod, args: unknown[]): Promise<CatalogReply> {
-    return this.call(method, args) as Promise<CatalogReply>;
-  }
-
-  getProduct(id: string) {
-    return this.run('getProduct', [id]);
-  }
-  putProduct(id: string, input: ProductInput, version: number | null, actor: string | null) {
-    return this.run('putProduct', [id, input, version, actor]);
-  }
-  // The signal stays here: an AbortSignal cannot cross threads. The main thread's pool bounds
-  // the work anyway (moderation.queueMax, moderation.taskTimeoutMs).
-  moderateImage(image: Uint8Array, contentType: string, actor: string | null) {
-    return this.run('moderateImage', [image, contentType, actor]);
-  }
-  addProductImage(id: string, image: Uint8Array, contentType: string, actor: string | null) {
-    return this.run('addProductImage', [id, image, contentType, actor]);
-  }
-  gateSale(sku: string, productId: string | null, override: boolean, actor: string | null) {
-    return this.run('gateSale', [sku, productId, override, actor]);
-  }
-}
-
-/** The catalog of a gateway without products or moderation (the default). */
-export function noCatalog(): CatalogService {
-  return new CatalogService({
-    records: null,
-    cache: null,
-    moderator: null,
-    requireModeration: false,
-    log: null,
-  });
-}

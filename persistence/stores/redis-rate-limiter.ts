@@ -24,8 +24,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { createRedis, redisReady } from '../persistence/stores/index.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { createRedis, redisReady } from './redis-client.js';
+
+/**
+ * What a limiter does, as the gateway's `RateLimiter` port says (gateway/rate-limiter.ts): this
+ * module implements the port without importing the gateway, and takes one as its fallback.
+ */
+export interface TokenTaker {
+  take(userId: string, nowMs: number): boolean | Promise<boolean>;
+}
 
 const SCRIPT = `
 local rate = tonumber(ARGV[1])
@@ -61,7 +68,7 @@ export interface RedisLimiterOptions {
   /** Prefix of the bucket keys; the user id follows it. */
   keyPrefix?: string;
   /** Used while Redis does not answer; usually the in-process `TokenBucketLimiter`. */
-  fallback: RateLimiter;
+  fallback: TokenTaker;
   /** Told once per outage (when Redis stops answering), not once per request. */
   onError?: (err: unknown) => void;
   /** While Redis is failing, how often one call tries it again (default 1000 ms). */
@@ -70,7 +77,7 @@ export interface RedisLimiterOptions {
   onFallback?: () => void;
 }
 
-export class RedisTokenBucketLimiter implements RateLimiter {
+export class RedisTokenBucketLimiter implements TokenTaker {
   /** Calls answered by the fallback because Redis failed. */
   fallbacks = 0;
   /** Times the script was missing from the server (NOSCRIPT) and sent in full. */
@@ -81,7 +88,7 @@ export class RedisTokenBucketLimiter implements RateLimiter {
   private readonly burst: string;
   private readonly ttlMs: string;
   private readonly keyPrefix: string;
-  private readonly fallback: RateLimiter;
+  private readonly fallback: TokenTaker;
   private readonly onError: (err: unknown) => void;
   private readonly onFallback: () => void;
   private failing = false;
@@ -168,6 +175,17 @@ export class RedisTokenBucketLimiter implements RateLimiter {
     if (this.ownsClient) this.redis.disconnect();
   }
 }
+
+/**
+ * The shared limiter `stockade serve` plugs into every gateway thread (the gateway loads this
+ * module by its URL, `SHARED_LIMITER_MODULE`: see gateway/rate-limiter.ts).
+ */
+export function openSharedLimiter(options: Omit<RedisLimiterOptions, 'redis'> & { url: string }) {
+  return RedisTokenBucketLimiter.open(options);
+}
+
+/** This module's URL, for `GatewayOptions.sharedLimiterModule`. */
+export const SHARED_LIMITER_MODULE = import.meta.url;
 
 function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');
