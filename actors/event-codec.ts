@@ -1,4 +1,5 @@
 import type { ActorView, EventLog, TransitionEventType } from './event-log.js';
+import { StockadeError } from './errors.js';
 import type { SkuEvent } from './types.js';
 
 /**
@@ -172,8 +173,12 @@ export interface EventVisitor {
   closed(p: Uint8Array, skuOff: number, skuLen: number, seq: number, at: number): void;
 }
 
-export class EventFormatError extends Error {
-  readonly code = 'journal_corrupt';
+/** A payload that does not decode: the journal holds what Stockade never wrote. */
+export class EventFormatError extends StockadeError<'journal_corrupt'> {
+  constructor(message: string) {
+    super('journal_corrupt', message);
+    this.name = 'EventFormatError';
+  }
 }
 
 const utf8 = (p: Uint8Array, off: number, len: number) =>

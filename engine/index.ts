@@ -9,7 +9,7 @@ export { createEngine, Engine } from './engine.js';
 export type { EngineOptions, EngineStats, ShardDownInfo, ShardUpInfo, ReservationCommandOptions } from './engine.js';
 export type { ShardStats } from './shard-messages.js';
 export type { RecoveryStats } from './shard-host.js';
-export { EngineError, ERROR_CATALOGUE, isErrorCode } from './errors.js';
+export { EngineError, ERROR_CATALOGUE, StockadeError, isErrorCode } from './errors.js';
 export type { ErrorCode, CodeInfo } from './errors.js';
 export { isRejection, parseReservationId, reservationId, ReservedResult } from './results.js';
 export type * from './results.js';

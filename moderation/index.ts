@@ -8,7 +8,7 @@
  *     const r = await moderator.classify(body, { contentType, signal });
  *     reply(200, r);                      // { verdict, scores, model, ms }
  *   } catch (err) {
- *     if (isModerationError(err)) reply(err.httpStatus, { code: err.code, message: err.message });
+ *     if (isModerationError(err)) reply(err.http, { code: err.code, message: err.message });
  *     else throw err;
  *   }
  *

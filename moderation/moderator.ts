@@ -222,7 +222,7 @@ export class Moderator {
 
   /**
    * Classifies one uploaded image. Rejects with a `ModerationError` whose `code` and
-   * `httpStatus` the gateway can answer with. The moderator reads `image` until the promise
+   * `http` status the gateway can answer with. The moderator reads `image` until the promise
    * settles; do not reuse its buffer before then.
    */
   // async so that every refusal below is a rejection, never a synchronous throw; the body up to

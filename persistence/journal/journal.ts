@@ -15,6 +15,8 @@
  *   `from`, in append order, and resolves to the position after the last one. A torn or
  *   corrupt tail is never handed to `visit`.
  */
+import { StockadeError } from '../../actors/index.js';
+
 export type JournalPosition = number;
 
 export interface Journal {
@@ -59,13 +61,9 @@ export function visitGuarded(visit: (payload: Uint8Array, position: JournalPosit
 }
 
 /** A journal fault. `journal_unavailable` is retriable: the write may succeed later. */
-export class JournalError extends Error {
-  readonly code: JournalErrorCode;
-  readonly retriable: boolean;
+export class JournalError extends StockadeError<JournalErrorCode> {
   constructor(code: JournalErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'JournalError';
-    this.code = code;
-    this.retriable = code === 'journal_unavailable';
   }
 }

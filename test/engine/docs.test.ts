@@ -23,14 +23,24 @@ t.test('the README configuration table is the one generated from the field table
   }
 });
 
-t.test('the journal and projection errors agree with the catalogue on retriable', async (t) => {
-  // persistence/ may not import engine/, so these two classes keep their own flags.
+t.test('every fault class is one StockadeError shape, from the one catalogue', async (t) => {
+  const { EngineError, StockadeError } = await import('../../engine/index.js');
   const { JournalError } = await import('../../persistence/journal/index.js');
   const { ProjectionError } = await import('../../persistence/stores/index.js');
-  for (const code of ['journal_unavailable', 'journal_corrupt', 'journal_mismatch', 'journal_locked'] as const) {
-    t.equal(new JournalError(code, '').retriable, ERROR_CATALOGUE[code].retriable, code);
-  }
-  for (const code of ['projection_unavailable', 'projection_corrupt', 'migration_locked', 'migration_unsupported'] as const) {
-    t.equal(new ProjectionError(code, '').retriable, ERROR_CATALOGUE[code].retriable, code);
+  const { ModerationError, moderationErrorCodes } = await import('../../moderation/index.js');
+  const made = [
+    ...(['journal_unavailable', 'journal_corrupt', 'journal_mismatch', 'journal_locked'] as const).map(
+      (code) => new JournalError(code, 'm'),
+    ),
+    ...(['projection_unavailable', 'projection_corrupt', 'migration_locked', 'migration_unsupported'] as const).map(
+      (code) => new ProjectionError(code, 'm'),
+    ),
+    ...moderationErrorCodes.map((code) => new ModerationError(code, 'm')),
+    new EngineError('shard_unavailable'),
+  ];
+  for (const e of made) {
+    t.ok(e instanceof StockadeError, `${e.name} ${e.code} is a StockadeError`);
+    const info = ERROR_CATALOGUE[e.code];
+    t.same([e.retriable, e.http], [info.retriable, info.http], `${e.code}: the catalogue's flags`);
   }
 });

@@ -51,7 +51,7 @@ t.test('the main-thread sniff: size, declared type and magic number', async (t) 
     try {
       fn();
     } catch (err) {
-      t.ok(isModerationError(err) && err.httpStatus >= 400 && err.httpStatus < 500, `${name}: 4xx`);
+      t.ok(isModerationError(err) && err.http >= 400 && err.http < 500, `${name}: 4xx`);
     }
   }
   const loud = 'IMAGE/PNG; charset=binary';
@@ -113,7 +113,7 @@ t.test('a bad image in a batch fails alone', async (t) => {
   const settled = await Promise.allSettled(all);
   t.same(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
   const { reason } = settled[1] as PromiseRejectedResult;
-  t.match(reason, { code: 'image_truncated', httpStatus: 422 });
+  t.match(reason, { code: 'image_truncated', http: 422 });
   t.same(moderator.stats().batchSizeCounts[3], 1, 'one run carried the three good images');
 });
 

@@ -70,7 +70,7 @@ t.test('past queueMax waiting images, new ones are refused as overloaded', async
   const img = await solidPng(16, 16, [1, 2, 3]);
   const a = m.classify(img);
   const b = m.classify(img);
-  const overloaded = { code: 'moderation_overloaded', retriable: true, httpStatus: 503 };
+  const overloaded = { code: 'moderation_overloaded', retriable: true, http: 503 };
   await t.rejects(m.classify(img), overloaded);
   t.equal(m.stats().overloaded, 1);
   t.equal(m.stats().waiting, 2);
