@@ -148,6 +148,8 @@ class SettlingCalls {
   }
 }
 
+function noop(): void {}
+
 /** Spare buffers kept per shard: enough for the batches that are usually in flight. */
 const POOL_MAX = 16;
 
@@ -167,17 +169,29 @@ export interface ShardClientHooks {
  *   reserve() ─▶ writer + pending ─(setImmediate or full)─▶ worker
  *   waiter.settle() ◀─ decode(results[i]) ◀──────────────── results message
  */
-export class ShardClient {
+/**
+ * One run of a shard's worker (or inline shard), from its start to its death: a restart after a
+ * crash is a new incarnation, with its own control channel and its own "it died" promise.
+ */
+interface Incarnation {
+  readonly worker: Worker | InlineShard;
+  readonly remote: Comlink.Remote<ShardControl>;
   /** Fails with `shard_unavailable` when the shard dies (or is ended) before it answers. */
-  control!: ShardControlCalls;
-  private remote!: Comlink.Remote<ShardControl>;
+  readonly control: ShardControlCalls;
+  /** Rejects when this incarnation dies; `ready()` races its recovery against it. */
+  readonly failed: Promise<never>;
+  /** Fails every control call in flight and `failed`. */
+  readonly failNow: (err: Error) => void;
+  /** Set once its death has been handled (an 'error' and an 'exit' may both come). */
+  dead: boolean;
+}
+
+export class ShardClient {
   /** Whether durable events are forwarded (subscribers exist); a restarted shard is told too. */
   forwarding = false;
-  private worker!: Worker | InlineShard;
-  private failed!: Promise<never>;
-  private workerFailed = false;
-  private failNow!: (err: Error) => void;
+  private current: Incarnation;
   private readonly writer: BatchWriter;
+  private readonly batchSizeMax: number;
   private pending = new PendingBatch();
   private readonly inFlight = new Map<number, PendingBatch>();
   private readonly sparePending: PendingBatch[] = [];
@@ -202,13 +216,19 @@ export class ShardClient {
   ) {
     this.writer = new BatchWriter();
     this.batchSizeMax = config.engine.batchSizeMax;
-    this.start();
+    this.current = this.start(null);
   }
 
-  private readonly batchSizeMax: number;
+  /** Its control calls, to the shard's current incarnation. */
+  get control(): ShardControlCalls {
+    return this.current.control;
+  }
 
-  /** Starts a worker; it replays the shard's journal before it answers `ready()`. */
-  private start(): void {
+  /**
+   * Starts a worker (it replays the shard's journal before it answers `ready()`), after
+   * `previous`, the incarnation it replaces, if any.
+   */
+  private start(previous: Incarnation | null): Incarnation {
     const { port1, port2 } = new MessageChannel();
     const workerData: ShardWorkerData = {
       shard: this.index,
@@ -218,42 +238,41 @@ export class ShardClient {
       config: this.config,
     };
     // An inline replacement reads the journal only once the shard it replaces has let go of it.
-    const previous = this.worker instanceof InlineShard ? this.worker.settled : undefined;
+    const before = previous?.worker instanceof InlineShard ? previous.worker.settled : undefined;
     const worker =
       this.config.engine.shardThreads === 'inline'
-        ? new InlineShard(workerData, previous)
+        ? new InlineShard(workerData, before)
         : spawnWorker(import.meta.url, './shard-worker.js', {
             workerData,
             transferList: [port2],
             name: `stockade-shard-${this.index}`,
           });
-    this.worker = worker;
-    this.workerFailed = false;
-    this.remote = Comlink.wrap<ShardControl>(comlinkEndpoint(port1));
-    const settling = new SettlingCalls(this.remote, this.index);
-    this.control = settling.calls;
-    let rejectReady!: (err: Error) => void;
-    this.failed = new Promise<never>((_, reject) => (rejectReady = reject));
-    this.failed.catch(() => {}); // observed through ready(); never an unhandled rejection
-    this.failNow = (err) => {
+    const remote = Comlink.wrap<ShardControl>(comlinkEndpoint(port1));
+    const settling = new SettlingCalls(remote, this.index);
+    let rejectFailed: (err: Error) => void = noop;
+    const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
+    failed.catch(noop); // observed through ready(); never an unhandled rejection
+    const failNow = (err: Error) => {
       settling.fail(err);
-      rejectReady(err);
+      rejectFailed(err);
     };
-
+    const me: Incarnation = { worker, remote, control: settling.calls, failed, failNow, dead: false };
     worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
-    worker.on('error', (err: Error) => this.fail(worker, err));
+    worker.on('error', (err: Error) => this.fail(me, err));
     worker.on('exit', (code) => {
       const error = new Error(`shard ${this.index} worker exited with code ${code}`);
       // While closing, an exit is expected; it still ends any control call left waiting.
-      if (this.closing) this.failNow(error);
-      else this.fail(worker, error);
+      if (this.closing) failNow(error);
+      else this.fail(me, error);
     });
+    return me;
   }
 
   /** Resolves when the worker has recovered its journal; rejects if it dies first. */
   async ready(): Promise<RecoveryStats> {
     try {
-      this.recovery = await Promise.race([this.remote.ready(), this.failed]);
+      const { remote, failed } = this.current;
+      this.recovery = await Promise.race([remote.ready(), failed]);
     } catch (err) {
       // A recovery that failed for a reason in the catalogue (journal_corrupt, journal_mismatch,
       // journal_unavailable, ...) is reported as that code, whichever thread the shard ran on.
@@ -314,7 +333,7 @@ export class ShardClient {
       results = new ArrayBuffer(Math.max(resultBytes, this.batchSizeMax * RESULT_STRIDE * 8));
     }
     const msg: BatchMessage = { kind: 'batch', id, buffer, bytes, count, results };
-    this.worker.postMessage(msg, [buffer, results]);
+    this.current.worker.postMessage(msg, [buffer, results]);
     this.batchesSent++;
   }
 
@@ -358,10 +377,10 @@ export class ShardClient {
    * outcome is unknown; a retry with the same idempotency key will tell). With a journal, a
    * new worker is started and recovers the shard while the other shards keep serving.
    */
-  private fail(worker: Worker | InlineShard, error: Error): void {
-    if (worker !== this.worker || this.workerFailed) return;
-    this.workerFailed = true;
-    this.failNow(error);
+  private fail(incarnation: Incarnation, error: Error): void {
+    if (incarnation !== this.current || incarnation.dead) return;
+    incarnation.dead = true;
+    incarnation.failNow(error);
     const wasUp = !this.down;
     this.down = true;
     this.flush();
@@ -376,8 +395,8 @@ export class ShardClient {
     const delay = this.config.journal.restartDelayMs * 2 ** Math.min(attempt, 6);
     const timer = setTimeout(() => {
       if (this.closing) return;
-      this.remote[Comlink.releaseProxy]();
-      this.start();
+      this.current.remote[Comlink.releaseProxy]();
+      this.current = this.start(this.current);
       this.restarts++;
       this.ready()
         .then(async (recovery) => {
@@ -421,13 +440,13 @@ export class ShardClient {
     this.closing = true;
     // The worker may already be gone, or stuck: it is terminated below either way.
     if (!this.down) await settledWithin(this.control.shutdown(), shutdownBoundMs(this.config));
-    this.remote[Comlink.releaseProxy]();
-    await this.worker.terminate();
+    this.current.remote[Comlink.releaseProxy]();
+    await this.current.worker.terminate();
   }
 
   /** For tests of crash handling: kills the worker as a crash would. */
   async crashForTest(): Promise<void> {
-    await this.worker.terminate();
+    await this.current.worker.terminate();
   }
 }
 

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { BinaryEventLog, Shard, Status, RESULT_STRIDE, decodeEvents, nullEventLog } from '../actors/index.js';
 import type { Clock, ControlResult, ShardOptions, SkuDefinition, SkuEvent, SkuUpdate } from '../actors/index.js';
 import { JournalError } from '../persistence/journal/index.js';
@@ -55,11 +56,22 @@ export class ShardHost {
   private log: BinaryEventLog | null;
   private readonly waiting: Waiting[] = [];
   private waitingHead = 0;
+  /** Events decided so far (since the last rebuild), and how many of them are durable. */
   private emitted = 0;
   private durable = 0;
+  /** Events in the append in flight (decided before it started). */
+  private pendingInFlight = 0;
   private appending = false;
   private rebuilding: Promise<void> | null = null;
   private forwarding = false;
+  /** Set by `abandon`: nothing more is appended, released or rebuilt. */
+  private abandoned = false;
+  /** The latest append (what `abandon` waits for). */
+  private lastAppend: Promise<unknown> = Promise.resolve();
+  /** The journal position after the last payload whose events went to subscribers, if any. */
+  private forwardedTo = 0;
+  /** The journal position after the last durable payload: it only moves forward. */
+  private position = 0;
   appendsFailed = 0;
   appends = 0;
   recovery: RecoveryStats | null = null;
@@ -96,6 +108,7 @@ export class ShardHost {
       });
     }
     this.forwardedTo = end;
+    this.position = end;
     for (const payload of unforwarded) this.forward(payload);
     this.shard = shard;
     this.shard.commandsApplied = 0;
@@ -171,13 +184,6 @@ export class ShardHost {
     this.pump();
   }
 
-  private pendingInFlight = 0;
-  /** Set by `abandon`: nothing more is appended, released or rebuilt. */
-  private abandoned = false;
-  /** The latest append (what `abandon` waits for). */
-  private lastAppend: Promise<unknown> = Promise.resolve();
-  /** The journal position after the last payload whose events went to subscribers, if any. */
-  private forwardedTo = 0;
   /**
    * While rebuilding, and once given up (abandoned, or a rebuild failed for a reason waiting
    * will not cure), requests are refused with journal_unavailable, not decided.
@@ -220,9 +226,14 @@ export class ShardHost {
       (position) => {
         if (this.abandoned) return;
         try {
+          if (target > this.emitted) assert.fail(`shard ${this.index}: more durable than decided`);
+          if (position <= this.position) {
+            assert.fail(`shard ${this.index}: journal position ${position} after ${this.position}`);
+          }
           this.appending = false;
           this.pendingInFlight = 0;
           this.durable = target;
+          this.position = position;
           this.forwardedTo = position;
           if (this.forwarding) this.forward(payload);
           this.releaseDurable();
@@ -261,7 +272,7 @@ export class ShardHost {
   private async onAppendFailed(error: Error): Promise<void> {
     this.appendsFailed++;
     this.hooks.onAppendFailed?.(error);
-    let done!: () => void;
+    let done: () => void = noop;
     this.rebuilding = new Promise((resolve) => (done = resolve));
     // Everything not yet released may or may not be in the journal: answer it retriably.
     const w = this.waiting;

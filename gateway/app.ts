@@ -7,14 +7,10 @@
 import { performance } from 'node:perf_hooks';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { TemplatedApp, WebSocket, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
-import type { Logger } from 'pino';
 import type { StockadeConfig } from '../config/index.js';
-import { noAudit } from './ports.js';
-import type { AuditSink } from './ports.js';
 import { createVerifier } from './auth.js';
 import { GatewayContext } from './context.js';
-import type { EngineLink } from './engine-link.js';
-import type { Metrics } from './metrics.js';
+import type { ContextOptions } from './context.js';
 import { createRateLimiter, loadSharedLimiter } from './rate-limiter.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { registerHttpRoutes } from './routes.js';
@@ -40,14 +36,7 @@ type ListenWithOptions = {
 const WS_FLUSH_MS_MAX = 3000;
 
 /** What one gateway thread's App is made of. */
-export interface GatewayAppOptions {
-  config: StockadeConfig;
-  link: EngineLink;
-  metrics: Metrics;
-  log: Logger;
-  /** Which gateway thread this is (0 = the main thread). */
-  thread: number;
-  audit?: AuditSink;
+export interface GatewayAppOptions extends ContextOptions {
   /** The module of the shared (Redis) limiter (see `loadSharedLimiter`); null without one. */
   sharedLimiterModule: string | null;
 }
@@ -64,25 +53,14 @@ export class GatewayApp {
     const { config, link, metrics, log } = options;
     const g = config.gateway;
     this.sharedLimiterModule = options.sharedLimiterModule;
-    this.ctx = new GatewayContext(
-      config,
-      link,
-      createVerifier(g),
-      localLimiter(config),
-      metrics,
-      log,
-      options.thread,
-      options.audit ?? noAudit,
-    );
+    this.ctx = new GatewayContext(options, createVerifier(g), localLimiter(config));
     this.app = uWS.App();
-    this.feed = new StockFeed(
-      this.app,
-      link,
-      g.wsStockUpdatesPerS,
-      g.skusTrackedMax,
-      (err) => log.warn({ err }, 'stock feed'),
+    this.feed = new StockFeed(this.app, link, {
+      updatesPerS: g.wsStockUpdatesPerS,
+      skusMax: g.skusTrackedMax,
+      onError: (err) => log.warn({ err }, 'stock feed'),
       metrics,
-    );
+    });
     registerWsRoutes(this.app, this.ctx, this.feed, this.sockets);
     registerHttpRoutes(this.app, this.ctx);
   }

@@ -50,37 +50,45 @@ export function auditTargetOf(
     : { sku: param, reservationId: null };
 }
 
-/** Records one reply: one object of one shape (every field set) per entry. */
-export function auditReply(
-  sink: AuditSink,
-  thread: number,
-  startedMs: number,
-  nowMs: number,
-  route: number,
-  outcome: string,
-  sku: string | null,
-  userId: string | null,
-  qty: number | null,
-  reservationId: string | null,
-  idempotencyKey: string | null,
-  detail: string | null,
-): void {
+/** One reply to record: what the route answered, about what, and when. */
+export interface AuditedReply {
+  /** The route's `RouteId`. */
+  route: number;
+  /** `reserved`, `confirmed`, … or the error code answered. */
+  outcome: string;
+  /** When the request arrived and when it was answered (`performance.now()`). */
+  startedMs: number;
+  nowMs: number;
+  sku: string | null;
+  userId: string | null;
+  qty: number | null;
+  reservationId: string | null;
+  idempotencyKey: string | null;
+  /** The invalid field or the reservation's state, when the answer names one. */
+  detail: string | null;
+}
+
+/**
+ * Records one reply with the sink and thread of `ctx`: one object of one shape (every field
+ * set) per entry.
+ */
+export function auditReply(ctx: { audit: AuditSink; thread: number }, r: AuditedReply): void {
   const entry: GatewayAuditEntry = {
-    kind: AUDIT_KINDS[route]!,
-    outcome,
+    kind: AUDIT_KINDS[r.route]!,
+    outcome: r.outcome,
     at: Date.now(),
-    sku,
-    userId,
-    route: ROUTES[route],
-    transport: route === RouteId.ws_reserve ? 'ws' : 'http',
-    thread,
-    qty,
-    reservationId,
-    idempotencyKey,
-    latencyUs: Math.round((nowMs - startedMs) * 1000),
-    detail,
+    sku: r.sku,
+    userId: r.userId,
+    route: ROUTES[r.route],
+    transport: r.route === RouteId.ws_reserve ? 'ws' : 'http',
+    thread: ctx.thread,
+    qty: r.qty,
+    reservationId: r.reservationId,
+    idempotencyKey: r.idempotencyKey,
+    latencyUs: Math.round((r.nowMs - r.startedMs) * 1000),
+    detail: r.detail,
   };
-  sink.record(entry);
+  ctx.audit.record(entry);
 }
 
 /**

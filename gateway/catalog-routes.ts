@@ -20,8 +20,8 @@ import { RouteId } from './metrics.js';
 // The module, not the barrel: the barrel loads sharp and piscina, which a gateway thread never uses.
 import { acceptsContentType } from '../moderation/index.js';
 import { checkProductBody, isProductId, takeSaleGate } from './product-validate.js';
-import { begin } from './gate.js';
-import type { BodyRule } from './gate.js';
+import { begin, gate } from './gate.js';
+import type { BodyRule, Gate } from './gate.js';
 
 /** The error reply of a catalog refusal, with its own message when it has one. */
 function catalogError(r: Extract<CatalogReply, { ok: false }>): ErrorReply {
@@ -66,18 +66,17 @@ const UPLOADS_BUSY = errorReplyWithMessage(
   'Too many image uploads in progress at this gateway; retry shortly.',
 );
 
-/** Starts an image upload route; null when the gate answered already. */
+/** Starts an image upload route (`g.body` is its image rule); null when the gate answered. */
 function beginUpload(
   res: HttpResponse,
   req: HttpRequest,
   ctx: GatewayContext,
-  route: number,
-  access: 'user' | 'admin',
+  g: Gate & { readonly body: BodyRule },
 ): { x: HttpExchange; contentType: string; rule: BodyRule } | null {
   // Read before the handler returns: uWS's request object is only valid until then.
   const contentType = req.getHeader('content-type');
-  const rule = imageRule(ctx);
-  const x = begin(res, req, ctx, route, access, rule);
+  const rule = g.body;
+  const x = begin(res, req, ctx, g);
   if (x === null) return null;
   if (!ctx.admitUpload()) {
     x.fail(UPLOADS_BUSY);
@@ -87,18 +86,24 @@ function beginUpload(
   return { x, contentType, rule };
 }
 
+const GET_PRODUCT = gate(RouteId.get_product, 'public', false);
+const PUT_PRODUCT = gate(RouteId.put_product, 'admin', true);
+
 export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): void {
+  const images = imageRule(ctx);
+  const moderateImage = gate(RouteId.moderate_image, 'user', images);
+  const productImage = gate(RouteId.product_image, 'admin', images);
   app.get('/v1/products/:id', (res, req) => {
-    const x = begin(res, req, ctx, RouteId.get_product, 'public', false);
+    const x = begin(res, req, ctx, GET_PRODUCT);
     if (!x) return;
     if (!isProductId(x.param)) return x.fail(errorReply('invalid', 'id'));
     reply(x, ctx.catalog.getProduct(x.param));
   });
   app.put('/v1/products/:id', (res, req) => {
-    begin(res, req, ctx, RouteId.put_product, 'admin', true)?.readJson(onProductBody);
+    begin(res, req, ctx, PUT_PRODUCT)?.readJson(onProductBody);
   });
   app.post('/v1/moderation/images', (res, req) => {
-    const u = beginUpload(res, req, ctx, RouteId.moderate_image, 'user');
+    const u = beginUpload(res, req, ctx, moderateImage);
     if (!u) return;
     const { x, contentType } = u;
     x.readBody(u.rule, (image) => {
@@ -109,7 +114,7 @@ export function registerCatalogRoutes(app: TemplatedApp, ctx: GatewayContext): v
     });
   });
   app.post('/v1/products/:id/images', (res, req) => {
-    const u = beginUpload(res, req, ctx, RouteId.product_image, 'admin');
+    const u = beginUpload(res, req, ctx, productImage);
     if (!u) return;
     const { x, contentType } = u;
     if (!isProductId(x.param)) return x.fail(errorReply('invalid', 'id'), true);

@@ -13,7 +13,28 @@ import type { EngineLink } from './engine-link.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
 
+/** What one gateway thread's routes are given (see `GatewayApp`). */
+export interface ContextOptions {
+  config: StockadeConfig;
+  link: EngineLink;
+  metrics: Metrics;
+  log: Logger;
+  /** Which gateway thread this is (0 = the main thread). */
+  thread: number;
+  /** Receives one entry per purchase decision, transition and admin call (audit.ts). */
+  audit?: AuditSink;
+}
+
 export class GatewayContext {
+  readonly config: StockadeConfig;
+  readonly link: EngineLink;
+  readonly verifier: JwtVerifier | null;
+  /** The local buckets, until a shared limiter replaces them (`GatewayApp.listen`). */
+  limiter: RateLimiter;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly thread: number;
+  readonly audit: AuditSink;
   readonly qtyMax: number;
   readonly bodyBytesMax: number;
   readonly inflightMax: number;
@@ -35,19 +56,17 @@ export class GatewayContext {
   catalog: CatalogLink = noCatalog();
   private drained: (() => void) | null = null;
 
-  constructor(
-    readonly config: StockadeConfig,
-    readonly link: EngineLink,
-    readonly verifier: JwtVerifier | null,
-    /** The local buckets, until a shared limiter replaces them (`GatewayApp.listen`). */
-    public limiter: RateLimiter,
-    readonly metrics: Metrics,
-    readonly log: Logger,
-    /** Which gateway thread this is (0 = the main thread). */
-    readonly thread: number,
-    /** Receives one entry per purchase decision, transition and admin call (audit.ts). */
-    readonly audit: AuditSink = noAudit,
-  ) {
+  constructor(options: ContextOptions, verifier: JwtVerifier | null, limiter: RateLimiter) {
+    const { config, log } = options;
+    const audit = options.audit ?? noAudit;
+    this.config = config;
+    this.link = options.link;
+    this.verifier = verifier;
+    this.limiter = limiter;
+    this.metrics = options.metrics;
+    this.log = log;
+    this.thread = options.thread;
+    this.audit = audit;
     this.qtyMax = config.engine.qtyMax;
     this.bodyBytesMax = config.gateway.bodyBytesMax;
     this.inflightMax = config.gateway.inflightMax;

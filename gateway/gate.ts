@@ -29,6 +29,22 @@ export interface BodyRule {
   tooLarge: ErrorReply;
 }
 
+/** What a route asks of the gate; made once per route, when the routes are registered. */
+export interface Gate {
+  readonly route: number;
+  readonly access: Access;
+  /** false: no body; true: a JSON body; or the rule of a raw body (an image). */
+  readonly body: boolean | BodyRule;
+}
+
+export function gate<B extends boolean | BodyRule>(
+  route: number,
+  access: Access,
+  body: B,
+): Gate & { readonly body: B } {
+  return Object.freeze({ route, access, body });
+}
+
 /**
  * The common gate of an engine-bound route: answers at once and returns null when the request
  * may not proceed, else returns the admitted exchange.
@@ -37,46 +53,52 @@ export function begin(
   res: HttpResponse,
   req: HttpRequest,
   ctx: GatewayContext,
-  route: number,
-  access: Access,
-  withBody: boolean | BodyRule,
+  g: Gate,
 ): HttpExchange | null {
   const started = performance.now();
-  if (!ctx.ready) return deny(res, req, ctx, route, started, errorReply('not_ready'), null);
+  // The refusals build their record only when they happen: the admitted path allocates none.
+  if (!ctx.ready) return deny(res, req, ctx, refusal(g, started, errorReply('not_ready'), null));
   let userId: string | null = null;
   let admin = false;
-  if (access !== 'public') {
+  if (g.access !== 'public') {
     const p = ctx.authenticate(req.getHeader('authorization'));
-    if (p === null) return deny(res, req, ctx, route, started, errorReply('unauthorized'), null);
+    if (p === null) return deny(res, req, ctx, refusal(g, started, errorReply('unauthorized'), null));
     if (p !== undefined) {
-      if (access === 'admin' && !p.admin)
-        return deny(res, req, ctx, route, started, errorReply('forbidden'), p.userId);
+      if (g.access === 'admin' && !p.admin) {
+        return deny(res, req, ctx, refusal(g, started, errorReply('forbidden'), p.userId));
+      }
       userId = p.userId;
       admin = p.admin;
     }
   }
-  if (withBody) {
-    const rule = withBody === true ? null : withBody;
-    const ct = req.getHeader('content-type');
-    if (rule === null ? !isJsonContentType(ct) : !rule.accepts(ct)) {
-      const reply = rule?.unsupported ?? errorReply('unsupported_media_type');
-      return deny(res, req, ctx, route, started, reply, userId);
-    }
-    const length = req.getHeader('content-length');
-    // uWS hands the request over, then closes the connection without a word: answer first.
-    if (length !== '' && !isDecimal(length)) {
-      return deny(res, req, ctx, route, started, MALFORMED_REQUEST, userId, true);
-    }
-    if (length !== '' && Number(length) > (rule?.bytesMax ?? ctx.bodyBytesMax)) {
-      const reply = rule?.tooLarge ?? errorReply('payload_too_large');
-      return deny(res, req, ctx, route, started, reply, userId, true);
-    }
+  if (g.body !== false) {
+    const bad = bodyRefusal(req, ctx, g.body === true ? null : g.body);
+    if (bad !== null) return deny(res, req, ctx, refusal(g, started, bad.reply, userId, bad.close));
   }
-  if (!ctx.admit()) return deny(res, req, ctx, route, started, GATEWAY_BUSY, userId);
-  const x = new HttpExchange(res, ctx, route, started, req.getParameter(0) ?? '');
+  if (!ctx.admit()) return deny(res, req, ctx, refusal(g, started, GATEWAY_BUSY, userId));
+  const x = new HttpExchange(res, ctx, g.route, started, req.getParameter(0) ?? '');
   x.userId = userId;
   x.admin = admin;
   return x;
+}
+
+/** Why a request's declared body may not be read (type or length), or null. */
+function bodyRefusal(
+  req: HttpRequest,
+  ctx: GatewayContext,
+  rule: BodyRule | null,
+): { reply: ErrorReply; close: boolean } | null {
+  const ct = req.getHeader('content-type');
+  if (rule === null ? !isJsonContentType(ct) : !rule.accepts(ct)) {
+    return { reply: rule?.unsupported ?? errorReply('unsupported_media_type'), close: false };
+  }
+  const length = req.getHeader('content-length');
+  // uWS hands the request over, then closes the connection without a word: answer first.
+  if (length !== '' && !isDecimal(length)) return { reply: MALFORMED_REQUEST, close: true };
+  if (length !== '' && Number(length) > (rule?.bytesMax ?? ctx.bodyBytesMax)) {
+    return { reply: rule?.tooLarge ?? errorReply('payload_too_large'), close: true };
+  }
+  return null;
 }
 
 /**
@@ -100,23 +122,43 @@ function isDecimal(s: string): boolean {
   return true;
 }
 
-/** Answers a request the gate refused, and records it in the audit log. */
-function deny(
-  res: HttpResponse,
-  req: HttpRequest,
-  ctx: GatewayContext,
-  route: number,
+/** A refusal by the gate: the reply, for whom, and whether the connection closes after it. */
+interface Refusal {
+  route: number;
+  started: number;
+  reply: ErrorReply;
+  userId: string | null;
+  close: boolean;
+}
+
+function refusal(
+  g: Gate,
   started: number,
   reply: ErrorReply,
   userId: string | null,
-  closeConnection = false,
-): null {
-  replyNow(res, ctx, route, started, reply, closeConnection);
+  close = false,
+): Refusal {
+  return { route: g.route, started, reply, userId, close };
+}
+
+/** Answers a request the gate refused, and records it in the audit log. */
+function deny(res: HttpResponse, req: HttpRequest, ctx: GatewayContext, r: Refusal): null {
+  const { route, started, reply, userId } = r;
+  replyNow(res, ctx, route, started, reply, r.close);
   if (ctx.auditing && AUDIT_KINDS[route] !== null) {
-    const { sku, reservationId: id } = auditTargetOf(route, req.getParameter(0) ?? '');
-    const now = performance.now();
-    const code = reply.code;
-    auditReply(ctx.audit, ctx.thread, started, now, route, code, sku, userId, null, id, null, null);
+    const { sku, reservationId } = auditTargetOf(route, req.getParameter(0) ?? '');
+    auditReply(ctx, {
+      route,
+      outcome: reply.code,
+      startedMs: started,
+      nowMs: performance.now(),
+      sku,
+      userId,
+      qty: null,
+      reservationId,
+      idempotencyKey: null,
+      detail: null,
+    });
   }
   return null;
 }

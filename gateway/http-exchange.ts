@@ -227,20 +227,18 @@ export class HttpExchange implements ReserveWaiter {
     // A transition's id as decoded by the route, or as sent when it did not decode.
     const target = auditTargetOf(this.route, this.reservationId ?? this.param);
     const id = this.reservationId ?? target.reservationId;
-    auditReply(
-      this.ctx.audit,
-      this.ctx.thread,
-      this.startedMs,
-      performance.now(),
-      this.route,
-      outcome === OUTCOME_OK && this.result !== null ? this.result : OUTCOMES[outcome],
-      r !== null ? r.sku : target.sku,
-      r !== null ? r.userId : this.userId,
-      r !== null ? r.qty : this.qty > 0 ? this.qty : null,
-      id,
-      r !== null ? r.idempotencyKey : null,
-      this.detail,
-    );
+    auditReply(this.ctx, {
+      route: this.route,
+      outcome: outcome === OUTCOME_OK && this.result !== null ? this.result : OUTCOMES[outcome],
+      startedMs: this.startedMs,
+      nowMs: performance.now(),
+      sku: r !== null ? r.sku : target.sku,
+      userId: r !== null ? r.userId : this.userId,
+      qty: r !== null ? r.qty : this.qty > 0 ? this.qty : null,
+      reservationId: id,
+      idempotencyKey: r !== null ? r.idempotencyKey : null,
+      detail: this.detail,
+    });
   }
 }
 

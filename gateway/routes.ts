@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import type { GatewayContext } from './context.js';
-import { GATEWAY_BUSY, begin } from './gate.js';
+import { GATEWAY_BUSY, begin, gate } from './gate.js';
 import { CATALOG_ALLOWED, gateSkuPut, registerCatalogRoutes } from './catalog-routes.js';
 import { dashboardHtml } from './dashboard.js';
 import { codeOfError } from './engine-link.js';
@@ -102,8 +102,9 @@ function onRestockBody(x: HttpExchange, body: Record<string, unknown>): void {
 type ReservationMethod = 'confirm' | 'cancel' | 'returnOrder';
 
 function reservationCommand(ctx: GatewayContext, route: number, method: ReservationMethod) {
+  const g = gate(route, 'user', false);
   return (res: HttpResponse, req: HttpRequest): void => {
-    const x = begin(res, req, ctx, route, 'user', false);
+    const x = begin(res, req, ctx, g);
     if (!x) return;
     const id = checkReservationId(x.param);
     if (id === null) return x.fail(errorReply('invalid', 'reservationId'));
@@ -129,27 +130,33 @@ const ALLOWED: [string, string][] = [
   ['/', 'GET'],
 ];
 
+const RESERVE = gate(RouteId.reserve, 'user', true);
+const GET_SKU = gate(RouteId.get_sku, 'public', false);
+const PUT_SKU = gate(RouteId.put_sku, 'admin', true);
+const RESTOCK = gate(RouteId.restock, 'admin', true);
+const CLOSE = gate(RouteId.close, 'admin', false);
+
 export function registerHttpRoutes(app: TemplatedApp, ctx: GatewayContext): void {
   app.post('/v1/skus/:sku/reservations', (res, req) => {
-    begin(res, req, ctx, RouteId.reserve, 'user', true)?.readJson(onReserveBody);
+    begin(res, req, ctx, RESERVE)?.readJson(onReserveBody);
   });
   app.post('/v1/reservations/:id/confirm', reservationCommand(ctx, RouteId.confirm, 'confirm'));
   app.post('/v1/reservations/:id/cancel', reservationCommand(ctx, RouteId.cancel, 'cancel'));
   app.post('/v1/orders/:id/return', reservationCommand(ctx, RouteId.return, 'returnOrder'));
   app.get('/v1/skus/:sku', (res, req) => {
-    const x = begin(res, req, ctx, RouteId.get_sku, 'public', false);
+    const x = begin(res, req, ctx, GET_SKU);
     if (!x) return;
     if (!isSkuId(x.param)) return x.fail(errorReply('invalid', 'sku'));
     answer(x, ctx.link.getSku(x.param), ok200);
   });
   app.put('/v1/skus/:sku', (res, req) => {
-    begin(res, req, ctx, RouteId.put_sku, 'admin', true)?.readJson(onPutBody);
+    begin(res, req, ctx, PUT_SKU)?.readJson(onPutBody);
   });
   app.post('/v1/skus/:sku/restock', (res, req) => {
-    begin(res, req, ctx, RouteId.restock, 'admin', true)?.readJson(onRestockBody);
+    begin(res, req, ctx, RESTOCK)?.readJson(onRestockBody);
   });
   app.post('/v1/skus/:sku/close', (res, req) => {
-    const x = begin(res, req, ctx, RouteId.close, 'admin', false);
+    const x = begin(res, req, ctx, CLOSE);
     if (!x) return;
     if (!isSkuId(x.param)) return x.fail(errorReply('invalid', 'sku'));
     answer(x, ctx.link.closeSale(x.param), ok200);

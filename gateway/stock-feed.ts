@@ -39,6 +39,14 @@ export function stockMessage(s: SkuSnapshot): string {
   });
 }
 
+export interface StockFeedOptions {
+  /** At most this many updates per SKU per second (changes in between are coalesced). */
+  updatesPerS: number;
+  skusMax: number;
+  onError: (err: unknown) => void;
+  metrics: { wsStockSubscriptions: number };
+}
+
 export class StockFeed {
   /** Subscribers per SKU on this thread (`*` counts the all-SKUs subscribers). */
   private readonly counts = new Map<string, number>();
@@ -50,16 +58,23 @@ export class StockFeed {
   private polling = false;
   private closed = false;
 
+  private readonly updatesPerS: number;
+  /** SKUs (and `*`) followed at most: past it a subscription to a new one is refused. */
+  readonly skusMax: number;
+  private readonly onError: (err: unknown) => void;
+  /** Where the sum of `counts` is shown (/metrics' stockade_ws_stock_subscriptions). */
+  private readonly metrics: { wsStockSubscriptions: number };
+
   constructor(
     private readonly app: TemplatedApp,
     private readonly link: EngineLink,
-    private readonly updatesPerS: number,
-    /** SKUs (and `*`) followed at most: past it a subscription to a new one is refused. */
-    readonly skusMax: number,
-    private readonly onError: (err: unknown) => void,
-    /** Where the sum of `counts` is shown (/metrics' stockade_ws_stock_subscriptions). */
-    private readonly metrics: { wsStockSubscriptions: number },
-  ) {}
+    options: StockFeedOptions,
+  ) {
+    this.updatesPerS = options.updatesPerS;
+    this.skusMax = options.skusMax;
+    this.onError = options.onError;
+    this.metrics = options.metrics;
+  }
 
   /** Whether a subscription to `sku` (or `*`) fits under `skusMax`. */
   hasRoomFor(sku: string): boolean {

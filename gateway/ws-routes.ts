@@ -121,58 +121,59 @@ class WsRequest implements ReserveWaiter {
   private audit(r: ReserveOutcome, now: number): void {
     const q = this.request;
     const ok = r.status === 'reserved';
-    auditReply(
-      this.ctx.audit,
-      this.ctx.thread,
-      this.startedMs,
-      now,
-      RouteId.ws_reserve,
-      r.status,
-      q.sku,
-      q.userId,
-      q.qty,
-      ok ? r.reservationId : null,
-      q.idempotencyKey,
-      ok ? null : (r.field ?? r.state ?? null),
-    );
+    auditReply(this.ctx, {
+      route: RouteId.ws_reserve,
+      outcome: r.status,
+      startedMs: this.startedMs,
+      nowMs: now,
+      sku: q.sku,
+      userId: q.userId,
+      qty: q.qty,
+      reservationId: ok ? r.reservationId : null,
+      idempotencyKey: q.idempotencyKey,
+      detail: ok ? null : (r.field ?? r.state ?? null),
+    });
   }
 }
 
-function refuse(
-  ws: Socket,
-  s: WsSession,
-  ctx: GatewayContext,
-  id: string,
-  started: number,
-  code: GatewayCode,
-  field?: string,
-  request?: Record<string, unknown>,
-) {
-  sendError(ws, s, id, errorReply(code, field));
+/** A purchase message the gateway refused before the engine saw it. */
+interface WsRefusal {
+  id: string;
+  started: number;
+  code: GatewayCode;
+  field?: string;
+  /** The message as sent, for the audit entry (absent when it did not parse). */
+  request?: Record<string, unknown>;
+}
+
+function refuse(ws: Socket, s: WsSession, ctx: GatewayContext, r: WsRefusal): void {
+  sendError(ws, s, r.id, errorReply(r.code, r.field));
   const now = performance.now();
-  ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(code), now - started);
-  if (ctx.auditing) auditRefusal(ctx, s, started, now, code, field ?? null, request);
+  ctx.metrics.observe(RouteId.ws_reserve, outcomeOf(r.code), now - r.started);
+  if (ctx.auditing) auditRefusal(ctx, s, r, now);
 }
 
 /** The audit entry of a purchase message the gateway refused before the engine saw it. */
-function auditRefusal(
-  ctx: GatewayContext,
-  s: WsSession,
-  started: number,
-  now: number,
-  code: GatewayCode,
-  detail: string | null,
-  m: Record<string, unknown> | undefined,
-): void {
+function auditRefusal(ctx: GatewayContext, s: WsSession, r: WsRefusal, now: number): void {
+  const { started, code, request: m } = r;
+  const detail = r.field ?? null;
   // The message's fields as sent (the refusal may be that they are invalid), when they are
   // strings and numbers of sane length.
   const str = (v: unknown) => (typeof v === 'string' && v.length <= 128 ? v : null);
   const userId = s.userId ?? (ctx.authNone && m !== undefined ? str(m.userId) : null);
   const qty = m !== undefined && typeof m.qty === 'number' ? m.qty : null;
-  const sku = m !== undefined ? str(m.sku) : null;
-  const key = m !== undefined ? str(m.idempotencyKey) : null;
-  const route = RouteId.ws_reserve;
-  auditReply(ctx.audit, ctx.thread, started, now, route, code, sku, userId, qty, null, key, detail);
+  auditReply(ctx, {
+    route: RouteId.ws_reserve,
+    outcome: code,
+    startedMs: started,
+    nowMs: now,
+    sku: m !== undefined ? str(m.sku) : null,
+    userId,
+    qty,
+    reservationId: null,
+    idempotencyKey: m !== undefined ? str(m.idempotencyKey) : null,
+    detail,
+  });
 }
 
 function onReserve(
@@ -183,16 +184,18 @@ function onReserve(
   id: string,
 ): void {
   const started = performance.now();
-  if (!ctx.ready) return refuse(ws, s, ctx, id, started, 'not_ready', undefined, m);
+  if (!ctx.ready) return refuse(ws, s, ctx, { id, started, code: 'not_ready', request: m });
   if (!ctx.authNone && (s.principal === null || !ctx.verifier!.stillValid(s.principal))) {
-    return refuse(ws, s, ctx, id, started, 'unauthorized', undefined, m);
+    return refuse(ws, s, ctx, { id, started, code: 'unauthorized', request: m });
   }
   const sku = typeof m.sku === 'string' ? m.sku : '';
   const c = checkReserve(sku, m, s.userId, ctx.qtyMax);
-  if (!c.ok) return refuse(ws, s, ctx, id, started, 'invalid', c.field, m);
+  if (!c.ok) return refuse(ws, s, ctx, { id, started, code: 'invalid', field: c.field, request: m });
   const allowed = ctx.limiter.take(c.value.userId, started);
-  if (allowed === false) return refuse(ws, s, ctx, id, started, 'rate_limited', undefined, m);
-  if (!ctx.admit()) return refuse(ws, s, ctx, id, started, 'overloaded', undefined, m);
+  if (allowed === false) {
+    return refuse(ws, s, ctx, { id, started, code: 'rate_limited', request: m });
+  }
+  if (!ctx.admit()) return refuse(ws, s, ctx, { id, started, code: 'overloaded', request: m });
   const waiter = new WsRequest(ws, s, id, ctx, started, c.value);
   if (allowed === true) return ctx.link.reserve(c.value, waiter);
   allowed.then(
@@ -237,20 +240,23 @@ function unfollow(ws: Socket, s: WsSession, sku: string): void {
   }
 }
 
+/** A message that is not a purchase, being answered: its socket, App and arrival. */
+interface Incoming {
+  ws: Socket;
+  s: WsSession;
+  ctx: GatewayContext;
+  feed: StockFeed;
+  /** The message's `id`, as JSON. */
+  id: string;
+  started: number;
+}
+
 /** Answers a message that is not a purchase, and counts it (route `ws_message`). */
-function answerMessage(
-  ws: Socket,
-  s: WsSession,
-  ctx: GatewayContext,
-  started: number,
-  id: string,
-  reply: ErrorReply | null,
-  ok?: string,
-): void {
-  if (reply !== null) sendError(ws, s, id, reply);
-  else if (ok !== undefined) send(ws, s, ok);
+function answer(msg: Incoming, reply: ErrorReply | null, ok?: string): void {
+  if (reply !== null) sendError(msg.ws, msg.s, msg.id, reply);
+  else if (ok !== undefined) send(msg.ws, msg.s, ok);
   const outcome = reply === null ? OUTCOME_OK : outcomeOf(reply.code);
-  ctx.metrics.observe(RouteId.ws_message, outcome, performance.now() - started);
+  msg.ctx.metrics.observe(RouteId.ws_message, outcome, performance.now() - msg.started);
 }
 
 /**
@@ -258,7 +264,8 @@ function answerMessage(
  * or the refusal past a bound. A repeat subscribe is answered again but counted once (the feed
  * polls a SKU until its count returns to zero, which one unsubscribe or the close achieves).
  */
-function startFollowing(ws: Socket, s: WsSession, feed: StockFeed, sku: string): Set<string> | ErrorReply {
+function startFollowing(msg: Incoming, sku: string): Set<string> | ErrorReply {
+  const { ws, s, feed } = msg;
   const had = new Set(s.topics);
   if (had.delete(sku)) return had; // a repeat gets its snapshot again
   if (s.topics.size >= TOPICS_PER_SOCKET_MAX) return TOO_MANY_TOPICS;
@@ -273,50 +280,35 @@ function startFollowing(ws: Socket, s: WsSession, feed: StockFeed, sku: string):
  * followed, so nobody can make the feed poll ids that mean nothing. Bounded per socket and, in
  * SKUs followed, per gateway thread (the feed's `skusMax`).
  */
-function onSubscribe(
-  ws: Socket,
-  s: WsSession,
-  ctx: GatewayContext,
-  feed: StockFeed,
-  m: Record<string, unknown>,
-  id: string,
-): void {
-  const started = performance.now();
+function onSubscribe(msg: Incoming, m: Record<string, unknown>): void {
   const sku = m.sku;
-  if (sku !== ALL_SKUS && !isSkuId(sku)) {
-    return answerMessage(ws, s, ctx, started, id, errorReply('invalid', 'sku'));
-  }
-  const exists = sku === ALL_SKUS ? Promise.resolve(true) : ctx.link.getSkus([sku]).then((r) => r[0] !== null);
+  if (sku !== ALL_SKUS && !isSkuId(sku)) return answer(msg, errorReply('invalid', 'sku'));
+  const exists =
+    sku === ALL_SKUS
+      ? Promise.resolve(true)
+      : msg.ctx.link.getSkus([sku]).then((r) => r[0] !== null);
   exists
     .then((yes) => {
-      if (!s.open) return;
-      if (!yes) return answerMessage(ws, s, ctx, started, id, errorReply('unknown_sku'));
-      const had = startFollowing(ws, s, feed, sku);
-      if (!(had instanceof Set)) return answerMessage(ws, s, ctx, started, id, had);
+      if (!msg.s.open) return;
+      if (!yes) return answer(msg, errorReply('unknown_sku'));
+      const had = startFollowing(msg, sku);
+      if (!(had instanceof Set)) return answer(msg, had);
       // The first snapshot goes to this socket only; later ones are published when seq moves.
-      return feed.firstSnapshots(sku, had).then((msgs) => {
-        const ack = `{"type":"subscribed","id":${id},"sku":${JSON.stringify(sku)}}`;
-        answerMessage(ws, s, ctx, started, id, null, ack);
-        for (const msg of msgs ?? []) send(ws, s, msg);
+      return msg.feed.firstSnapshots(sku, had).then((snapshots) => {
+        answer(msg, null, `{"type":"subscribed","id":${msg.id},"sku":${JSON.stringify(sku)}}`);
+        for (const snapshot of snapshots ?? []) send(msg.ws, msg.s, snapshot);
       });
     })
-    .catch((err: unknown) => answerMessage(ws, s, ctx, started, id, errorReply(codeOfError(err))));
+    .catch((err: unknown) => answer(msg, errorReply(codeOfError(err))));
 }
 
-function onUnsubscribe(
-  ws: Socket,
-  s: WsSession,
-  ctx: GatewayContext,
-  feed: StockFeed,
-  m: Record<string, unknown>,
-): void {
-  const started = performance.now();
+function onUnsubscribe(msg: Incoming, m: Record<string, unknown>): void {
   const sku = typeof m.sku === 'string' ? m.sku : '';
-  if (s.topics.has(sku)) {
-    unfollow(ws, s, sku);
-    feed.removed(sku);
+  if (msg.s.topics.has(sku)) {
+    unfollow(msg.ws, msg.s, sku);
+    msg.feed.removed(sku);
   }
-  answerMessage(ws, s, ctx, started, 'null', null);
+  answer(msg, null);
 }
 
 function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: ArrayBuffer): void {
@@ -324,32 +316,31 @@ function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: Ar
   const started = performance.now();
   const m = parseObject(Buffer.from(message).toString('utf8'));
   if (m === null) {
-    answerMessage(ws, s, ctx, started, 'null', errorReply('malformed_json'));
+    answer({ ws, s, ctx, feed, id: 'null', started }, errorReply('malformed_json'));
     // Which kind of message it was cannot be told; it is recorded as a purchase attempt, as
     // over HTTP, only once past authentication: an anonymous socket (a subscriber) sending
     // garbage is not a purchase and must not crowd real entries out of the bounded log.
     if (ctx.auditing && (s.userId !== null || ctx.authNone)) {
-      const now = performance.now();
-      auditRefusal(ctx, s, now, now, 'malformed_json', null, undefined);
+      auditRefusal(ctx, s, { id: 'null', started, code: 'malformed_json' }, performance.now());
     }
     return;
   }
   const id = idJson(m.id);
+  if (m.type === 'reserve') return onReserve(ws, s, ctx, m, id);
+  const msg: Incoming = { ws, s, ctx, feed, id, started };
   switch (m.type) {
-    case 'reserve':
-      return onReserve(ws, s, ctx, m, id);
     case 'subscribe':
-      return onSubscribe(ws, s, ctx, feed, m, id);
+      return onSubscribe(msg, m);
     case 'unsubscribe':
-      return onUnsubscribe(ws, s, ctx, feed, m);
+      return onUnsubscribe(msg, m);
     case 'subscribe_stats':
       if (!s.stats && ws.subscribe('stats')) {
         s.stats = true;
         feed.statsAdded();
       }
-      return answerMessage(ws, s, ctx, started, id, null);
+      return answer(msg, null);
     default:
-      return answerMessage(ws, s, ctx, started, id, errorReply('invalid', 'type'));
+      return answer(msg, errorReply('invalid', 'type'));
   }
 }
 

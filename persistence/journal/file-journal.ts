@@ -1,4 +1,5 @@
 import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, statfsSync, writevSync, existsSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { frameCheckOf, fsyncDir } from './journal-dir.js';
 import type { FrameCheck } from './journal-dir.js';
@@ -291,6 +292,8 @@ export class FileJournal implements Journal {
         }
       }
       const done = () => {
+        // One append in flight per shard: nothing may have moved the end underneath this one.
+        if (f.end !== at) assert.fail(`${this.path(shard)}: the end moved during an append`);
         f.writing = false;
         f.end = next;
         if (next + grow > f.allocated) f.allocated = next + grow;
