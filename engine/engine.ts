@@ -291,8 +291,10 @@ export class Engine extends EventEmitter {
   async stats(): Promise<EngineStats> {
     const shards = await Promise.all(
       this.shards.map(async (s) => {
-        const base = { up: !s.down, queueDepth: s.depth, batchesSent: s.batchesSent, restarts: s.restarts };
-        if (s.down) return { ...emptyStats(s.index), ...base };
+        const up = !s.down && !this.closed;
+        const base = { up, queueDepth: s.depth, batchesSent: s.batchesSent, restarts: s.restarts };
+        // A closed engine's shards answer nothing: their counters here are all there is.
+        if (!up) return { ...emptyStats(s.index), ...base };
         // A shard that dies before it answers is reported down, not as a failed call.
         const live = await nullIfDown(s.control.stats());
         return live === null ? { ...emptyStats(s.index), ...base, up: false } : { ...live, ...base };

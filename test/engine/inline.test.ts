@@ -59,6 +59,11 @@ function controlOf(port: MessagePort): Comlink.Remote<ShardControl> {
   return Comlink.wrap<ShardControl>(comlinkEndpoint(port));
 }
 
+/** Resolves once this turn's microtasks and its setImmediate callbacks have run. */
+function turnEnds(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Watches an inline shard end: what it emitted, in order, once it has exited. */
 function ending(shard: InlineShard): Promise<string[]> {
   const seen: string[] = [];
@@ -82,7 +87,9 @@ t.test('a shard that throws on a batch is ended as a crashed worker would be: er
   let replies = 0;
   shard.on('message', () => replies++);
   shard.postMessage({ kind: 'batch', id: 2, buffer: new ArrayBuffer(8), bytes: 0, count: 0, results: new ArrayBuffer(8) });
-  await new Promise((r) => setTimeout(r, 20));
+  // A live shard decides a batch inside postMessage and replies on a microtask: by the end of
+  // this turn's microtasks a reply would have come.
+  await turnEnds();
   t.equal(replies, 0, 'an ended shard takes no more batches');
 });
 
@@ -230,7 +237,10 @@ t.test('a replacement reads the journal only once the shard it replaces has let 
   const ready = controlOf(port1)
     .ready()
     .then(() => (recovered = true));
-  await new Promise((r) => setTimeout(r, 50));
+  // Ungated, this shard (no journal) recovers at once and answers ready() over its channel: a
+  // round trip on the same channel, answered after it, shows it has not.
+  await controlOf(port1).stats();
+  await turnEnds();
   t.notOk(recovered, 'no recovery while the previous shard holds the journal');
   letGo();
   await ready;
@@ -248,7 +258,10 @@ t.test('a replacement ended before it recovered never reads the journal, and set
   const terminated = shard.terminate();
   let settled = false;
   void shard.settled.then(() => (settled = true));
-  await new Promise((r) => setTimeout(r, 20));
+  // Ungated, `settled` follows the shard's own stop (no journal: a few microtasks and the end's
+  // setImmediate); the 'exit' comes on that same setImmediate.
+  await new Promise((r) => shard.once('exit', r));
+  await turnEnds();
   t.notOk(settled, 'not before the shard it replaced has let go');
   letGo();
   t.equal(await terminated, 1);
@@ -257,7 +270,7 @@ t.test('a replacement ended before it recovered never reads the journal, and set
 
 t.test('close() while a restart is scheduled: the restart never starts and nothing is left running', async (t) => {
   const dir = tempDir();
-  const engine = await testEngine({ journal: { kind: 'file', dir, restartDelayMs: 500 } });
+  const engine = await testEngine({ journal: { kind: 'file', dir, restartDelayMs: 50 } });
   await engine.defineSku({ sku: 'c', stock: 3 });
   const down = new Promise<ShardDownInfo>((resolve) => engine.once('shard_down', resolve));
   let ups = 0;
@@ -265,7 +278,14 @@ t.test('close() while a restart is scheduled: the restart never starts and nothi
   await engine.crashShardForTest(engine.shardOf('c'));
   t.match(await down, { restarting: true });
   await engine.close();
-  await new Promise((r) => setTimeout(r, 700));
+  // Timers of equal delay fire in the order they were set: by the time this one fires, the
+  // restart's (set earlier, 50 ms) has, and a restart would have counted itself at once.
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(
+    (await engine.stats()).shards.map((s) => s.restarts),
+    [0, 0],
+    'the restart never started',
+  );
   t.equal(ups, 0, 'no shard came back after close');
 });
 
