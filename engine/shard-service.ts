@@ -10,8 +10,17 @@ import { threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { clockFromSpec, comlinkEndpoint } from '../actors/index.js';
 import { openJournal } from '../persistence/journal/index.js';
+import type { Journal } from '../persistence/journal/index.js';
 import { ShardHost } from './shard-host.js';
-import type { BatchMessage, EventsMessage, ResultsMessage, ShardControl, ShardWorkerData } from './shard-messages.js';
+import type { RecoveryStats } from './shard-host.js';
+import type {
+  BatchMessage,
+  EventsMessage,
+  ResultsMessage,
+  ShardControl,
+  ShardStats,
+  ShardWorkerData,
+} from './shard-messages.js';
 
 /** The shard's end of the data plane: a worker's `parentPort`, or the inline pair's end. */
 export interface ShardPort {
@@ -38,69 +47,109 @@ export function serveShard(
   onFault: (error: unknown) => void = crash,
   after: Promise<void> = Promise.resolve(),
 ): { stop(): Promise<void> } {
-  const clock = clockFromSpec(data.clock);
-  const journal = openJournal(data.config);
-  let batchesApplied = 0;
+  const served = new ServedShard(data, port, onFault);
+  served.start(after);
+  Comlink.expose(served.control(), comlinkEndpoint(data.control));
+  return served;
+}
 
-  const host = new ShardHost(data.shard, data.options, journal, clock, {
-    onEvents(events) {
-      const msg: EventsMessage = { kind: 'events', events };
-      port.postMessage(msg);
-    },
-    onFault,
-  });
-  let stopped = false;
-  // Stopped before it could recover (its replacement's turn came first, or the engine closed):
-  // it never reads the journal, so it cannot race whoever does.
-  const recovered = after.then(() => (stopped ? new Promise<never>(() => {}) : host.recover()));
-  // Until recovery is done, batches wait here in arrival order (the engine does not send any
-  // before `ready()` resolves; this only guards a restart race).
-  const early: BatchMessage[] = [];
-  let isReady = false;
+/** The shard as `serveShard` serves it: its host, the data plane and the expiry timer. */
+class ServedShard {
+  private readonly journal: Journal | null;
+  private readonly host: ShardHost;
+  private batchesApplied = 0;
+  private stopped = false;
+  /**
+   * Until recovery is done, batches wait here in arrival order (the engine does not send any
+   * before `ready()` resolves; this only guards a restart race).
+   */
+  private readonly early: BatchMessage[] = [];
+  private isReady = false;
+  private recovered: Promise<RecoveryStats> = new Promise(() => {});
+  private readonly timer: NodeJS.Timeout;
 
-  function apply(msg: BatchMessage): void {
-    const results = new Float64Array(msg.results);
-    host.applyBatch(new Uint8Array(msg.buffer, 0, msg.bytes), msg.count, results, () => {
-      const reply: ResultsMessage = { kind: 'results', id: msg.id, buffer: msg.buffer, results: msg.results };
-      port.postMessage(reply, [reply.buffer, reply.results]);
+  constructor(
+    private readonly data: ShardWorkerData,
+    private readonly port: ShardPort,
+    private readonly onFault: (error: unknown) => void,
+  ) {
+    this.journal = openJournal(data.config);
+    this.host = new ShardHost(data.shard, data.options, this.journal, clockFromSpec(data.clock), {
+      onEvents(events) {
+        const msg: EventsMessage = { kind: 'events', events };
+        port.postMessage(msg);
+      },
+      onFault,
     });
-    batchesApplied++;
+    this.timer = setInterval(() => {
+      try {
+        this.host.tick();
+      } catch (err) {
+        onFault(err);
+      }
+    }, data.options.timerTickMs);
+    this.timer.unref();
   }
 
-  port.on('message', (msg: BatchMessage) => {
-    if (isReady) apply(msg);
-    else early.push(msg);
-  });
+  /** Recovers once `after` has resolved, then applies the batches that came meanwhile. */
+  start(after: Promise<void>): void {
+    // Stopped before it could recover (its replacement's turn came first, or the engine
+    // closed): it never reads the journal, so it cannot race whoever does.
+    this.recovered = after.then(() =>
+      this.stopped ? new Promise<never>(() => {}) : this.host.recover(),
+    );
+    this.port.on('message', (msg: BatchMessage) => {
+      if (this.isReady) this.apply(msg);
+      else this.early.push(msg);
+    });
+    this.recovered.then(() => {
+      this.isReady = true;
+      try {
+        for (const msg of this.early.splice(0)) this.apply(msg);
+      } catch (err) {
+        this.onFault(err);
+      }
+    }, this.onFault);
+  }
 
-  recovered.then(() => {
-    isReady = true;
-    try {
-      for (const msg of early.splice(0)) apply(msg);
-    } catch (err) {
-      onFault(err);
-    }
-  }, onFault);
+  private apply(msg: BatchMessage): void {
+    const results = new Float64Array(msg.results);
+    const bytes = new Uint8Array(msg.buffer, 0, msg.bytes);
+    this.host.applyBatch(bytes, msg.count, results, () => {
+      const reply: ResultsMessage = {
+        kind: 'results',
+        id: msg.id,
+        buffer: msg.buffer,
+        results: msg.results,
+      };
+      this.port.postMessage(reply, [reply.buffer, reply.results]);
+    });
+    this.batchesApplied++;
+  }
 
-  const timer = setInterval(() => {
-    try {
-      host.tick();
-    } catch (err) {
-      onFault(err);
-    }
-  }, data.options.timerTickMs);
-  timer.unref();
+  control(): ShardControl {
+    const host = this.host;
+    return {
+      ready: () => this.recovered,
+      define: (def) => host.define(def),
+      update: (sku, update) => host.update(sku, update),
+      get: (sku) => host.shard.get(sku),
+      getMany: (skus) => skus.map((sku) => host.shard.get(sku)),
+      stats: () => this.stats(),
+      tick: () => host.tick(),
+      setEventForwarding: (on) => host.setForwarding(on),
+      drain: () => host.flush().then(() => true),
+      shutdown: () => this.shutdown(),
+    };
+  }
 
-  const control: ShardControl = {
-    ready: () => recovered,
-    define: (def) => host.define(def),
-    update: (sku, update) => host.update(sku, update),
-    get: (sku) => host.shard.get(sku),
-    getMany: (skus) => skus.map((sku) => host.shard.get(sku)),
-    stats: () => ({
-      shard: data.shard,
+  private stats(): ShardStats {
+    const host = this.host;
+    return {
+      shard: this.data.shard,
       skus: host.shard.skuCount,
       commandsApplied: host.shard.commandsApplied,
-      batchesApplied,
+      batchesApplied: this.batchesApplied,
       holdsScheduled: host.shard.holdsScheduled,
       expiredTotal: host.shard.expiredTotal,
       heapUsedBytes: process.memoryUsage().heapUsed,
@@ -108,35 +157,27 @@ export function serveShard(
       appends: host.appends,
       appendsFailed: host.appendsFailed,
       recovery: host.recovery,
-    }),
-    tick: () => host.tick(),
-    setEventForwarding: (on) => host.setForwarding(on),
-    async drain() {
-      await host.flush();
-      return true;
-    },
-    async shutdown() {
-      clearInterval(timer);
-      await host.flush();
-      await journal?.close();
-      // Let the reply to this call go out before the ports close.
-      setImmediate(() => {
-        data.control.close();
-        port.close();
-      });
-    },
-  };
+    };
+  }
 
-  Comlink.expose(control, comlinkEndpoint(data.control));
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      data.control.close();
-      await host.abandon();
-      await journal?.close().catch(() => {});
-    },
-  };
+  private async shutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.host.flush();
+    await this.journal?.close();
+    // Let the reply to this call go out before the ports close.
+    setImmediate(() => {
+      this.data.control.close();
+      this.port.close();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.data.control.close();
+    await this.host.abandon();
+    await this.journal?.close().catch(() => {});
+  }
 }
 
 /** The worker's fault handling: an uncaught error, so the worker ends and the engine sees it. */
