@@ -1,5 +1,7 @@
 /** The SKU actor, the shard that hosts actors, and the wire codec between engine and shards. */
 export { SkuActor } from './sku-actor.js';
+export { CounterMove, moveCounters } from './counters.js';
+export type { CounterMoveCode, StockCounters } from './counters.js';
 export { Shard } from './shard.js';
 export type { ShardOptions, ControlResult } from './shard.js';
 export { BatchWriter, Op, RESULT_STRIDE } from './codec.js';

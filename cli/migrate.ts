@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { loadConfig, redactedUrl } from '../config/index.js';
 import { messageOf, parseCommand } from './command.js';
 import type { CommandOptions } from './command.js';
@@ -20,19 +19,15 @@ export async function migrateCommand(
   options: CommandOptions = {},
 ): Promise<number> {
   const err = options.err ?? process.stderr;
-  const url = parseCommand('migrate', MIGRATE_USAGE, out, err, () => {
-    const { values: v } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'mysql-url': { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (v.help) return null;
-    return loadConfig({ env: options.env, file: v.config, overrides: { mysql: { url: v['mysql-url'] } } }).mysql.url;
+  const url = parseCommand(argv, {
+    name: 'migrate',
+    usage: MIGRATE_USAGE,
+    out,
+    err,
+    shared: ['mysql-url', 'config'],
+    own: {},
+    build: ({ configFile, configInput }) =>
+      loadConfig({ env: options.env, file: configFile, overrides: configInput }).mysql.url,
   });
   if (typeof url === 'number') return url;
   const pool = openMysqlPool(url, { connectionLimit: 1 });

@@ -1,12 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import type { Pool } from 'mysql2/promise';
-import { loadConfig, redactedUrl, splitList } from '../config/index.js';
-import type { ConfigInput, StockadeConfig } from '../config/index.js';
+import { loadConfig, redactedUrl } from '../config/index.js';
+import type { StockadeConfig } from '../config/index.js';
 import { fileJournalSource, kafkaJournalSource } from '../persistence/journal/index.js';
 import type { JournalSource } from '../persistence/journal/index.js';
 import { messageOf, parseCommand } from './command.js';
-import type { CommandOptions } from './command.js';
+import type { CommandOptions, ParsedFlags } from './command.js';
 import { MysqlProjector, openMysqlPool } from '../persistence/stores/index.js';
 import type { ProjectorStats } from '../persistence/stores/index.js';
 
@@ -69,30 +68,22 @@ interface ProjectArgs {
   once: boolean;
 }
 
-function parseProjectArgs(argv: string[], env: CommandOptions['env']): ProjectArgs | null {
-  const { values: v } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      'mysql-url': { type: 'string' },
-      journal: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'kafka-brokers': { type: 'string' },
-      'kafka-topic': { type: 'string' },
-      'progress-ms': { type: 'string' },
-      once: { type: 'boolean', default: false },
-      config: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (v.help) return null;
-  const overrides = {
-    mysql: { url: v['mysql-url'] },
-    journal: { kind: v.journal, dir: v['data-dir'] },
-    kafka: { brokers: splitList(v['kafka-brokers']), topic: v['kafka-topic'] },
-  } as ConfigInput;
-  const config = loadConfig({ env, file: v.config, overrides });
+const PROJECT_FLAGS = {
+  shared: ['mysql-url', 'journal', 'data-dir', 'kafka-brokers', 'kafka-topic', 'config'],
+  own: {
+    'progress-ms': { type: 'string' },
+    once: { type: 'boolean', default: false },
+  },
+} as const;
+
+type ProjectFlags = ParsedFlags<
+  (typeof PROJECT_FLAGS)['own'],
+  (typeof PROJECT_FLAGS)['shared'][number]
+>;
+
+function projectArgs(flags: ProjectFlags, env: CommandOptions['env']): ProjectArgs {
+  const { values: v, configFile, configInput } = flags;
+  const config = loadConfig({ env, file: configFile, overrides: configInput });
   if (config.journal.kind === 'none') {
     throw new Error("--journal must be file or kafka (journal.kind is 'none')");
   }
@@ -111,7 +102,14 @@ export async function projectCommand(
   options: CommandOptions & { signal?: AbortSignal } = {},
 ): Promise<number> {
   const err = options.err ?? process.stderr;
-  const args = parseCommand('project', PROJECT_USAGE, out, err, () => parseProjectArgs(argv, options.env));
+  const args = parseCommand(argv, {
+    name: 'project',
+    usage: PROJECT_USAGE,
+    out,
+    err,
+    ...PROJECT_FLAGS,
+    build: (flags) => projectArgs(flags, options.env),
+  });
   if (typeof args === 'number') return args;
   const { config } = args;
   const pool = openMysqlPool(config.mysql.url);

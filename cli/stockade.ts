@@ -7,9 +7,8 @@
 import { MongoAuditLog, SHARED_LIMITER_MODULE } from '../persistence/stores/index.js';
 import { migrateCommand, projectCommand, tail } from './index.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { ConfigError, createEngine, isErrorCode, loadConfig } from '../engine/index.js';
-import { splitList } from '../config/index.js';
+import { numberOrRaw as num, parseFlags } from './command.js';
 import { servedShardThreads } from './shard-threads.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
 import { createLogger, startGateway } from '../gateway/index.js';
@@ -88,50 +87,43 @@ function version(): string {
   return 'unknown';
 }
 
-/** A flag value as a number when it looks like one, else as given (config names the error). */
-function num(v: string | undefined): number | string | undefined {
-  if (v === undefined) return undefined;
-  return /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
-}
-
 interface ServeArgs {
   overrides: ConfigInput;
   file: string | undefined;
   demo: boolean;
 }
 
+/**
+ * serve's flags: the shared ones (command.ts) and its own. Positionals parse, so that serve
+ * can refuse one in its own words rather than in `parseArgs`'s.
+ */
+const SERVE_FLAGS = {
+  shared: ['shards', 'journal', 'data-dir', 'kafka-brokers', 'kafka-topic', 'config'],
+  own: {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'shard-threads': { type: 'string' },
+    threads: { type: 'string' },
+    'thread-ports': { type: 'string' },
+    auth: { type: 'string' },
+    'jwt-secret': { type: 'string' },
+    'jwt-public-key': { type: 'string' },
+    'rate-limit': { type: 'string' },
+    'rate-limit-store': { type: 'string' },
+    audit: { type: 'boolean', default: false },
+    project: { type: 'boolean', default: false },
+    'log-level': { type: 'string' },
+    demo: { type: 'boolean', default: false },
+    products: { type: 'boolean' },
+    moderation: { type: 'boolean' },
+  },
+  positionals: true,
+} as const;
+
 function parseServe(argv: string[]): ServeArgs | 'help' {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      shards: { type: 'string' },
-      'shard-threads': { type: 'string' },
-      threads: { type: 'string' },
-      'thread-ports': { type: 'string' },
-      journal: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'kafka-brokers': { type: 'string' },
-      'kafka-topic': { type: 'string' },
-      auth: { type: 'string' },
-      'jwt-secret': { type: 'string' },
-      'jwt-public-key': { type: 'string' },
-      'rate-limit': { type: 'string' },
-      'rate-limit-store': { type: 'string' },
-      audit: { type: 'boolean', default: false },
-      project: { type: 'boolean', default: false },
-      'log-level': { type: 'string' },
-      config: { type: 'string' },
-      demo: { type: 'boolean', default: false },
-      products: { type: 'boolean' },
-      moderation: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) return 'help';
+  const flags = parseFlags(argv, SERVE_FLAGS);
+  if (flags === null) return 'help';
+  const { values, positionals } = flags;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const gateway: Record<string, unknown> = {
     port: num(values.port),
@@ -144,19 +136,16 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
     rateLimitPerS: num(values['rate-limit']),
     rateLimitStore: values['rate-limit-store'],
   };
-  const journal: Record<string, unknown> = { kind: values.journal, dir: values['data-dir'] };
-  const kafka: Record<string, unknown> = {
-    brokers: splitList(values['kafka-brokers']),
-    topic: values['kafka-topic'],
-  };
   // Absent flags stay undefined, so STOCKADE_PRODUCTS and the config file still apply.
   const products: Record<string, unknown> = {
     enabled: values.products,
     moderation: values.moderation,
   };
+  // The shared flags' sections (engine.shards, journal, kafka), in the order they always had.
+  const { engine, journal, kafka } = flags.configInput;
   const overrides = {
     products,
-    engine: { shards: num(values.shards), shardThreads: values['shard-threads'] },
+    engine: { ...engine, shardThreads: values['shard-threads'] },
     journal,
     kafka,
     log: { level: values['log-level'] },
@@ -165,7 +154,7 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
     projection: values.project ? { mysql: true } : {},
     gateway,
   } as ConfigInput;
-  return { overrides, file: values.config, demo: values.demo };
+  return { overrides, file: flags.configFile, demo: values.demo };
 }
 
 function warnAuthNone(config: StockadeConfig, log: Logger): void {

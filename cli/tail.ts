@@ -1,16 +1,15 @@
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 // The one import of actors/ in persistence/: a tool that prints events needs the event decoder,
 // and a second copy of it here could drift from the one the engine replays with.
 import { decodeEvents } from '../actors/index.js';
 import type { SkuEvent } from '../actors/index.js';
-import { loadConfig, splitList } from '../config/index.js';
-import type { ConfigInput, StockadeConfig } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
+import type { StockadeConfig } from '../config/index.js';
 import { fileJournalSource, kafkaJournalSource } from '../persistence/journal/index.js';
 import type { JournalPayload, JournalSource } from '../persistence/journal/index.js';
 import { messageOf, parseCommand } from './command.js';
-import type { CommandOptions } from './command.js';
+import type { CommandOptions, ParsedFlags } from './command.js';
 
 /**
  * `stockade tail`: prints the events of a journal, file or Kafka, one line each, without ever
@@ -62,7 +61,14 @@ export async function tail(
   options: TailOptions = {},
 ): Promise<number> {
   const err = options.err ?? process.stderr;
-  const args = parseCommand('tail', TAIL_USAGE, out, err, () => parseTailArgs(argv, options.env));
+  const args = parseCommand(argv, {
+    name: 'tail',
+    usage: TAIL_USAGE,
+    out,
+    err,
+    ...TAIL_FLAGS,
+    build: (flags) => tailArgs(flags, options.env),
+  });
   if (typeof args === 'number') return args;
   let source: JournalSource | null = null;
   try {
@@ -79,34 +85,32 @@ export async function tail(
   }
 }
 
-function parseTailArgs(argv: string[], env: TailOptions['env']): TailArgs | null {
-  const { values: v } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      journal: { type: 'string' },
-      shard: { type: 'string' },
-      from: { type: 'string' },
-      follow: { type: 'boolean', default: false },
-      'poll-ms': { type: 'string' },
-      limit: { type: 'string' },
-      format: { type: 'string', default: 'json' },
-      'data-dir': { type: 'string' },
-      'kafka-brokers': { type: 'string' },
-      'kafka-topic': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (v.help) return null;
+/**
+ * tail's `--journal` is its own flag, not the shared one: it picks the journal to read and
+ * falls back to `journal.kind`, but never overrides it (`none` or a typo is answered by tail,
+ * in its own words, not by the configuration). tail takes no `--config`.
+ */
+const TAIL_FLAGS = {
+  shared: ['data-dir', 'kafka-brokers', 'kafka-topic'],
+  own: {
+    journal: { type: 'string' },
+    shard: { type: 'string' },
+    from: { type: 'string' },
+    follow: { type: 'boolean', default: false },
+    'poll-ms': { type: 'string' },
+    limit: { type: 'string' },
+    format: { type: 'string', default: 'json' },
+  },
+} as const;
+
+type TailFlags = ParsedFlags<(typeof TAIL_FLAGS)['own'], (typeof TAIL_FLAGS)['shared'][number]>;
+
+function tailArgs(flags: TailFlags, env: TailOptions['env']): TailArgs {
+  const v = flags.values;
   if (v.format !== 'json' && v.format !== 'text') {
     throw new UsageError(`--format must be json or text, got ${v.format}`);
   }
-  const overrides: ConfigInput = {
-    journal: { dir: v['data-dir'] },
-    kafka: { brokers: splitList(v['kafka-brokers']), topic: v['kafka-topic'] },
-  };
-  const config = loadConfig({ env, overrides });
+  const config = loadConfig({ env, overrides: flags.configInput });
   const journal = v.journal ?? config.journal.kind;
   if (journal !== 'file' && journal !== 'kafka') {
     const kind = config.journal.kind;

@@ -1,4 +1,4 @@
-import { reservationId } from '../../actors/index.js';
+import { CounterMove, moveCounters, reservationId } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 
 /**
@@ -123,7 +123,10 @@ function definedRow(ev: Extract<SkuEvent, { type: 'sku_defined' }>): SkuRow {
   };
 }
 
-/** One event's effect on a row (the counters move as in actors/sku-actor.ts). */
+/**
+ * One event's effect on a row. The counters move by `moveCounters`, the rule the actor itself
+ * follows; only `stock` (initial plus restocked), which the actor does not keep, is moved here.
+ */
 function applyEvent(
   row: SkuRow,
   ev: SkuEvent,
@@ -141,8 +144,7 @@ function applyEvent(
       row.holdTtlMs = ev.holdTtlMs;
       return;
     case 'reserved':
-      row.available -= ev.qty;
-      row.reserved += ev.qty;
+      moveCounters(row, CounterMove.reserve, ev.qty);
       reservations?.set(reservationId(ev.sku, ev.reservation), {
         id: reservationId(ev.sku, ev.reservation),
         sku: ev.sku,
@@ -157,23 +159,18 @@ function applyEvent(
       });
       return;
     case 'confirmed':
-      row.reserved -= ev.qty;
-      row.sold += ev.qty;
+      moveCounters(row, CounterMove.confirm, ev.qty);
       break;
     case 'cancelled':
     case 'expired':
-      row.reserved -= ev.qty;
-      row.available += ev.qty;
+      moveCounters(row, CounterMove.release, ev.qty);
       break;
     case 'returned':
-      row.sold -= ev.qty;
-      row.returned += ev.qty;
-      row.available += ev.qty;
+      moveCounters(row, CounterMove.return, ev.qty);
       break;
     case 'restocked':
       row.stock += ev.qty;
-      row.restocked += ev.qty;
-      row.available += ev.qty;
+      moveCounters(row, CounterMove.restock, ev.qty);
       return;
     case 'sale_closed':
       row.closed = true;
