@@ -30,8 +30,9 @@ export async function migrateCommand(
       loadConfig({ env: options.env, file: configFile, overrides: configInput }).mysql.url,
   });
   if (typeof url === 'number') return url;
-  const pool = openMysqlPool(url, { connectionLimit: 1 });
+  let pool: ReturnType<typeof openMysqlPool> | null = null;
   try {
+    pool = openMysqlPool(url, { connectionLimit: 1 });
     const { applied } = await migrate(pool);
     const byVersion = new Map(MIGRATIONS.map((m) => [m.version, m.name]));
     for (const v of applied) out.write(`applied migration ${v}: ${byVersion.get(v)}\n`);
@@ -47,7 +48,7 @@ export async function migrateCommand(
     err.write(`stockade migrate: ${describeMysqlError(e, url)}\n`);
     return 1;
   } finally {
-    await pool.end().catch(() => {});
+    await pool?.end().catch(() => {});
   }
 }
 
@@ -58,6 +59,7 @@ function describeMysqlError(e: unknown, url: string): string {
   if (typeof code === 'string' && unreachable.includes(code)) {
     return `cannot reach MySQL at ${redactedUrl(url)} (${code}); is the server running?`;
   }
+  if (code === 'ERR_INVALID_URL') return 'mysql.url is not a URL (expected mysql://user:pass@host:3306/db)';
   const prefix = typeof code === 'string' ? `${code}: ` : '';
   return `${prefix}${messageOf(e)} (${redactedUrl(url)})`;
 }

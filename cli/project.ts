@@ -112,10 +112,17 @@ export async function projectCommand(
   });
   if (typeof args === 'number') return args;
   const { config } = args;
-  const pool = openMysqlPool(config.mysql.url);
+  let pool: ReturnType<typeof openMysqlPool>;
+  try {
+    pool = openMysqlPool(config.mysql.url);
+  } catch (e) {
+    err.write(`stockade project: mysql.url: ${messageOf(e)}\n`);
+    return 2;
+  }
   const projector = projectorFromConfig(config, pool, (e, retryInMs) => {
     const code = (e as { code?: string }).code;
-    const why = `${code ? `${code}: ` : ''}${e.message}`;
+    // Node's own messages already begin with their code ("ENOENT: no such file…").
+    const why = code && !e.message.startsWith(code) ? `${code}: ${e.message}` : e.message;
     err.write(`stockade project: ${why}; retry in ${retryInMs} ms\n`);
   });
   const where = config.journal.kind === 'kafka' ? config.kafka.topic : config.journal.dir;

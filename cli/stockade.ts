@@ -11,7 +11,7 @@ import { ConfigError, createEngine, isErrorCode, loadConfig } from '../engine/in
 import { numberOrRaw as num, parseFlags } from './command.js';
 import { servedShardThreads } from './shard-threads.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
-import { createLogger, startGateway } from '../gateway/index.js';
+import { createLogger, createVerifier, startGateway } from '../gateway/index.js';
 import type { Gateway, Logger } from '../gateway/index.js';
 import { openCatalog } from './open-catalog.js';
 import type { OpenCatalog } from './open-catalog.js';
@@ -172,6 +172,8 @@ function warnAuthNone(config: StockadeConfig, log: Logger): void {
 async function serve(args: ServeArgs): Promise<void> {
   const config = servedShardThreads(loadConfig({ file: args.file, overrides: args.overrides }));
   const log = createLogger(config.log.level);
+  // A bad auth setup stops the start before anything opens (or creates the data directory).
+  createVerifier(config.gateway);
   warnAuthNone(config, log);
   // Signals are handled from the start: a SIGTERM while the engine still recovers its journal
   // (the gateway already listening, readyz 503) stops what has opened, as one later does.
