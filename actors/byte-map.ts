@@ -67,7 +67,8 @@ export class ByteMap {
   insertMissed(buf: Uint8Array, off: number, len: number, value: number): number {
     const i = this.missSlot;
     this.missSlot = -1;
-    if (i < 0 || this.slots[i * STRIDE + 1] !== 0) throw new Error('ByteMap.insertMissed without a missed find');
+    if (i < 0 || this.slots[i * STRIDE + 1] !== 0)
+      throw new Error('ByteMap.insertMissed without a missed find');
     if ((this.size + 1) * 2 > this.mask + 1) return this.insert(buf, off, len, value);
     return this.place(i, this.missHash, buf, off, len, value);
   }
@@ -80,7 +81,14 @@ export class ByteMap {
     return this.place(this.missSlot, this.missHash, buf, off, len, value);
   }
 
-  private place(i: number, h: number, buf: Uint8Array, off: number, len: number, value: number): number {
+  private place(
+    i: number,
+    h: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    value: number,
+  ): number {
     this.missSlot = -1;
     if (this.arenaUsed + 2 + len > this.arena.length) {
       const bigger = new Uint8Array(Math.max(this.arena.length * 2, this.arenaUsed + 2 + len));
@@ -141,7 +149,8 @@ export class ByteMap {
   /** Sum of all values (diagnostics and tests). */
   valueTotal(): number {
     let total = 0;
-    for (let s = 0; s < this.slots.length; s += STRIDE) if (this.slots[s + 1] !== 0) total += this.slots[s + 2];
+    for (let s = 0; s < this.slots.length; s += STRIDE)
+      if (this.slots[s + 1] !== 0) total += this.slots[s + 2];
     return total;
   }
 

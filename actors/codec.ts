@@ -94,7 +94,10 @@ export class BatchWriter {
       this.pos = start;
       return -1;
     }
-    if (typeof idempotencyKey !== 'string' || this.str(idempotencyKey, IDEMPOTENCY_KEY_BYTES_MAX) < 0) {
+    if (
+      typeof idempotencyKey !== 'string' ||
+      this.str(idempotencyKey, IDEMPOTENCY_KEY_BYTES_MAX) < 0
+    ) {
       this.pos = start;
       return -2;
     }

@@ -2,7 +2,8 @@ import { transferHandlers } from 'comlink';
 import type { Endpoint, TransferHandler } from 'comlink';
 import type { MessagePort } from 'node:worker_threads';
 
-type Listener = ((event: { data: unknown }) => void) | { handleEvent(event: { data: unknown }): void };
+type Listener =
+  ((event: { data: unknown }) => void) | { handleEvent(event: { data: unknown }): void };
 
 /**
  * Adapts a worker_threads MessagePort to the DOM-style endpoint Comlink expects. Comlink ships
@@ -11,7 +12,8 @@ type Listener = ((event: { data: unknown }) => void) | { handleEvent(event: { da
 export function comlinkEndpoint(port: MessagePort): Endpoint {
   const wrapped = new WeakMap<Listener, (data: unknown) => void>();
   const endpoint = {
-    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as never),
+    postMessage: (message: unknown, transfer?: unknown[]) =>
+      port.postMessage(message, transfer as never),
     addEventListener: (_type: string, listener: Listener) => {
       const fn = (data: unknown) => {
         if (typeof listener === 'function') listener({ data });
@@ -39,7 +41,8 @@ export function comlinkEndpoint(port: MessagePort): Endpoint {
  */
 function carryErrorCodes(): void {
   type Serialized = { isError: boolean; value: Record<string, unknown> };
-  const original = transferHandlers.get('throw') as TransferHandler<{ value: unknown }, Serialized> | undefined;
+  const original = transferHandlers.get('throw') as
+    TransferHandler<{ value: unknown }, Serialized> | undefined;
   if (!original || (original as { carriesCodes?: boolean }).carriesCodes) return;
   const handler: TransferHandler<{ value: unknown }, Serialized> & { carriesCodes: boolean } = {
     carriesCodes: true,

@@ -18,14 +18,26 @@ export interface CodeInfo {
 }
 
 export const ERROR_CATALOGUE = {
-  sold_out: { retriable: false, http: 409, description: 'Not enough units left for this quantity.' },
+  sold_out: {
+    retriable: false,
+    http: 409,
+    description: 'Not enough units left for this quantity.',
+  },
   limit_exceeded: {
     retriable: false,
     http: 409,
     description: 'The user would hold or own more than the SKU’s per-user limit.',
   },
-  not_open: { retriable: true, http: 403, description: 'The sale has not started yet (`startsAt`).' },
-  closed: { retriable: false, http: 403, description: 'The sale has ended (`endsAt` passed or `closeSale`).' },
+  not_open: {
+    retriable: true,
+    http: 403,
+    description: 'The sale has not started yet (`startsAt`).',
+  },
+  closed: {
+    retriable: false,
+    http: 403,
+    description: 'The sale has ended (`endsAt` passed or `closeSale`).',
+  },
   unknown_sku: { retriable: false, http: 404, description: 'No SKU with this id is defined.' },
   invalid: {
     retriable: false,
@@ -45,19 +57,30 @@ export const ERROR_CATALOGUE = {
   hold_expired: {
     retriable: false,
     http: 409,
-    description: 'The reservation’s hold ran out before it was confirmed; its units went back on sale.',
+    description:
+      'The reservation’s hold ran out before it was confirmed; its units went back on sale.',
   },
-  unknown_reservation: { retriable: false, http: 404, description: 'No reservation with this id exists.' },
+  unknown_reservation: {
+    retriable: false,
+    http: 404,
+    description: 'No reservation with this id exists.',
+  },
   invalid_transition: {
     retriable: false,
     http: 409,
-    description: 'The reservation is in a state where this command does not apply; `state` says which.',
+    description:
+      'The reservation is in a state where this command does not apply; `state` says which.',
   },
-  sku_exists: { retriable: false, http: 409, description: 'A SKU with this id is already defined.' },
+  sku_exists: {
+    retriable: false,
+    http: 409,
+    description: 'A SKU with this id is already defined.',
+  },
   shard_unavailable: {
     retriable: true,
     http: 503,
-    description: 'The shard that owns the SKU is not running (crashed or restarting); retry with the same key.',
+    description:
+      'The shard that owns the SKU is not running (crashed or restarting); retry with the same key.',
   },
   journal_unavailable: {
     retriable: true,
@@ -81,16 +104,22 @@ export const ERROR_CATALOGUE = {
     description:
       'Another process is writing this journal directory (`stockade.lock` names it); one process at a time may.',
   },
-  engine_closed: { retriable: false, http: 503, description: 'The engine was closed; no new commands are taken.' },
+  engine_closed: {
+    retriable: false,
+    http: 503,
+    description: 'The engine was closed; no new commands are taken.',
+  },
   events_overflow: {
     retriable: false,
     http: 500,
-    description: 'An event subscriber fell more than `engine.eventsBufferMax` events behind and was ended.',
+    description:
+      'An event subscriber fell more than `engine.eventsBufferMax` events behind and was ended.',
   },
   config_invalid: {
     retriable: false,
     http: 500,
-    description: 'A configuration value is unknown or out of range; the message names the key and range.',
+    description:
+      'A configuration value is unknown or out of range; the message names the key and range.',
   },
   // The MySQL projection (persistence/mysql/): raised to its onError path and retried there.
   projection_unavailable: {
@@ -175,7 +204,8 @@ export const ERROR_CATALOGUE = {
   image_too_many_pixels: {
     retriable: false,
     http: 413,
-    description: 'width × height exceeds `moderation.maxPixels`, or a side passes 16,384 pixels (decompression-bomb guards).',
+    description:
+      'width × height exceeds `moderation.maxPixels`, or a side passes 16,384 pixels (decompression-bomb guards).',
   },
   moderation_overloaded: {
     retriable: true,
@@ -289,7 +319,9 @@ export class StockadeError<C extends ErrorCode = ErrorCode> extends Error {
   }
 }
 
-/** An error's message; for an AggregateError (a connect that tried several addresses), its first. */
+/**
+ * An error's message; for an AggregateError (a connect that tried several addresses), its first.
+ */
 export function messageOf(e: unknown): string {
   if (e instanceof AggregateError && e.errors.length > 0) return messageOf(e.errors[0]);
   return e instanceof Error ? e.message : String(e);

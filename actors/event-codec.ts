@@ -168,8 +168,24 @@ export interface EventVisitor {
     keyOff: number,
     keyLen: number,
   ): void;
-  transition(p: Uint8Array, skuOff: number, skuLen: number, seq: number, at: number, type: number, reservation: number, qty: number): void;
-  restocked(p: Uint8Array, skuOff: number, skuLen: number, seq: number, at: number, qty: number): void;
+  transition(
+    p: Uint8Array,
+    skuOff: number,
+    skuLen: number,
+    seq: number,
+    at: number,
+    type: number,
+    reservation: number,
+    qty: number,
+  ): void;
+  restocked(
+    p: Uint8Array,
+    skuOff: number,
+    skuLen: number,
+    seq: number,
+    at: number,
+    qty: number,
+  ): void;
   closed(p: Uint8Array, skuOff: number, skuLen: number, seq: number, at: number): void;
 }
 
@@ -187,60 +203,126 @@ const nullable = (v: number) => (Number.isNaN(v) ? null : v);
 
 /** Walks a payload; throws EventFormatError on anything malformed. Returns the event count. */
 export function visitEvents(p: Uint8Array, v: EventVisitor): number {
-  if (p.length < HEADER_BYTES || p[0] !== EVENT_FORMAT_VERSION) {
-    throw new EventFormatError(`unknown event payload version ${p[0]}`);
+  const cursor = new PayloadCursor(p);
+  const count = cursor.header();
+  for (let i = 0; i < count; i++) cursor.visitNext(v);
+  cursor.end();
+  return count;
+}
+
+/**
+ * Where `visitEvents` is in a payload, and the head of the event it is on: one per payload,
+ * reused for every event (the replay path allocates nothing per event).
+ */
+class PayloadCursor {
+  private readonly view: DataView;
+  private o = HEADER_BYTES;
+  private skuOff = 0;
+  private skuLen = 0;
+  private seq = 0;
+  private at = 0;
+
+  constructor(private readonly p: Uint8Array) {
+    this.view = new DataView(p.buffer, p.byteOffset, p.byteLength);
   }
-  const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
-  const count = view.getUint32(1, true);
-  let o = HEADER_BYTES;
-  for (let i = 0; i < count; i++) {
+
+  /** Checks the version; returns the event count. */
+  header(): number {
+    const p = this.p;
+    if (p.length < HEADER_BYTES || p[0] !== EVENT_FORMAT_VERSION) {
+      throw new EventFormatError(`unknown event payload version ${p[0]}`);
+    }
+    return this.view.getUint32(1, true);
+  }
+
+  visitNext(v: EventVisitor): void {
+    const { p, view } = this;
+    let o = this.o;
     if (o + 18 > p.length) throw new EventFormatError('event payload truncated');
     const type = p[o];
-    const skuLen = p[o + 1];
-    const skuOff = o + 2;
-    o = skuOff + skuLen;
-    const seq = view.getFloat64(o, true);
-    const at = view.getFloat64(o + 8, true);
-    o += 16;
-    if (type === EventType.reserved) {
-      const reservation = view.getFloat64(o, true);
-      const qty = view.getUint32(o + 8, true);
-      const expiresAt = view.getFloat64(o + 12, true);
-      const userLen = p[o + 20];
-      const userOff = o + 21;
-      const keyLen = p[userOff + userLen];
-      const keyOff = userOff + userLen + 1;
-      o = keyOff + keyLen;
-      v.reserved(p, skuOff, skuLen, seq, at, reservation, qty, expiresAt, userOff, userLen, keyOff, keyLen);
-    } else if (type >= EventType.confirmed && type <= EventType.returned) {
-      v.transition(p, skuOff, skuLen, seq, at, type, view.getFloat64(o, true), view.getUint32(o + 8, true));
-      o += 12;
-    } else if (type === EventType.restocked) {
-      v.restocked(p, skuOff, skuLen, seq, at, view.getUint32(o, true));
-      o += 4;
+    this.skuLen = p[o + 1];
+    this.skuOff = o + 2;
+    o = this.skuOff + this.skuLen;
+    this.seq = view.getFloat64(o, true);
+    this.at = view.getFloat64(o + 8, true);
+    this.o = o + 16;
+    if (type === EventType.reserved) this.reserved(v);
+    else if (type >= EventType.confirmed && type <= EventType.returned) this.transition(v, type);
+    else if (type === EventType.restocked) {
+      v.restocked(p, this.skuOff, this.skuLen, this.seq, this.at, view.getUint32(this.o, true));
+      this.o += 4;
     } else if (type === EventType.sale_closed) {
-      v.closed(p, skuOff, skuLen, seq, at);
+      v.closed(p, this.skuOff, this.skuLen, this.seq, this.at);
     } else if (type === EventType.sku_defined || type === EventType.sku_updated) {
-      const defined = type === EventType.sku_defined;
-      const stock = defined ? view.getUint32(o, true) : 0;
-      if (defined) o += 4;
-      const perUserLimit = view.getUint32(o, true);
-      const holdTtlMs = view.getUint32(o + 4, true);
-      const startsAt = nullable(view.getFloat64(o + 8, true));
-      const endsAt = nullable(view.getFloat64(o + 16, true));
-      const price = view.getFloat64(o + 24, true);
-      const nameLen = view.getUint16(o + 32, true);
-      const name = utf8(p, o + 34, nameLen);
-      o += 34 + nameLen;
-      const base = { sku: utf8(p, skuOff, skuLen), seq, at, perUserLimit, holdTtlMs, startsAt, endsAt, price, name };
-      if (defined) v.defined({ type: 'sku_defined', ...base, stock });
-      else v.updated({ type: 'sku_updated', ...base });
+      this.settings(v, type === EventType.sku_defined);
     } else {
       throw new EventFormatError(`unknown event type ${type}`);
     }
   }
-  if (o !== p.length) throw new EventFormatError(`event payload has ${p.length - o} trailing bytes`);
-  return count;
+
+  private reserved(v: EventVisitor): void {
+    const { p, view, o } = this;
+    const reservation = view.getFloat64(o, true);
+    const qty = view.getUint32(o + 8, true);
+    const expiresAt = view.getFloat64(o + 12, true);
+    const userLen = p[o + 20];
+    const userOff = o + 21;
+    const keyLen = p[userOff + userLen];
+    const keyOff = userOff + userLen + 1;
+    this.o = keyOff + keyLen;
+    const { skuOff, skuLen, seq, at } = this;
+    v.reserved(
+      p,
+      skuOff,
+      skuLen,
+      seq,
+      at,
+      reservation,
+      qty,
+      expiresAt,
+      userOff,
+      userLen,
+      keyOff,
+      keyLen,
+    );
+  }
+
+  private transition(v: EventVisitor, type: number): void {
+    const { p, view, o } = this;
+    const reservation = view.getFloat64(o, true);
+    const qty = view.getUint32(o + 8, true);
+    this.o = o + 12;
+    v.transition(p, this.skuOff, this.skuLen, this.seq, this.at, type, reservation, qty);
+  }
+
+  /** `sku_defined` or `sku_updated`: rare, so decoded into an object. */
+  private settings(v: EventVisitor, defined: boolean): void {
+    const { p, view } = this;
+    let o = this.o;
+    const stock = defined ? view.getUint32(o, true) : 0;
+    if (defined) o += 4;
+    const nameLen = view.getUint16(o + 32, true);
+    const base = {
+      sku: utf8(p, this.skuOff, this.skuLen),
+      seq: this.seq,
+      at: this.at,
+      perUserLimit: view.getUint32(o, true),
+      holdTtlMs: view.getUint32(o + 4, true),
+      startsAt: nullable(view.getFloat64(o + 8, true)),
+      endsAt: nullable(view.getFloat64(o + 16, true)),
+      price: view.getFloat64(o + 24, true),
+      name: utf8(p, o + 34, nameLen),
+    };
+    this.o = o + 34 + nameLen;
+    if (defined) v.defined({ type: 'sku_defined', ...base, stock });
+    else v.updated({ type: 'sku_updated', ...base });
+  }
+
+  /** Nothing may follow the last event. */
+  end(): void {
+    const trailing = this.p.length - this.o;
+    if (trailing !== 0) throw new EventFormatError(`event payload has ${trailing} trailing bytes`);
+  }
 }
 
 /** Decodes a payload into event objects (tools, subscribers, tests). */
@@ -262,9 +344,18 @@ export function decodeEvents(p: Uint8Array): SkuEvent[] {
         expiresAt,
       }),
     transition: (b, so, sl, seq, at, type, reservation, qty) =>
-      out.push({ type: TYPE_NAMES[type] as TransitionEventType, sku: utf8(b, so, sl), seq, at, reservation, qty }),
-    restocked: (b, so, sl, seq, at, qty) => out.push({ type: 'restocked', sku: utf8(b, so, sl), seq, at, qty }),
-    closed: (b, so, sl, seq, at) => out.push({ type: 'sale_closed', sku: utf8(b, so, sl), seq, at }),
+      out.push({
+        type: TYPE_NAMES[type] as TransitionEventType,
+        sku: utf8(b, so, sl),
+        seq,
+        at,
+        reservation,
+        qty,
+      }),
+    restocked: (b, so, sl, seq, at, qty) =>
+      out.push({ type: 'restocked', sku: utf8(b, so, sl), seq, at, qty }),
+    closed: (b, so, sl, seq, at) =>
+      out.push({ type: 'sale_closed', sku: utf8(b, so, sl), seq, at }),
   });
   return out;
 }

@@ -27,7 +27,13 @@ export interface EventLog {
   skuDefined(actor: ActorView, seq: number, at: number): void;
   skuUpdated(actor: ActorView, seq: number, at: number): void;
   reserved(actor: ActorView, seq: number, at: number, reservation: number): void;
-  transition(actor: ActorView, seq: number, at: number, type: TransitionEventType, reservation: number): void;
+  transition(
+    actor: ActorView,
+    seq: number,
+    at: number,
+    type: TransitionEventType,
+    reservation: number,
+  ): void;
   restocked(actor: ActorView, seq: number, at: number, qty: number): void;
   saleClosed(actor: ActorView, seq: number, at: number): void;
 }
@@ -101,7 +107,13 @@ export class CollectingEventLog implements EventLog {
     });
   }
 
-  transition(a: ActorView, seq: number, at: number, type: TransitionEventType, reservation: number): void {
+  transition(
+    a: ActorView,
+    seq: number,
+    at: number,
+    type: TransitionEventType,
+    reservation: number,
+  ): void {
     this.events.push({
       type,
       sku: a.sku,

@@ -8,7 +8,13 @@ export { BatchWriter, Op, RESULT_STRIDE } from './codec.js';
 export type { OpCode } from './codec.js';
 export { STATUS_NAMES, Status, INVALID_FIELDS, InvalidFieldIndex } from './status.js';
 export type { StatusName, InvalidField } from './status.js';
-export { TRANSITIONS, RESERVATION_STATES, RESERVATION_COMMANDS, ResState, stateName } from './lifecycle.js';
+export {
+  TRANSITIONS,
+  RESERVATION_STATES,
+  RESERVATION_COMMANDS,
+  ResState,
+  stateName,
+} from './lifecycle.js';
 export type { ReservationState, ReservationCommand, Transition } from './lifecycle.js';
 export { CollectingEventLog, nullEventLog } from './event-log.js';
 export {

@@ -9,7 +9,13 @@
  *     │ expire (timer)
  *     └──────────────▶ expired
  */
-export const RESERVATION_STATES = ['held', 'confirmed', 'cancelled', 'expired', 'returned'] as const;
+export const RESERVATION_STATES = [
+  'held',
+  'confirmed',
+  'cancelled',
+  'expired',
+  'returned',
+] as const;
 export type ReservationState = (typeof RESERVATION_STATES)[number];
 
 /** Numeric state codes stored in the actor's typed arrays (0 is "no such reservation"). */
@@ -23,7 +29,8 @@ export type ReservationCommand = (typeof RESERVATION_COMMANDS)[number];
  * - `move`: the reservation moves to `to` and an event is emitted;
  * - `repeat`: the command already happened (a retry); the result is success, nothing is emitted;
  * - `ignore`: the expiry timer fired for a reservation that is no longer held; nothing happens;
- * - `reject`: the command is refused with `invalid_transition` (or `hold_expired` for a late confirm).
+ * - `reject`: the command is refused with `invalid_transition` (or `hold_expired` for a late
+ * confirm).
  */
 export type Transition =
   | { readonly kind: 'move'; readonly to: ReservationState }
@@ -37,14 +44,20 @@ const ignore: Transition = { kind: 'ignore' };
 const reject: Transition = { kind: 'reject', status: 'invalid_transition' };
 const lateConfirm: Transition = { kind: 'reject', status: 'hold_expired' };
 
-export const TRANSITIONS: Readonly<Record<ReservationState, Readonly<Record<ReservationCommand, Transition>>>> =
-  {
-    held: { confirm: move('confirmed'), cancel: move('cancelled'), expire: move('expired'), return: reject },
-    confirmed: { confirm: repeat, cancel: reject, expire: ignore, return: move('returned') },
-    cancelled: { confirm: reject, cancel: repeat, expire: ignore, return: reject },
-    expired: { confirm: lateConfirm, cancel: reject, expire: ignore, return: reject },
-    returned: { confirm: reject, cancel: reject, expire: ignore, return: repeat },
-  };
+export const TRANSITIONS: Readonly<
+  Record<ReservationState, Readonly<Record<ReservationCommand, Transition>>>
+> = {
+  held: {
+    confirm: move('confirmed'),
+    cancel: move('cancelled'),
+    expire: move('expired'),
+    return: reject,
+  },
+  confirmed: { confirm: repeat, cancel: reject, expire: ignore, return: move('returned') },
+  cancelled: { confirm: reject, cancel: repeat, expire: ignore, return: reject },
+  expired: { confirm: lateConfirm, cancel: reject, expire: ignore, return: reject },
+  returned: { confirm: reject, cancel: reject, expire: ignore, return: repeat },
+};
 
 /** The table indexed by numeric state and command, for the actor's hot path. */
 export const TRANSITION_BY_CODE: readonly (readonly Transition[])[] = [

@@ -207,7 +207,13 @@ export class SkuActor {
   }
 
   /** `reserve` with string arguments (tests, the slow path). */
-  reserveStrings(userId: string, idempotencyKey: string, qty: number, now: number, log: EventLog): number {
+  reserveStrings(
+    userId: string,
+    idempotencyKey: string,
+    qty: number,
+    now: number,
+    log: EventLog,
+  ): number {
     const userLen = encodeScratch(userId, 0);
     const keyLen = encodeScratch(idempotencyKey, userLen);
     return this.reserve(scratch, 0, userLen, userLen, keyLen, qty, now, log);
@@ -215,7 +221,13 @@ export class SkuActor {
 
   /** Records a hold for the user in `userSlot` under the key in `keySlot` (slots just found). */
   private applyReserved(userSlot: number, keySlot: number, qty: number, expiresAt: number): number {
-    const r = this.res.add(this.users.ref(userSlot), this.keys.ref(keySlot), qty, ResState.held, expiresAt);
+    const r = this.res.add(
+      this.users.ref(userSlot),
+      this.keys.ref(keySlot),
+      qty,
+      ResState.held,
+      expiresAt,
+    );
     this.users.setValue(userSlot, this.users.value(userSlot) + qty);
     this.keys.setValue(keySlot, r);
     moveCounters(this, CounterMove.reserve, qty);
@@ -375,7 +387,17 @@ export class SkuActor {
       case 'reserved': {
         const userLen = encodeScratch(ev.userId, 0);
         const keyLen = encodeScratch(ev.idempotencyKey, userLen);
-        this.replayReserved(scratch, 0, userLen, userLen, keyLen, ev.qty, ev.expiresAt, ev.reservation, ev.seq);
+        this.replayReserved(
+          scratch,
+          0,
+          userLen,
+          userLen,
+          keyLen,
+          ev.qty,
+          ev.expiresAt,
+          ev.reservation,
+          ev.seq,
+        );
         break;
       }
       case 'confirmed':

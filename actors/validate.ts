@@ -24,7 +24,8 @@ export function isValidToken(value: unknown, maxBytes: number): value is string 
   if (typeof value !== 'string' || value.length === 0 || value.length > maxBytes) return false;
   // Fast path: an ASCII string's length is its byte length.
   for (let i = 0; i < value.length; i++) {
-    if (value.charCodeAt(i) > 0x7f) return value.isWellFormed() && Buffer.byteLength(value, 'utf8') <= maxBytes;
+    if (value.charCodeAt(i) > 0x7f)
+      return value.isWellFormed() && Buffer.byteLength(value, 'utf8') <= maxBytes;
   }
   return true;
 }

@@ -23,7 +23,14 @@ import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine, ReserveRequest, ReserveResult, StockadeConfig } from '../engine/index.js';
 import { withOverrides } from '../config/index.js';
 import { deleteTopics } from './kafka-journal.js';
-import { benchStart, medianOfRounds, percentile, positiveInt, round, writeReport } from './report.js';
+import {
+  benchStart,
+  medianOfRounds,
+  percentile,
+  positiveInt,
+  round,
+  writeReport,
+} from './report.js';
 import type { BenchCase } from './report.js';
 
 interface Workload {
@@ -37,9 +44,18 @@ function hotWorkload(n: number): Workload {
   const users = Math.max(1, Math.floor(n / 2.2));
   const requests = new Array<ReserveRequest>(n);
   for (let i = 0; i < n; i++) {
-    requests[i] = { sku: 'hot', userId: `user-${(i * 7919) % users}`, qty: 1, idempotencyKey: `hot-${i}` };
+    requests[i] = {
+      sku: 'hot',
+      userId: `user-${(i * 7919) % users}`,
+      qty: 1,
+      idempotencyKey: `hot-${i}`,
+    };
   }
-  return { name: 'hot_sku_per_user_limit', skus: [{ sku: 'hot', stock: n, perUserLimit: 2 }], requests };
+  return {
+    name: 'hot_sku_per_user_limit',
+    skus: [{ sku: 'hot', stock: n, perUserLimit: 2 }],
+    requests,
+  };
 }
 
 function spreadWorkload(n: number, skuCount = 10_000): Workload {
@@ -51,7 +67,12 @@ function spreadWorkload(n: number, skuCount = 10_000): Workload {
   const requests = new Array<ReserveRequest>(n);
   for (let i = 0; i < n; i++) {
     const s = i % skuCount;
-    requests[i] = { sku: skus[s].sku, userId: `user-${(i * 7919) % 1_000_003}`, qty: 1, idempotencyKey: `k-${i}` };
+    requests[i] = {
+      sku: skus[s].sku,
+      userId: `user-${(i * 7919) % 1_000_003}`,
+      qty: 1,
+      idempotencyKey: `k-${i}`,
+    };
   }
   return { name: 'spread_10k_skus', skus, requests };
 }
@@ -188,7 +209,8 @@ async function oversold(engine: Engine, w: Workload, results: ReserveResult[]): 
   const unitsBySku = new Map<string, number>();
   for (let i = 0; i < results.length; i++) {
     const r = results[i];
-    if (r.status === 'reserved' && !r.duplicate) unitsBySku.set(r.sku, (unitsBySku.get(r.sku) ?? 0) + r.qty);
+    if (r.status === 'reserved' && !r.duplicate)
+      unitsBySku.set(r.sku, (unitsBySku.get(r.sku) ?? 0) + r.qty);
   }
   let over = 0;
   for (const s of w.skus) {
@@ -222,11 +244,15 @@ async function measureCase(
 ): Promise<BenchCase> {
   const { which, kind, shardThreads } = c;
   const dir = kind === 'file' ? mkdtempSync(join(tmpdir(), 'stockade-bench-')) : '';
-  // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run, deleted after it.
+  // Kafka: the brokers from the configuration (STOCKADE_KAFKA_BROKERS), a topic per run, deleted
+  // after it.
   const topic = `stockade-bench-${which}-${Date.now()}`;
   const config = withOverrides(base, {
     engine: { shardThreads },
-    journal: kind === 'file' ? { kind: 'file', dir, durability: 'fsync' } : { kind: kind as 'kafka' | 'none' },
+    journal:
+      kind === 'file'
+        ? { kind: 'file', dir, durability: 'fsync' }
+        : { kind: kind as 'kafka' | 'none' },
     ...(kind === 'kafka' ? { kafka: { topic } } : {}),
   });
   try {
@@ -282,7 +308,9 @@ export async function run(argv: string[]): Promise<void> {
     }
   }
   const base = loadConfig({
-    overrides: { engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch } },
+    overrides: {
+      engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch },
+    },
   });
   const perRound: BenchCase[][] = [];
   for (let r = 0; r < rounds; r++) {
@@ -291,7 +319,9 @@ export async function run(argv: string[]): Promise<void> {
     for (const which of values.cases.split(',')) {
       const w = which === 'hot' ? hotWorkload(count) : spreadWorkload(count);
       const label = rounds > 1 ? `round ${r + 1}/${rounds}: ` : '';
-      process.stdout.write(`${label}${w.name}: ${count.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`);
+      process.stdout.write(
+        `${label}${w.name}: ${count.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`,
+      );
       const ceil = ceiling(w);
       const rules = sameRulesBaseline(w);
       for (const kind of journalKinds) {

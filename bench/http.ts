@@ -205,7 +205,11 @@ async function stop(child: ChildProcess): Promise<number | null> {
   return code;
 }
 
-async function send(url: string, method: string, body: unknown): Promise<{ status: number; json: unknown }> {
+async function send(
+  url: string,
+  method: string,
+  body: unknown,
+): Promise<{ status: number; json: unknown }> {
   const r = await fetch(url, {
     method,
     headers: { 'content-type': 'application/json' },
@@ -224,11 +228,17 @@ function okPerSec(r: WrkResult): number {
  * again, `lanes` connections at once. Returns units sold beyond stock, by the 201s counted or by
  * the engine's own sold + reserved, and how many were acknowledged.
  */
-async function soldOutProbe(base: string, stock = 1_000, lanes = 50): Promise<{ oversold: number; acked: number }> {
+async function soldOutProbe(
+  base: string,
+  stock = 1_000,
+  lanes = 50,
+): Promise<{ oversold: number; acked: number }> {
   let put = await send(`${base}/v1/skus/sellout-probe`, 'PUT', { stock });
   // With --products the sale gate wants moderated images; the probe has none, on purpose.
-  if (put.status === 409) put = await send(`${base}/v1/skus/sellout-probe`, 'PUT', { stock, moderationOverride: true });
-  if (put.status !== 201) throw new Error(`sold-out probe: PUT answered ${put.status} ${JSON.stringify(put.json)}`);
+  if (put.status === 409)
+    put = await send(`${base}/v1/skus/sellout-probe`, 'PUT', { stock, moderationOverride: true });
+  if (put.status !== 201)
+    throw new Error(`sold-out probe: PUT answered ${put.status} ${JSON.stringify(put.json)}`);
   const attempts = Math.ceil(stock * 1.5);
   let next = 0;
   let acked = 0;
@@ -242,11 +252,15 @@ async function soldOutProbe(base: string, stock = 1_000, lanes = 50): Promise<{ 
           idempotencyKey: `probe-${i}`,
         });
         if (r.status === 201) acked++;
-        else if (r.status !== 409) throw new Error(`sold-out probe: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+        else if (r.status !== 409)
+          throw new Error(`sold-out probe: HTTP ${r.status} ${JSON.stringify(r.json)}`);
       }
     }),
   );
-  const snap = (await send(`${base}/v1/skus/sellout-probe`, 'GET', undefined)).json as { sold: number; reserved: number };
+  const snap = (await send(`${base}/v1/skus/sellout-probe`, 'GET', undefined)).json as {
+    sold: number;
+    reserved: number;
+  };
   return { oversold: Math.max(0, acked - stock, snap.sold + snap.reserved - stock), acked };
 }
 
@@ -321,7 +335,8 @@ export async function benchStockade(
     await load(ports, o.script, o.connections, o.wrkThreads, o.warmup);
     // Put the warm-up's units back so the measured run sells rather than answers sold_out.
     const restock = await send(`${base}/v1/skus/demo/restock`, 'POST', { qty: 20_000_000 });
-    if (restock.status !== 200) throw new Error(`restock answered ${restock.status} ${JSON.stringify(restock.json)}`);
+    if (restock.status !== 200)
+      throw new Error(`restock answered ${restock.status} ${JSON.stringify(restock.json)}`);
     const before = (await (await fetch(`${base}/v1/skus/demo`)).json()) as { reserved: number };
     const load1 = loadavg()[0];
     const r = await load(ports, o.script, o.connections, o.wrkThreads, o.duration);
@@ -430,11 +445,13 @@ export async function run(argv: string[]): Promise<void> {
   const rounds = positiveInt('rounds', values.rounds);
   const results: BenchCase[][] = [];
   const variants = values.with.split(',');
-  const runs = values.cases.split(',').flatMap((which) =>
-    which === 'bare'
-      ? [['bare', '', '']]
-      : values.journal.split(',').flatMap((j) => variants.map((v) => [which, j, v])),
-  );
+  const runs = values.cases
+    .split(',')
+    .flatMap((which) =>
+      which === 'bare'
+        ? [['bare', '', '']]
+        : values.journal.split(',').flatMap((j) => variants.map((v) => [which, j, v])),
+    );
   try {
     // With --rounds N every case runs once per round, in the same order, so each round has its
     // own ceiling to compare with.
@@ -449,9 +466,7 @@ export async function run(argv: string[]): Promise<void> {
         );
         const args = serveArgsFor(journal, extra, r * runs.length + n);
         const c =
-          which === 'bare'
-            ? await benchBare(o)
-            : await benchStockade(o, args, `stockade_${label}`);
+          which === 'bare' ? await benchBare(o) : await benchStockade(o, args, `stockade_${label}`);
         if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
         delete (c as Partial<typeof c>).raw;
         cases.push(c);
@@ -461,7 +476,8 @@ export async function run(argv: string[]): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    if (runs.some(([, journal]) => journal === 'kafka')) await deleteTopics(loadConfig().kafka, topicPrefix);
+    if (runs.some(([, journal]) => journal === 'kafka'))
+      await deleteTopics(loadConfig().kafka, topicPrefix);
   }
   const cases = medianOfRounds(results);
   // Where serve put the shards unless a --with entry says (its `auto`: see shard-threads.ts).

@@ -18,7 +18,9 @@ async function main(): Promise<void> {
   const [name, ...rest] = process.argv.slice(2);
   if (!name || name === '--help' || !(name in scenarios)) {
     const known = Object.keys(scenarios).join(', ');
-    process.stderr.write(`usage: npm run bench -- <scenario> [--json FILE] [...]\nscenarios: ${known}\n`);
+    process.stderr.write(
+      `usage: npm run bench -- <scenario> [--json FILE] [...]\nscenarios: ${known}\n`,
+    );
     process.exit(name && name !== '--help' ? 2 : 0);
   }
   const run = await scenarios[name]();
@@ -26,6 +28,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

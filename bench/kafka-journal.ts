@@ -206,7 +206,14 @@ async function runPlan(plan: Plan, total: number, base: KafkaSettings, out: Benc
     await Promise.all(lanes.map((_, s) => file.append(s, warm[0])));
     const k = await appendAll(kafka, lanes);
     const f = await appendAll(file, lanes);
-    out.push(appendFigures(plan, k, f, lanes.reduce((a, l) => a + l.length, 0)));
+    out.push(
+      appendFigures(
+        plan,
+        k,
+        f,
+        lanes.reduce((a, l) => a + l.length, 0),
+      ),
+    );
     if (plan.replay) await replayCases(plan.name, settings, kafka.durablePosition(0), dir, out);
   } finally {
     await kafka.close();

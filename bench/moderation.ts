@@ -148,7 +148,7 @@ function bareRunner(
   const r = runner(`bare intra=${intra} batch=${batch}`, f.images, batch, batch, extra);
   r.slice = async (count) => {
     const started = performance.now();
-    for (let done = 0; done < count; ) {
+    for (let done = 0; done < count;) {
       const n = Math.min(batch, count - done);
       for (let i = 0; i < n; i++) input.set(tensors[next++ % tensors.length], i * per);
       const data = input.subarray(0, n * per);
@@ -179,7 +179,8 @@ function openPool(modelDir: string, f: Flags, threads: number, intra: number): P
 /** The pool end to end from JPEG bytes, in a closed loop with `outstanding` images open. */
 function poolRunner(m: Moderator, images: Buffer[], total: number, outstanding: number): Runner {
   const { threads, intraOpThreads, batchSizeMax } = m.settings;
-  const name = `pool threads=${threads} intra=${intraOpThreads} batch<=${batchSizeMax} ` +
+  const name =
+    `pool threads=${threads} intra=${intraOpThreads} batch<=${batchSizeMax} ` +
     `outstanding=${outstanding}`;
   const extra = { threads, intra_op_threads: intraOpThreads, runs: 0, mean_batch: 0 };
   const r = runner(name, total, Math.min(outstanding, threads * batchSizeMax), outstanding, extra);

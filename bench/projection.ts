@@ -32,7 +32,12 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine } from '../engine/index.js';
 import { fileJournalSource } from '../persistence/journal/index.js';
-import { migrate, MysqlProjector, openMysqlPool, withDatabase } from '../persistence/stores/index.js';
+import {
+  migrate,
+  MysqlProjector,
+  openMysqlPool,
+  withDatabase,
+} from '../persistence/stores/index.js';
 import { benchStockade, LUA } from './http.js';
 import { benchStart, percentile, round, writeReport } from './report.js';
 import type { BenchCase } from './report.js';

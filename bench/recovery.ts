@@ -95,9 +95,7 @@ async function countOversold(engine: Engine): Promise<number> {
   );
   return snaps.filter(
     (x) =>
-      x === null ||
-      x.available < 0 ||
-      x.available + x.reserved + x.sold !== x.stock + x.restocked,
+      x === null || x.available < 0 || x.available + x.reserved + x.sold !== x.stock + x.restocked,
   ).length;
 }
 
@@ -131,12 +129,20 @@ export async function run(argv: string[]): Promise<void> {
   const rounds = positiveInt('rounds', values.rounds);
   // Every round is the same experiment on a journal of its own: `events` events, kill -9,
   // restart. Figures are medians over the rounds; each round's are kept.
-  const perRound: { readyMs: number; perSec: number; readPerSec: number; replayed: number; oversold: number }[] = [];
+  const perRound: {
+    readyMs: number;
+    perSec: number;
+    readPerSec: number;
+    replayed: number;
+    oversold: number;
+  }[] = [];
   for (let r = 1; r <= rounds; r++) {
     const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-recovery-'));
     try {
       const goal = events.toLocaleString('en-US');
-      process.stdout.write(`round ${r}: selling until the journal holds ${goal} events, then kill -9\n`);
+      process.stdout.write(
+        `round ${r}: selling until the journal holds ${goal} events, then kill -9\n`,
+      );
       await crashChild(dir, shards, events);
       const started = performance.now();
       const engine = await createEngine({ config: configFor(dir, shards) });
@@ -148,8 +154,16 @@ export async function run(argv: string[]): Promise<void> {
       await engine.close();
       // The baseline reads the journal this round replayed.
       const readMs = (await countFrames(dir, shards)).ms;
-      perRound.push({ readyMs, perSec: replayed / (slowest / 1000), readPerSec: replayed / (readMs / 1000), replayed, oversold });
-      process.stdout.write(`  ready in ${Math.round(readyMs)} ms, ${replayed.toLocaleString('en-US')} events replayed\n`);
+      perRound.push({
+        readyMs,
+        perSec: replayed / (slowest / 1000),
+        readPerSec: replayed / (readMs / 1000),
+        replayed,
+        oversold,
+      });
+      process.stdout.write(
+        `  ready in ${Math.round(readyMs)} ms, ${replayed.toLocaleString('en-US')} events replayed\n`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -166,7 +180,8 @@ export async function run(argv: string[]): Promise<void> {
     replayed_events: Math.round(mid((x) => x.replayed)),
     ceiling_throughput_per_s: Math.round(mid((x) => x.readPerSec)),
     ratio_to_ceiling: round(median(perRound.map((x) => x.perSec / x.readPerSec))),
-    latency_unit: 'time to ready after a kill -9, per round (each round its own journal of --events events)',
+    latency_unit:
+      'time to ready after a kill -9, per round (each round its own journal of --events events)',
     rounds: perRound.map((x) => ({
       time_to_ready_ms: round(x.readyMs),
       replay_events_per_s: Math.round(x.perSec),

@@ -1,7 +1,8 @@
 /**
  * The benchmark report convention shared by every scenario. Each case reports
  * `throughput_per_s`, `latency_ms: { p50, p99 }` and `oversold` (must be 0; null where the case
- * sells nothing, e.g. a ceiling that only parses and answers, or a journal's own appends); where the same run
+ * sells nothing, e.g. a ceiling that only parses and answers, or a journal's own appends); where
+ * the same run
  * measured a ceiling or baseline, also `ceiling_throughput_per_s` and `ratio_to_ceiling`.
  * Figures are only comparable within one run: the machine is shared and noisy, so every scenario
  * measures its own ceiling in the same invocation and reports the ratio.
@@ -19,7 +20,9 @@ export interface BenchCase {
   name: string;
   throughput_per_s: number;
   latency_ms: LatencyMs;
-  /** Units sold beyond stock, as checked against the engine's state; null: the case sells nothing. */
+  /**
+   * Units sold beyond stock, as checked against the engine's state; null: the case sells nothing.
+   */
   oversold: number | null;
   ceiling_throughput_per_s?: number;
   ratio_to_ceiling?: number;
@@ -76,7 +79,8 @@ export function percentile(samples: ArrayLike<number>, p: number): number {
 /** A flag's value as a whole number ≥ 1, or an error that names the flag. */
 export function positiveInt(flag: string, raw: string): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a whole number ≥ 1, got ${raw}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--${flag} must be a whole number ≥ 1, got ${raw}`);
   return n;
 }
 
@@ -120,7 +124,9 @@ export function medianOfRounds(rounds: readonly BenchCase[][]): BenchCase[] {
       throughput_per_s: c.throughput_per_s,
       latency_ms: c.latency_ms,
       ratio_to_ceiling: c.ratio_to_ceiling ?? null,
-      ...(c.replay_events_per_s !== undefined ? { replay_events_per_s: c.replay_events_per_s } : {}),
+      ...(c.replay_events_per_s !== undefined
+        ? { replay_events_per_s: c.replay_events_per_s }
+        : {}),
       ...(c.time_to_ready_ms !== undefined ? { time_to_ready_ms: c.time_to_ready_ms } : {}),
     }));
     return out;

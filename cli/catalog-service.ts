@@ -6,7 +6,13 @@
 import { webcrypto } from 'node:crypto';
 import { isErrorCode } from '../engine/index.js';
 import type { Logger } from 'pino';
-import { NO_MODERATION, NO_PRODUCTS, OK_EMPTY, catalogRefusal as refuse, noAudit } from '../gateway/index.js';
+import {
+  NO_MODERATION,
+  NO_PRODUCTS,
+  OK_EMPTY,
+  catalogRefusal as refuse,
+  noAudit,
+} from '../gateway/index.js';
 import type { AuditSink, CatalogLink, CatalogReply, ProductInput } from '../gateway/index.js';
 import { isModerationError } from '../moderation/index.js';
 import type { Moderator } from '../moderation/index.js';
@@ -259,8 +265,7 @@ export class CatalogService implements CatalogLink {
 
   private moderationFault(err: unknown): CatalogReply {
     if (isModerationError(err) && isErrorCode(err.code)) {
-      if (err.code === 'moderation_inference_failed')
-        this.log?.error({ err }, 'moderation failed');
+      if (err.code === 'moderation_inference_failed') this.log?.error({ err }, 'moderation failed');
       return refuse(err.code, err.message);
     }
     // moderation_aborted: the client left, nobody reads this answer.
@@ -288,4 +293,3 @@ function gateMessage(sku: string, held: GateProduct[]): string {
     'Upload allowed images, or send "moderationOverride": true.'
   );
 }
-

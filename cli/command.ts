@@ -128,8 +128,10 @@ export function parseFlags<const O extends OptionsConfig, const S extends Shared
 }
 
 /** An operator command's flags, where its output goes, and how its arguments are made. */
-export interface CommandSpec<O extends OptionsConfig, S extends SharedFlagName, A>
-  extends FlagSpec<O, S> {
+export interface CommandSpec<O extends OptionsConfig, S extends SharedFlagName, A> extends FlagSpec<
+  O,
+  S
+> {
   readonly name: string;
   readonly usage: string;
   readonly out: NodeJS.WritableStream;

@@ -59,7 +59,8 @@ function describeMysqlError(e: unknown, url: string): string {
   if (typeof code === 'string' && unreachable.includes(code)) {
     return `cannot reach MySQL at ${redactedUrl(url)} (${code}); is the server running?`;
   }
-  if (code === 'ERR_INVALID_URL') return 'mysql.url is not a URL (expected mysql://user:pass@host:3306/db)';
+  if (code === 'ERR_INVALID_URL')
+    return 'mysql.url is not a URL (expected mysql://user:pass@host:3306/db)';
   const prefix = typeof code === 'string' ? `${code}: ` : '';
   return `${prefix}${messageOf(e)} (${redactedUrl(url)})`;
 }

@@ -9,7 +9,14 @@ import { redactedUrl } from '../config/index.js';
 import type { StockadeConfig } from '../config/index.js';
 import { createModerator } from '../moderation/index.js';
 import type { Moderator } from '../moderation/index.js';
-import { ProductCache, ProductStore, createRedis, migrate, openMysqlPool, redisReady } from '../persistence/stores/index.js';
+import {
+  ProductCache,
+  ProductStore,
+  createRedis,
+  migrate,
+  openMysqlPool,
+  redisReady,
+} from '../persistence/stores/index.js';
 import { noAudit } from '../gateway/index.js';
 import type { AuditSink } from '../gateway/index.js';
 import type { Product } from '../persistence/stores/index.js';
@@ -42,7 +49,10 @@ export async function openCatalog(
     let store: ProductStore | null = null;
     let cache: ProductCache<Product> | null = null;
     if (p.enabled) {
-      const pool = openMysqlPool(config.mysql.url, { connectionLimit: 8, multipleStatements: false });
+      const pool = openMysqlPool(config.mysql.url, {
+        connectionLimit: 8,
+        multipleStatements: false,
+      });
       closers.push(() => pool.end());
       await migrate(pool);
       store = new ProductStore(pool);

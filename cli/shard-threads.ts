@@ -9,7 +9,10 @@ import type { StockadeConfig } from '../config/index.js';
  * back costs more than it frees (measured with the HTTP bench: faster inline with each journal).
  * Elsewhere workers, as designed, until measured otherwise.
  */
-export function servedShardThreads(config: StockadeConfig, cpus = availableParallelism()): StockadeConfig {
+export function servedShardThreads(
+  config: StockadeConfig,
+  cpus = availableParallelism(),
+): StockadeConfig {
   if (config.engine.shardThreads !== 'auto') return config;
   const inline = config.gateway.threads === 1 && cpus <= 2;
   return withOverrides(config, { engine: { shardThreads: inline ? 'inline' : 'workers' } });

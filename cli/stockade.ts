@@ -232,6 +232,17 @@ async function serve(args: ServeArgs): Promise<void> {
   // A signal during the start is shutting down what opened: open nothing more.
   if (open.stopping) return;
   if (args.demo) gateway.service.trackSku(DEMO_SKU.sku);
+  announce(config, gateway, args.demo, log);
+  // The projector reads the journal beside the engine; it stops after the engine closed.
+  const projection = openProjection(config, log);
+  if (projection) {
+    gateway.service.projectionStats = () => projection.stats();
+    open.last.push(() => projection.close());
+  }
+}
+
+/** Says where the server listens (and how to try the demo sale), in the log and on stderr. */
+function announce(config: StockadeConfig, gateway: Gateway, demo: boolean, log: Logger): void {
   const url = `http://${config.gateway.host}:${gateway.port}`;
   log.info(
     {
@@ -247,18 +258,12 @@ async function serve(args: ServeArgs): Promise<void> {
     'stockade is serving',
   );
   process.stderr.write(`stockade: serving on ${url} (dashboard: ${url}/)\n`);
-  if (args.demo) {
+  if (demo) {
     process.stderr.write(
       `stockade: demo sale 'demo' with ${DEMO_SKU.stock.toLocaleString('en-US')} units; try:\n` +
         `  curl -X POST ${url}/v1/skus/demo/reservations -H 'content-type: application/json' ` +
         `-d '{"userId":"u1","qty":1,"idempotencyKey":"k1"}'\n`,
     );
-  }
-  // The projector reads the journal beside the engine; it stops after the engine closed.
-  const projection = openProjection(config, log);
-  if (projection) {
-    gateway.service.projectionStats = () => projection.stats();
-    open.last.push(() => projection.close());
   }
 }
 
@@ -295,7 +300,9 @@ async function closeAudit(audit: MongoAuditLog | null, log: Logger): Promise<voi
 interface Opened {
   gateway?: Gateway;
   engine?: Engine;
-  /** After the engine: the catalog, the audit log (which flushes last of the stores), the projector. */
+  /**
+   * After the engine: the catalog, the audit log (which flushes last of the stores), the projector.
+   */
   last: (() => Promise<unknown>)[];
   /** A signal has begun the shutdown: a start that fails now leaves the closing to it. */
   stopping: boolean;
@@ -320,7 +327,10 @@ function handleSignals(log: Logger): Opened {
     }
     open.stopping = true;
     process.stderr.write(`stockade: ${signal}: shutting down, finishing in-flight requests\n`);
-    log.info({ signal, engineStarted: open.engine !== undefined }, 'shutting down: draining in-flight requests');
+    log.info(
+      { signal, engineStarted: open.engine !== undefined },
+      'shutting down: draining in-flight requests',
+    );
     // Every step runs even if one before it failed: the audit log's flush and the projector's
     // stop must not be skipped because the gateway or the engine closed badly. Each step looks
     // at what is open when its turn comes (an engine may finish starting meanwhile).
@@ -424,6 +434,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   // A fault from the catalogue (journal_locked, journal_corrupt, ...) is said with its code; its
   // message says what to do. Anything else is unexpected: the stack helps more.
   const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof Error && typeof code === 'string' && isErrorCode(code)) fail(`${code}: ${err.message}`, 1);
+  if (err instanceof Error && typeof code === 'string' && isErrorCode(code))
+    fail(`${code}: ${err.message}`, 1);
   fail(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
 });

@@ -28,7 +28,8 @@ function defaultOf(f: FieldSpec): string {
 /** The README's configuration table, generated from the field table so the two cannot drift. */
 export function configTableMarkdown(fields: readonly FieldSpec[] = configFields): string {
   const rows = fields.map(
-    (f) => `| \`${f.key}\` | \`${f.env}\` | ${defaultOf(f)} | ${range(f)} | ${f.doc.replace(/\|/g, '\\|')} |`,
+    (f) =>
+      `| \`${f.key}\` | \`${f.env}\` | ${defaultOf(f)} | ${range(f)} | ${f.doc.replace(/\|/g, '\\|')} |`,
   );
   return ['| key | env | default | range | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }

@@ -1,7 +1,19 @@
-export { loadConfig, withOverrides, checkField, splitList, ConfigError, CONFIG_FILE_ENV } from './load.js';
+export {
+  loadConfig,
+  withOverrides,
+  checkField,
+  splitList,
+  ConfigError,
+  CONFIG_FILE_ENV,
+} from './load.js';
 export type { LoadConfigOptions } from './load.js';
 export { configFields } from './fields.js';
 export { redactedUrl } from './redact.js';
 export type { FieldSpec, FieldKind } from './field.js';
 export type * from './types.js';
-export { configTableMarkdown, withConfigTable, CONFIG_TABLE_START, CONFIG_TABLE_END } from './docs.js';
+export {
+  configTableMarkdown,
+  withConfigTable,
+  CONFIG_TABLE_START,
+  CONFIG_TABLE_END,
+} from './docs.js';

@@ -17,7 +17,10 @@ export class ConfigError extends Error {
 export const CONFIG_FILE_ENV = 'STOCKADE_CONFIG';
 
 export interface LoadConfigOptions {
-  /** Environment to read `STOCKADE_*` variables from; `process.env` by default. Pass `{}` to ignore it. */
+  /**
+   * Environment to read `STOCKADE_*` variables from; `process.env` by default. Pass `{}` to ignore
+   * it.
+   */
   env?: Readonly<Record<string, string | undefined>>;
   /** Path of a JSON file; defaults to `$STOCKADE_CONFIG` when that is set. */
   file?: string;
@@ -59,7 +62,9 @@ function show(value: unknown): string {
 /** Checks one value against its field; returns it unchanged or throws a ConfigError naming it. */
 export function checkField(f: FieldSpec, value: unknown, source: string): unknown {
   const fail = (): never => {
-    throw new ConfigError(`config.${f.key} must be ${describeRange(f)}, got ${show(value)}${source}`);
+    throw new ConfigError(
+      `config.${f.key} must be ${describeRange(f)}, got ${show(value)}${source}`,
+    );
   };
   switch (f.kind) {
     case 'int':
@@ -77,7 +82,8 @@ export function checkField(f: FieldSpec, value: unknown, source: string): unknow
       if (typeof value !== 'string' || !f.values!.includes(value)) fail();
       return value;
     case 'list':
-      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) fail();
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))
+        fail();
       return Object.freeze([...(value as string[])]);
     case 'string': {
       if (typeof value !== 'string') fail();
@@ -96,7 +102,10 @@ export function checkField(f: FieldSpec, value: unknown, source: string): unknow
 export function splitList(raw: string): string[];
 export function splitList(raw: string | undefined): string[] | undefined;
 export function splitList(raw: string | undefined): string[] | undefined {
-  return raw?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return raw
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 function parseEnvValue(f: FieldSpec, raw: string): unknown {
@@ -163,7 +172,8 @@ export function loadConfig(options: LoadConfigOptions = {}): StockadeConfig {
         cause: err,
       });
     }
-    for (const [f, v] of flatten(parsed, ` in ${file}`)) values.set(f.key, checkField(f, v, ` in ${file}`));
+    for (const [f, v] of flatten(parsed, ` in ${file}`))
+      values.set(f.key, checkField(f, v, ` in ${file}`));
   }
 
   for (const [name, raw] of Object.entries(env)) {

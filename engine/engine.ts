@@ -8,7 +8,15 @@ import {
   isValidSkuId,
   isValidToken,
 } from '../actors/index.js';
-import type { ClockSpec, ManualClock, OpCode, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
+import type {
+  ClockSpec,
+  ManualClock,
+  OpCode,
+  SkuDefinition,
+  SkuEvent,
+  SkuSnapshot,
+  SkuUpdate,
+} from '../actors/index.js';
 import type { ShardStats } from './shard-messages.js';
 import type { RecoveryStats } from './shard-host.js';
 import { JournalError, lockJournalDir, prepareJournalDir } from '../persistence/journal/index.js';
@@ -40,7 +48,12 @@ export interface EngineOptions {
 }
 
 export interface EngineStats {
-  shards: (ShardStats & { up: boolean; queueDepth: number; batchesSent: number; restarts: number })[];
+  shards: (ShardStats & {
+    up: boolean;
+    queueDepth: number;
+    batchesSent: number;
+    restarts: number;
+  })[];
   subscribers: number;
 }
 
@@ -84,7 +97,11 @@ export class Engine extends EventEmitter {
     this.config = config;
     this.dirLock = dirLock;
     const e = config.engine;
-    const shardOptions = { qtyMax: e.qtyMax, holdTtlMsDefault: e.holdTtlMsDefault, timerTickMs: e.timerTickMs };
+    const shardOptions = {
+      qtyMax: e.qtyMax,
+      holdTtlMsDefault: e.holdTtlMsDefault,
+      timerTickMs: e.timerTickMs,
+    };
     this.shards = Array.from(
       { length: e.shards },
       (_, i) =>
@@ -225,7 +242,8 @@ export class Engine extends EventEmitter {
     if (!isValidQty(qty, this.config.engine.qtyMax)) return waiter.settle(slot, invalid('qty'));
     const client = this.shards[shard];
     if (client.down) return waiter.settle(slot, rejection('shard_unavailable'));
-    if (client.depth >= this.config.engine.shardQueueMax) return waiter.settle(slot, rejection('overloaded'));
+    if (client.depth >= this.config.engine.shardQueueMax)
+      return waiter.settle(slot, rejection('overloaded'));
     // The client validates the user id and key while it encodes them.
     const bad = client.enqueueReserve(sku, qty, req.userId, req.idempotencyKey, waiter, slot);
     if (bad !== 0) waiter.settle(slot, invalid(bad === -1 ? 'userId' : 'idempotencyKey'));
@@ -244,7 +262,10 @@ export class Engine extends EventEmitter {
     return this.reservationCommand(Op.cancel, reservationId, options);
   }
 
-  /** Returns a confirmed order: units back on sale, the user's count back. `userId` as for `confirm`. */
+  /**
+   * Returns a confirmed order: units back on sale, the user's count back. `userId` as for
+   * `confirm`.
+   */
   returnOrder(reservationId: string, options?: ReservationCommandOptions): Promise<ConfirmResult> {
     return this.reservationCommand(Op.return, reservationId, options);
   }
@@ -264,11 +285,16 @@ export class Engine extends EventEmitter {
     return this.command(Op.close, sku, 0) as Promise<CloseResult>;
   }
 
-  private reservationCommand(op: OpCode, id: string, options?: ReservationCommandOptions): Promise<ConfirmResult> {
+  private reservationCommand(
+    op: OpCode,
+    id: string,
+    options?: ReservationCommandOptions,
+  ): Promise<ConfirmResult> {
     const parsed = parseReservationId(id);
     if (!parsed || !isValidSkuId(parsed.sku)) return this.reject(invalid('reservationId'));
     const owner = options?.userId;
-    if (owner !== undefined && !isValidToken(owner, USER_ID_BYTES_MAX)) return this.reject(invalid('userId'));
+    if (owner !== undefined && !isValidToken(owner, USER_ID_BYTES_MAX))
+      return this.reject(invalid('userId'));
     return this.command(op, parsed.sku, parsed.n, owner) as Promise<ConfirmResult>;
   }
 
@@ -281,7 +307,8 @@ export class Engine extends EventEmitter {
     this.assertOpen();
     const client = this.clientFor(sku);
     if (client.down) return Promise.resolve(rejection('shard_unavailable'));
-    if (client.depth >= this.config.engine.shardQueueMax) return Promise.resolve(rejection('overloaded'));
+    if (client.depth >= this.config.engine.shardQueueMax)
+      return Promise.resolve(rejection('overloaded'));
     return new Promise((resolve) => {
       client.enqueueCommand(op, sku, n, new Waiter(1, (r) => resolve(r[0])), 0, owner);
     });
@@ -297,7 +324,9 @@ export class Engine extends EventEmitter {
         if (!up) return { ...emptyStats(s.index), ...base };
         // A shard that dies before it answers is reported down, not as a failed call.
         const live = await nullIfDown(s.control.stats());
-        return live === null ? { ...emptyStats(s.index), ...base, up: false } : { ...live, ...base };
+        return live === null
+          ? { ...emptyStats(s.index), ...base, up: false }
+          : { ...live, ...base };
       }),
     );
     return { shards, subscribers: this.subscriptions.size };
@@ -321,16 +350,22 @@ export class Engine extends EventEmitter {
 
   private async setForwarding(on: boolean): Promise<void> {
     for (const s of this.shards) s.forwarding = on; // a shard restarted later is told too
-    await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.setEventForwarding(on)));
+    await Promise.all(
+      this.shards.filter((s) => !s.down).map((s) => s.control.setEventForwarding(on)),
+    );
   }
 
   private publish(events: SkuEvent[]): void {
     for (const sub of this.subscriptions) sub.push(events);
   }
 
-  /** Runs every shard's hold-expiry timer now (tests with a manual clock). Returns holds expired. */
+  /**
+   * Runs every shard's hold-expiry timer now (tests with a manual clock). Returns holds expired.
+   */
   async tick(): Promise<number> {
-    const counts: number[] = await Promise.all(this.shards.filter((s) => !s.down).map((s) => s.control.tick()));
+    const counts: number[] = await Promise.all(
+      this.shards.filter((s) => !s.down).map((s) => s.control.tick()),
+    );
     let total = 0;
     for (const n of counts) total += n;
     await this.drain();
@@ -374,7 +409,11 @@ async function nullIfDown<T>(call: Promise<T>): Promise<T | null> {
 /** Bound on the SKU → shard cache; past it the cache starts over (unknown ids cannot pile up). */
 const SKU_CACHE_MAX = 100_000;
 
-function toDefineResult(r: { status: number; field?: string; snapshot?: SkuSnapshot }): DefineResult {
+function toDefineResult(r: {
+  status: number;
+  field?: string;
+  snapshot?: SkuSnapshot;
+}): DefineResult {
   const name = STATUS_NAMES[r.status];
   if (name === 'defined' || name === 'updated') return { status: name, sku: r.snapshot! };
   if (name === 'invalid') return invalid(r.field as Parameters<typeof invalid>[0]);

@@ -53,7 +53,8 @@ export class EventSubscription implements AsyncIterableIterator<SkuEvent> {
   }
 
   next(): Promise<IteratorResult<SkuEvent>> {
-    if (this.head < this.buffer.length && !this.error) return Promise.resolve({ value: this.take(), done: false });
+    if (this.head < this.buffer.length && !this.error)
+      return Promise.resolve({ value: this.take(), done: false });
     if (this.error) return Promise.reject(this.error);
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {

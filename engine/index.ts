@@ -6,7 +6,13 @@
  * ```
  */
 export { createEngine, Engine } from './engine.js';
-export type { EngineOptions, EngineStats, ShardDownInfo, ShardUpInfo, ReservationCommandOptions } from './engine.js';
+export type {
+  EngineOptions,
+  EngineStats,
+  ShardDownInfo,
+  ShardUpInfo,
+  ReservationCommandOptions,
+} from './engine.js';
 export type { ShardStats } from './shard-messages.js';
 export type { RecoveryStats } from './shard-host.js';
 export { EngineError, ERROR_CATALOGUE, StockadeError, isErrorCode } from './errors.js';
@@ -15,7 +21,13 @@ export { isRejection, parseReservationId, reservationId, ReservedResult } from '
 export type * from './results.js';
 export { EventSubscription } from './event-subscription.js';
 export { shardOf } from './router.js';
-export { ManualClock, TRANSITIONS, RESERVATION_STATES, spawnWorker, settledWithin } from '../actors/index.js';
+export {
+  ManualClock,
+  TRANSITIONS,
+  RESERVATION_STATES,
+  spawnWorker,
+  settledWithin,
+} from '../actors/index.js';
 /** The engine's own rules for identifiers and limits, for callers that check input first. */
 export {
   SKU_ID_PATTERN,

@@ -1,4 +1,9 @@
-import { INVALID_FIELDS, STATUS_NAMES, RESERVATION_STATES, reservationId } from '../actors/index.js';
+import {
+  INVALID_FIELDS,
+  STATUS_NAMES,
+  RESERVATION_STATES,
+  reservationId,
+} from '../actors/index.js';
 import type { InvalidField, ReservationState, SkuSnapshot } from '../actors/index.js';
 import { ERROR_CATALOGUE } from './errors.js';
 import type { ErrorCode } from './errors.js';

@@ -14,9 +14,20 @@ import {
 import type { ClockSpec, OpCode, ShardOptions, SkuEvent } from '../actors/index.js';
 import type { StockadeConfig } from '../config/index.js';
 import type { RecoveryStats } from './shard-host.js';
-import type { BatchMessage, ShardControl, ShardWorkerData, WorkerToMain } from './shard-messages.js';
+import type {
+  BatchMessage,
+  ShardControl,
+  ShardWorkerData,
+  WorkerToMain,
+} from './shard-messages.js';
 import { InlineShard } from './inline-shard.js';
-import { ReservedResult, rejection, rejectionOf, reservationId, stateNameOrNull } from './results.js';
+import {
+  ReservedResult,
+  rejection,
+  rejectionOf,
+  reservationId,
+  stateNameOrNull,
+} from './results.js';
 import { EngineError, isErrorCode } from './errors.js';
 
 /** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
@@ -77,7 +88,9 @@ const NO_WAITER = new Waiter(1, () => {});
 
 /** The control plane as the engine calls it: each call settles, even if the shard dies first. */
 export type ShardControlCalls = {
-  [K in keyof ShardControl]: (...args: Parameters<ShardControl[K]>) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
+  [K in keyof ShardControl]: (
+    ...args: Parameters<ShardControl[K]>
+  ) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
 };
 
 /**
@@ -142,7 +155,11 @@ class SettlingCalls {
   /** The shard is gone: every call in flight, and every later one, fails. */
   fail(cause: Error): void {
     if (this.failure !== null) return;
-    this.failure = new EngineError('shard_unavailable', `shard ${this.index} stopped before it answered`, { cause });
+    this.failure = new EngineError(
+      'shard_unavailable',
+      `shard ${this.index} stopped before it answered`,
+      { cause },
+    );
     for (const reject of this.waiting) reject(this.failure);
     this.waiting.clear();
   }
@@ -256,7 +273,14 @@ export class ShardClient {
       settling.fail(err);
       rejectFailed(err);
     };
-    const me: Incarnation = { worker, remote, control: settling.calls, failed, failNow, dead: false };
+    const me: Incarnation = {
+      worker,
+      remote,
+      control: settling.calls,
+      failed,
+      failNow,
+      dead: false,
+    };
     worker.on('message', (msg: WorkerToMain) => this.onMessage(msg));
     worker.on('error', (err: Error) => this.fail(me, err));
     worker.on('exit', (code) => {
@@ -277,7 +301,13 @@ export class ShardClient {
       // A recovery that failed for a reason in the catalogue (journal_corrupt, journal_mismatch,
       // journal_unavailable, ...) is reported as that code, whichever thread the shard ran on.
       const code = (err as { code?: unknown } | null)?.code;
-      if (err instanceof EngineError || !(err instanceof Error) || typeof code !== 'string' || !isErrorCode(code)) throw err;
+      if (
+        err instanceof EngineError ||
+        !(err instanceof Error) ||
+        typeof code !== 'string' ||
+        !isErrorCode(code)
+      )
+        throw err;
       throw new EngineError(code, `shard ${this.index}: ${err.message}`, { cause: err });
     }
     return this.recovery;
@@ -288,13 +318,27 @@ export class ShardClient {
    * shard's bound. Returns 0, or -1 / -2 when the user id / idempotency key is invalid (then
    * nothing was queued).
    */
-  enqueueReserve(sku: string, qty: number, userId: unknown, key: unknown, waiter: Waiter, slot: number): number {
+  enqueueReserve(
+    sku: string,
+    qty: number,
+    userId: unknown,
+    key: unknown,
+    waiter: Waiter,
+    slot: number,
+  ): number {
     const bad = this.writer.reserve(sku, qty, userId, key);
     if (bad === 0) this.track(sku, qty, waiter, slot);
     return bad;
   }
 
-  enqueueCommand(op: OpCode, sku: string, n: number, waiter: Waiter, slot: number, owner = ''): void {
+  enqueueCommand(
+    op: OpCode,
+    sku: string,
+    n: number,
+    waiter: Waiter,
+    slot: number,
+    owner = '',
+  ): void {
     if (op === Op.restock) this.writer.restock(sku, n);
     else if (op === Op.close) this.writer.close(sku);
     else this.writer.reservationCommand(op, sku, n, owner);
@@ -319,7 +363,9 @@ export class ShardClient {
   /** Sends what is queued as one batch. */
   flush(): void {
     if (this.writer.count === 0) return;
-    const { buffer, bytes, count } = this.writer.take(this.spareRequests.pop() ?? new ArrayBuffer(64 * 1024));
+    const { buffer, bytes, count } = this.writer.take(
+      this.spareRequests.pop() ?? new ArrayBuffer(64 * 1024),
+    );
     const id = this.nextBatchId++;
     this.inFlight.set(id, this.pending);
     this.pending = this.sparePending.pop() ?? new PendingBatch();
@@ -459,7 +505,11 @@ function decode(sku: string, num: number, word: number, value: number, expiresAt
     case Status.confirmed:
     case Status.cancelled:
     case Status.returned:
-      return { status: STATUS_NAMES[status], reservationId: reservationId(sku, num), state: stateNameOrNull(aux) };
+      return {
+        status: STATUS_NAMES[status],
+        reservationId: reservationId(sku, num),
+        state: stateNameOrNull(aux),
+      };
     case Status.restocked:
       return { status: 'restocked', sku, available: value };
     case Status.sale_closed:

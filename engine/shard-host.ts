@@ -1,6 +1,20 @@
 import assert from 'node:assert/strict';
-import { BinaryEventLog, Shard, Status, RESULT_STRIDE, decodeEvents, nullEventLog } from '../actors/index.js';
-import type { Clock, ControlResult, ShardOptions, SkuDefinition, SkuEvent, SkuUpdate } from '../actors/index.js';
+import {
+  BinaryEventLog,
+  Shard,
+  Status,
+  RESULT_STRIDE,
+  decodeEvents,
+  nullEventLog,
+} from '../actors/index.js';
+import type {
+  Clock,
+  ControlResult,
+  ShardOptions,
+  SkuDefinition,
+  SkuEvent,
+  SkuUpdate,
+} from '../actors/index.js';
 import { JournalError } from '../persistence/journal/index.js';
 import type { Journal, JournalPosition } from '../persistence/journal/index.js';
 
@@ -113,7 +127,13 @@ export class ShardHost {
     this.shard = shard;
     this.shard.commandsApplied = 0;
     const ms = performance.now() - started;
-    this.recovery = { events, payloads, bytes, ms, eventsPerSecond: ms > 0 ? (events / ms) * 1000 : 0 };
+    this.recovery = {
+      events,
+      payloads,
+      bytes,
+      ms,
+      eventsPerSecond: ms > 0 ? (events / ms) * 1000 : 0,
+    };
     return this.recovery;
   }
 
@@ -154,7 +174,11 @@ export class ShardHost {
     return new Promise((resolve) => {
       const results = new Float64Array(RESULT_STRIDE);
       this.afterDecision(results, 1, () =>
-        resolve(results[0] === Status.journal_unavailable ? { status: Status.journal_unavailable } : result),
+        resolve(
+          results[0] === Status.journal_unavailable
+            ? { status: Status.journal_unavailable }
+            : result,
+        ),
       );
     });
   }
@@ -208,7 +232,8 @@ export class ShardHost {
   }
 
   private pump(): void {
-    if (this.abandoned || this.appending || this.rebuilding || !this.log || this.log.count === 0) return;
+    if (this.abandoned || this.appending || this.rebuilding || !this.log || this.log.count === 0)
+      return;
     const payload = this.log.take()!;
     this.appending = true;
     this.pendingInFlight = this.emitted - this.durable;

@@ -14,7 +14,15 @@
  * Replies to a batch are posted only when its events are durable (see shard-host.ts).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { ClockSpec, ControlResult, ShardOptions, SkuDefinition, SkuEvent, SkuSnapshot, SkuUpdate } from '../actors/index.js';
+import type {
+  ClockSpec,
+  ControlResult,
+  ShardOptions,
+  SkuDefinition,
+  SkuEvent,
+  SkuSnapshot,
+  SkuUpdate,
+} from '../actors/index.js';
 import type { StockadeConfig } from '../config/index.js';
 import type { RecoveryStats } from './shard-host.js';
 
@@ -59,7 +67,10 @@ export interface ShardStats {
   batchesApplied: number;
   holdsScheduled: number;
   expiredTotal: number;
-  /** The heap of the shard's thread: its worker's, or with inline shards the engine thread's (the same for all). */
+  /**
+   * The heap of the shard's thread: its worker's, or with inline shards the engine thread's (the
+   * same for all).
+   */
   heapUsedBytes: number;
   /** The thread the shard runs on: its worker's `threadId`, or the engine's own when inline. */
   threadId: number;

@@ -2,7 +2,8 @@
  * Serves one shard: hosts a `ShardHost` (shard + journal), applies binary batches from the data
  * port, posts each batch's results once they are durable, and serves the control plane over
  * Comlink. Used by the shard worker's entry point (the port is `parentPort`) and, for an engine
- * whose shards run inline, on the engine's own thread (the port is InlineShard's: direct calls). All
+ * whose shards run inline, on the engine's own thread (the port is InlineShard's: direct calls).
+ * All
  * logic lives in shard-host.ts and actors/shard.ts; this file only wires messages, the clock
  * and the expiry timer.
  */

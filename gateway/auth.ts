@@ -61,7 +61,9 @@ export class JwtVerifier {
     return p;
   }
 
-  /** Whether a principal verified earlier (a WebSocket's, at its upgrade) is still in its window. */
+  /**
+   * Whether a principal verified earlier (a WebSocket's, at its upgrade) is still in its window.
+   */
   stillValid(p: Principal): boolean {
     return this.inWindow(p, this.nowMs() / 1000);
   }

@@ -17,7 +17,6 @@ import type { ErrorReply } from './errors.js';
 import { STATUS_200, STATUS_201 } from './http-exchange.js';
 import type { HttpExchange } from './http-exchange.js';
 import { RouteId } from './metrics.js';
-// The module, not the barrel: the barrel loads sharp and piscina, which a gateway thread never uses.
 import { acceptsContentType } from '../moderation/index.js';
 import { checkProductBody, isProductId, takeSaleGate } from './product-validate.js';
 import { begin, gate } from './gate.js';

@@ -194,7 +194,12 @@ export class EngineService implements EngineLink {
     if (this.audit === noAudit) return null;
     const s = this.audit.stats;
     const dropped = this.auditForwardDropped + (s?.dropped ?? 0);
-    return { written: s?.written ?? 0, dropped, failed: s?.failed ?? 0, rejected: s?.rejected ?? 0 };
+    return {
+      written: s?.written ?? 0,
+      dropped,
+      failed: s?.failed ?? 0,
+      rejected: s?.rejected ?? 0,
+    };
   }
 
   async clusterMetrics(): Promise<{ metrics: MetricsSnapshot; gauges: EngineGauges }> {

@@ -133,7 +133,11 @@ export function errorReply(code: GatewayCode, field?: string, state?: string): E
 }
 
 /** A reply whose message says more than the catalogue sentence (e.g. the accepted methods). */
-export function errorReplyWithMessage(code: GatewayCode, message: string, field?: string): ErrorReply {
+export function errorReplyWithMessage(
+  code: GatewayCode,
+  message: string,
+  field?: string,
+): ErrorReply {
   const base = errorReply(code, field);
   return { ...base, body: errorJson(code, { message, field }) };
 }

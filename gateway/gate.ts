@@ -62,7 +62,8 @@ export function begin(
   let admin = false;
   if (g.access !== 'public') {
     const p = ctx.authenticate(req.getHeader('authorization'));
-    if (p === null) return deny(res, req, ctx, refusal(g, started, errorReply('unauthorized'), null));
+    if (p === null)
+      return deny(res, req, ctx, refusal(g, started, errorReply('unauthorized'), null));
     if (p !== undefined) {
       if (g.access === 'admin' && !p.admin) {
         return deny(res, req, ctx, refusal(g, started, errorReply('forbidden'), p.userId));
@@ -162,4 +163,3 @@ function deny(res: HttpResponse, req: HttpRequest, ctx: GatewayContext, r: Refus
   }
   return null;
 }
-

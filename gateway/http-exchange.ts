@@ -14,13 +14,7 @@ import type { ReserveOutcome, ReserveWaiter } from './engine-link.js';
 import type { GatewayContext } from './context.js';
 import { errorReply } from './errors.js';
 import type { ErrorReply } from './errors.js';
-import {
-  OUTCOMES,
-  OUTCOME_ABORTED,
-  OUTCOME_OK,
-  ROUTES,
-  outcomeOf,
-} from './metrics.js';
+import { OUTCOMES, OUTCOME_ABORTED, OUTCOME_OK, ROUTES, outcomeOf } from './metrics.js';
 import { parseObject } from './validate.js';
 
 export const JSON_TYPE = 'application/json';

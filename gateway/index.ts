@@ -14,7 +14,12 @@ export { startGateway } from './server.js';
 export type { Gateway, GatewayOptions } from './server.js';
 export { GATEWAY_ERRORS, GATEWAY_CODES, codeInfo } from './errors.js';
 export type { GatewayCode, GatewayErrorCode } from './errors.js';
-export { TokenBucketLimiter, createRateLimiter, loadSharedLimiter, unlimited } from './rate-limiter.js';
+export {
+  TokenBucketLimiter,
+  createRateLimiter,
+  loadSharedLimiter,
+  unlimited,
+} from './rate-limiter.js';
 export type { RateLimiter, SharedLimiterOptions } from './rate-limiter.js';
 export { JwtVerifier, createVerifier, signJwt } from './auth.js';
 export type { Principal } from './auth.js';

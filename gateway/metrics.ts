@@ -208,8 +208,7 @@ function projectionGauges(out: string[], p: ProjectionGauges): void {
   );
   for (const s of p.shards) out.push(`stockade_projection_lag{shard="${s.shard}"} ${s.lag}`);
   if (p.lagMs !== null) {
-    const help =
-      'While behind: how long the unapplied events may have waited (0 when caught up).';
+    const help = 'While behind: how long the unapplied events may have waited (0 when caught up).';
     gauge(out, 'stockade_projection_lag_seconds', help, p.lagMs / 1000);
   }
   counters(out, [
@@ -226,7 +225,11 @@ function auditCounters(out: string[], a: AuditStats): void {
     ['stockade_audit_written_total', 'Audit entries the audit store acknowledged.', a.written],
     ['stockade_audit_dropped_total', 'Audit entries dropped: the buffer was full.', a.dropped],
     ['stockade_audit_failed_total', 'Audit batch writes that failed (then retried).', a.failed],
-    ['stockade_audit_rejected_total', 'Audit entries the store refused for good (not retried).', a.rejected],
+    [
+      'stockade_audit_rejected_total',
+      'Audit entries the store refused for good (not retried).',
+      a.rejected,
+    ],
   ]);
 }
 
@@ -237,7 +240,11 @@ function shardGauges(out: string[], g: EngineGauges): void {
       'Requests sent to a shard and not yet answered.',
       (s) => s.queueDepth,
     ],
-    ['stockade_shard_up', '1 while the shard runs (its worker thread, or inline).', (s) => (s.up ? 1 : 0)],
+    [
+      'stockade_shard_up',
+      '1 while the shard runs (its worker thread, or inline).',
+      (s) => (s.up ? 1 : 0),
+    ],
     ['stockade_shard_skus', 'SKUs a shard owns.', (s) => s.skus],
     ['stockade_shard_holds', 'Reservation holds scheduled for expiry.', (s) => s.holdsScheduled],
     ['stockade_journal_appends', 'Group commits appended to the shard journal.', (s) => s.appends],

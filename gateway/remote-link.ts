@@ -79,7 +79,11 @@ export class RemoteLink implements EngineLink {
     this.queued = [];
     this.queuedWaiters = [];
     if (reqs.length === 0) return;
-    const batch: PendingBatch = { waiters, skus: new Array<string>(reqs.length), qtys: new Array<number>(reqs.length) };
+    const batch: PendingBatch = {
+      waiters,
+      skus: new Array<string>(reqs.length),
+      qtys: new Array<number>(reqs.length),
+    };
     for (let i = 0; i < reqs.length; i++) {
       this.writer.add(reqs[i]);
       batch.skus[i] = reqs[i].sku;

@@ -12,12 +12,7 @@ import { dashboardHtml } from './dashboard.js';
 import { codeOfError } from './engine-link.js';
 import { errorReply, errorReplyWithMessage } from './errors.js';
 import type { GatewayCode } from './errors.js';
-import {
-  HttpExchange,
-  STATUS_200,
-  STATUS_201,
-  replyNow,
-} from './http-exchange.js';
+import { HttpExchange, STATUS_200, STATUS_201, replyNow } from './http-exchange.js';
 import { RouteId, outcomeOf, prometheusText } from './metrics.js';
 import {
   checkReservationId,

@@ -128,7 +128,8 @@ export class StockFeed {
     const snaps = await this.link.getSkus(skus);
     if (sku !== ALL_SKUS && snaps[0] === null) return null;
     // With `*` the socket already has every tracked SKU (and so this one, if tracked).
-    const tracked = sku !== ALL_SKUS && had.has(ALL_SKUS) ? new Set(await this.link.trackedSkus()) : null;
+    const tracked =
+      sku !== ALL_SKUS && had.has(ALL_SKUS) ? new Set(await this.link.trackedSkus()) : null;
     const out: string[] = [];
     for (const s of snaps) {
       if (s === null || had.has(s.sku) || tracked?.has(s.sku)) continue;

@@ -11,7 +11,8 @@
  * The user is the token's `sub` (a `?token=` query parameter or an Authorization header at the
  * upgrade, since browsers cannot set headers on a WebSocket); with `auth: none`, the message's
  * `userId`. Subscriptions need no token, but only SKUs that exist can be followed (`unknown_sku`
- * otherwise), at most 64 per socket and `gateway.skusTrackedMax` per gateway thread. A socket whose send buffer passes
+ * otherwise), at most 64 per socket and `gateway.skusTrackedMax` per gateway thread. A socket whose
+ * send buffer passes
  * `wsBackpressureBytesMax` is closed (uWS `closeOnBackpressureLimit`): a slow consumer is
  * dropped rather than buffered without bound.
  */
@@ -190,7 +191,8 @@ function onReserve(
   }
   const sku = typeof m.sku === 'string' ? m.sku : '';
   const c = checkReserve(sku, m, s.userId, ctx.qtyMax);
-  if (!c.ok) return refuse(ws, s, ctx, { id, started, code: 'invalid', field: c.field, request: m });
+  if (!c.ok)
+    return refuse(ws, s, ctx, { id, started, code: 'invalid', field: c.field, request: m });
   const allowed = ctx.limiter.take(c.value.userId, started);
   if (allowed === false) {
     return refuse(ws, s, ctx, { id, started, code: 'rate_limited', request: m });

@@ -67,11 +67,7 @@ export class Classifier {
   private readonly input: Float32Array;
   private readonly imageFloats: number;
 
-  private constructor(
-    session: ort.InferenceSession,
-    init: WorkerInit,
-    inputShape: Shape,
-  ) {
+  private constructor(session: ort.InferenceSession, init: WorkerInit, inputShape: Shape) {
     this.session = session;
     this.init = init;
     this.inputShape = inputShape;

@@ -99,10 +99,10 @@ function positiveInt(path: string, key: string, v: unknown): number {
 }
 
 /** `size` is `{height, width}`, `{shortest_edge}` or a bare number (square). */
-function sizeOf(path: string, size: unknown): Pick<
-  PreprocessSpec,
-  'resizeMode' | 'resizeWidth' | 'resizeHeight' | 'shortestEdge'
-> {
+function sizeOf(
+  path: string,
+  size: unknown,
+): Pick<PreprocessSpec, 'resizeMode' | 'resizeWidth' | 'resizeHeight' | 'shortestEdge'> {
   if (typeof size === 'number') {
     const s = positiveInt(path, 'size', size);
     return { resizeMode: 'fill', resizeWidth: s, resizeHeight: s, shortestEdge: 0 };
@@ -174,8 +174,11 @@ function cropOf(path: string, pre: Json): PreprocessSpec['crop'] {
 /** Reads preprocessor_config.json into the spec the workers apply to every image. */
 export function preprocessSpecOf(path: string, pre: Json): PreprocessSpec {
   if (pre.do_resize === false) {
-    throw invalid(path, 'do_resize false is not supported: the pool batches images, so every ' +
-      'image must be resized to the model input size');
+    throw invalid(
+      path,
+      'do_resize false is not supported: the pool batches images, so every ' +
+        'image must be resized to the model input size',
+    );
   }
   const size = sizeOf(path, pre.size);
   let crop = cropOf(path, pre);
@@ -184,7 +187,7 @@ export function preprocessSpecOf(path: string, pre: Json): PreprocessSpec {
   if (size.resizeMode === 'shortest_edge' && crop === false) {
     crop = { width: size.shortestEdge, height: size.shortestEdge };
   }
-  const rescale = pre.do_rescale === false ? 1 : pre.rescale_factor ?? 1 / 255;
+  const rescale = pre.do_rescale === false ? 1 : (pre.rescale_factor ?? 1 / 255);
   if (typeof rescale !== 'number' || !(rescale > 0) || !Number.isFinite(rescale)) {
     throw invalid(path, `rescale_factor must be a positive number, got ${JSON.stringify(rescale)}`);
   }

@@ -256,8 +256,14 @@ export class Moderator {
     resolve: (r: ModerationResult) => void,
     reject: (err: unknown) => void,
   ): void {
-    const p = new PendingImage(image, performance.now(), this.settings.taskTimeoutMs, signal,
-      resolve as (v: unknown) => void, reject);
+    const p = new PendingImage(
+      image,
+      performance.now(),
+      this.settings.taskTimeoutMs,
+      signal,
+      resolve as (v: unknown) => void,
+      reject,
+    );
     if (signal) {
       p.onAbort = () => this.fail(p, codeOf('moderation_aborted', 'aborted by the caller'));
       signal.addEventListener('abort', p.onAbort, { once: true });
@@ -451,7 +457,10 @@ export class Moderator {
     }
     await settledWithin(Promise.allSettled([...this.batches]), this.settings.taskTimeoutMs + 1_000);
     while (this.list.head !== null) {
-      this.fail(this.list.head, codeOf('moderation_closed', 'the moderator closed while this image ran'));
+      this.fail(
+        this.list.head,
+        codeOf('moderation_closed', 'the moderator closed while this image ran'),
+      );
     }
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;

@@ -50,7 +50,10 @@ const FTYP = ascii('ftyp');
 /** Text formats (SVG) may start with a BOM, whitespace, an XML declaration or a comment. */
 function looksLikeSvg(b: Uint8Array): boolean {
   const head = new TextDecoder('utf-8', { fatal: false }).decode(b.subarray(0, 1024));
-  const text = head.replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  const text = head
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .toLowerCase();
   if (!text.startsWith('<')) return false;
   return text.includes('<svg');
 }

@@ -202,7 +202,11 @@ class GraphBuilder {
   private counter = 0;
 
   floats(name: string, dims: number[], data: Float32Array): string {
-    assert.equal(data.length, dims.reduce((a, b) => a * b, 1), `${name}: size does not match dims`);
+    assert.equal(
+      data.length,
+      dims.reduce((a, b) => a * b, 1),
+      `${name}: size does not match dims`,
+    );
     // raw_data is one memcpy per tensor; float_data would encode 86M varint-framed floats.
     const rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.initializers.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData });
@@ -255,8 +259,11 @@ function embed(g: GraphBuilder, o: VitOptions, w: VitWeights): string {
   const pre = 'vit.embeddings';
   const conv = g.node(
     'Conv',
-    ['pixel_values', g.floats(`${pre}.patch_embeddings.projection.weight`, [D, 3, p, p], w.patchW),
-      g.floats(`${pre}.patch_embeddings.projection.bias`, [D], w.patchB)],
+    [
+      'pixel_values',
+      g.floats(`${pre}.patch_embeddings.projection.weight`, [D, 3, p, p], w.patchW),
+      g.floats(`${pre}.patch_embeddings.projection.bias`, [D], w.patchB),
+    ],
     { kernel_shape: [p, p], strides: [p, p] },
   );
   const flat = g.node('Reshape', [conv, g.int64s('shape_b_d_n', [0, D, -1])]);
@@ -327,11 +334,25 @@ export function vitModelProto(o: VitOptions, w: VitWeights): Onnx.IModelProto {
   const batch = o.fixedBatchSize ?? 'batch_size';
   let x = embed(g, o, w);
   for (let i = 0; i < o.numLayers; i++) x = encoderBlock(g, o, w.layers[i], i, x);
-  const y = g.node('LayerNormalization', [x, g.floats('vit.layernorm.weight', [D], w.lnfScale),
-    g.floats('vit.layernorm.bias', [D], w.lnfBias)], { axis: -1, epsilon: o.layerNormEps });
+  const y = g.node(
+    'LayerNormalization',
+    [
+      x,
+      g.floats('vit.layernorm.weight', [D], w.lnfScale),
+      g.floats('vit.layernorm.bias', [D], w.lnfBias),
+    ],
+    { axis: -1, epsilon: o.layerNormEps },
+  );
   const clsToken = g.node('Gather', [y, g.int64s('token_0', [0], [])], { axis: 1 });
-  g.node('Add', [g.node('MatMul', [clsToken, g.floats('classifier.weight', [D, L], w.headW)]),
-    g.floats('classifier.bias', [L], w.headB)], {}, 'logits');
+  g.node(
+    'Add',
+    [
+      g.node('MatMul', [clsToken, g.floats('classifier.weight', [D, L], w.headW)]),
+      g.floats('classifier.bias', [L], w.headB),
+    ],
+    {},
+    'logits',
+  );
   return {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],

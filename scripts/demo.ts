@@ -14,10 +14,21 @@ const dir = mkdtempSync(join(tmpdir(), 'stockade-demo-'));
 const config = loadConfig({ overrides: { journal: { kind: 'file', dir } } });
 
 const engine = await createEngine({ config });
-await engine.defineSku({ sku: 'demo', stock: 1_000, perUserLimit: 2, price: 1999, name: 'Demo tee' });
+await engine.defineSku({
+  sku: 'demo',
+  stock: 1_000,
+  perUserLimit: 2,
+  price: 1999,
+  name: 'Demo tee',
+});
 const requests: ReserveRequest[] = [];
 for (let i = 0; i < 5_000; i++) {
-  requests.push({ sku: 'demo', userId: `buyer-${i % 600}`, qty: 1, idempotencyKey: `attempt-${i}` });
+  requests.push({
+    sku: 'demo',
+    userId: `buyer-${i % 600}`,
+    qty: 1,
+    idempotencyKey: `attempt-${i}`,
+  });
 }
 const started = performance.now();
 const results = await engine.reserveMany(requests);
@@ -29,7 +40,9 @@ if (first && first.status === 'reserved') {
   const confirmed = await engine.confirm(first.reservationId);
   console.log(`confirmed ${first.reservationId}: ${confirmed.status}`);
 }
-console.log(`5,000 attempts in ${ms.toFixed(1)} ms on ${engine.shardCount} shards, fsync'd to ${dir}:`);
+console.log(
+  `5,000 attempts in ${ms.toFixed(1)} ms on ${engine.shardCount} shards, fsync'd to ${dir}:`,
+);
 console.log(Object.fromEntries(outcomes));
 const before = await engine.getSku('demo');
 await engine.close();
@@ -39,5 +52,9 @@ const after = await again.getSku('demo');
 const replayed = again.recovery!.shards.reduce((n, s) => n + s.events, 0);
 console.log(`restarted: replayed ${replayed} events in ${again.recovery!.readyMs.toFixed(1)} ms`);
 console.log('SKU after restart:', after);
-console.log(JSON.stringify(before) === JSON.stringify(after) ? 'identical to before the restart' : 'DIFFERENT');
+console.log(
+  JSON.stringify(before) === JSON.stringify(after)
+    ? 'identical to before the restart'
+    : 'DIFFERENT',
+);
 await again.close();

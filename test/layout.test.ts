@@ -17,7 +17,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   engine: ['persistence/journal', 'actors', 'config'],
   moderation: ['actors', 'config'],
   gateway: ['engine', 'moderation', 'config'],
-  cli: ['gateway', 'engine', 'persistence/journal', 'persistence/stores', 'moderation', 'actors', 'config'],
+  cli: [
+    'gateway',
+    'engine',
+    'persistence/journal',
+    'persistence/stores',
+    'moderation',
+    'actors',
+    'config',
+  ],
 };
 const FOLDERS = Object.keys(ALLOWED).sort((a, b) => b.length - a.length);
 
@@ -87,7 +95,10 @@ t.test('no import cycles between files', async (t) => {
     for (const next of graph.get(file) ?? []) {
       if (!graph.has(next)) continue;
       const s = state.get(next);
-      if (s === 'open') cycles.push([...stack.slice(stack.indexOf(next)), next].map((f) => relative('.', f)).join(' → '));
+      if (s === 'open')
+        cycles.push(
+          [...stack.slice(stack.indexOf(next)), next].map((f) => relative('.', f)).join(' → '),
+        );
       else if (s === undefined) visit(next);
     }
     stack.pop();

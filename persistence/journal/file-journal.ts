@@ -1,4 +1,15 @@
-import { closeSync, fdatasync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, statfsSync, writevSync, existsSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasync,
+  fstatSync,
+  ftruncateSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  statfsSync,
+  writevSync,
+  existsSync,
+} from 'node:fs';
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { frameCheckOf, fsyncDir } from './journal-dir.js';
@@ -185,8 +196,11 @@ export class FileJournal implements Journal {
     } catch (err) {
       // The visitor's own error (e.g. a payload that does not decode) is passed on as it is:
       // it is not a reason to think the journal unavailable and try again.
-      if (err instanceof VisitorError) return Promise.reject(err.cause instanceof Error ? err.cause : err);
-      return Promise.reject(err instanceof JournalError ? err : unavailable(`reading ${this.path(shard)}`, err));
+      if (err instanceof VisitorError)
+        return Promise.reject(err.cause instanceof Error ? err.cause : err);
+      return Promise.reject(
+        err instanceof JournalError ? err : unavailable(`reading ${this.path(shard)}`, err),
+      );
     }
   }
 
@@ -194,7 +208,9 @@ export class FileJournal implements Journal {
   private scan(shard: number, from: number, visit?: (p: Uint8Array, pos: number) => void): number {
     const f = this.file(shard);
     const size = fstatSync(f.fd).size;
-    let chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, Math.max(size - from, FRAME_HEADER_BYTES)));
+    let chunk = Buffer.allocUnsafe(
+      Math.min(READ_CHUNK_BYTES, Math.max(size - from, FRAME_HEADER_BYTES)),
+    );
     let chunkStart = from;
     let chunkLen = 0;
     let pos = from;
@@ -210,8 +226,16 @@ export class FileJournal implements Journal {
     while (pos < size) {
       if (!fill(FRAME_HEADER_BYTES)) break;
       const declared = chunk.readUInt32LE(pos - chunkStart);
-      if (declared === 0 || declared > this.frameBytesMax || !fill(FRAME_HEADER_BYTES + declared)) break;
-      const len = validFrameAt(chunk, pos - chunkStart, chunkLen, this.frameBytesMax, this.check, pos);
+      if (declared === 0 || declared > this.frameBytesMax || !fill(FRAME_HEADER_BYTES + declared))
+        break;
+      const len = validFrameAt(
+        chunk,
+        pos - chunkStart,
+        chunkLen,
+        this.frameBytesMax,
+        this.check,
+        pos,
+      );
       if (len < 0) break;
       const p = pos - chunkStart + FRAME_HEADER_BYTES;
       pos += FRAME_HEADER_BYTES + len;
@@ -229,7 +253,10 @@ export class FileJournal implements Journal {
       // the OS may write pages back in any order, so after a crash a later frame can be on
       // disk without an earlier one: losing that tail is what `os` accepts.)
       // (Should the search run out of budget, on a pathological tail, the tail is cut as torn.)
-      const later = this.options.durability === 'fsync' ? validFrameAfter(f.fd, pos, size, this.frameBytesMax, this.check) : -1;
+      const later =
+        this.options.durability === 'fsync'
+          ? validFrameAfter(f.fd, pos, size, this.frameBytesMax, this.check)
+          : -1;
       if (later >= 0) {
         throw new JournalError(
           'journal_corrupt',
@@ -256,9 +283,12 @@ export class FileJournal implements Journal {
       f = this.file(shard);
       if (f.end < 0) this.scan(shard, 0);
     } catch (err) {
-      return Promise.reject(err instanceof JournalError ? err : unavailable(`opening ${this.path(shard)}`, err));
+      return Promise.reject(
+        err instanceof JournalError ? err : unavailable(`opening ${this.path(shard)}`, err),
+      );
     }
-    if (f.writing) return Promise.reject(new Error(`FileJournal: second append in flight on shard ${shard}`));
+    if (f.writing)
+      return Promise.reject(new Error(`FileJournal: second append in flight on shard ${shard}`));
     if (payload.length === 0 || payload.length > this.frameBytesMax) {
       return Promise.reject(new RangeError(`FileJournal: payload of ${payload.length} bytes`));
     }
@@ -339,7 +369,10 @@ function write(fd: number, at: number, header: Buffer, payload: Uint8Array, grow
   if (written !== want) throw new Error(`short write (${written} of ${want} bytes)`);
 }
 
-/** How far past the last non-zero byte a frame written after a damaged one may end (trailing zeros of its own payload). */
+/**
+ * How far past the last non-zero byte a frame written after a damaged one may end (trailing zeros
+ * of its own payload).
+ */
 const SEARCH_SLACK_BYTES = 64 * 1024;
 /** Checksum work the search may do (~0.1 s here); past it, it gives up (`SEARCH_GAVE_UP`). */
 const SEARCH_CRC_BUDGET_BYTES = 128 * 1024 * 1024;
@@ -356,7 +389,13 @@ const SEARCH_GAVE_UP = -2;
  * run further into the zeros is not one, which keeps a torn frame over megabytes of
  * preallocated zeros from costing a checksum over the zeros at every byte.
  */
-export function validFrameAfter(fd: number, pos: number, size: number, frameBytesMax: number, check: FrameCheck): number {
+export function validFrameAfter(
+  fd: number,
+  pos: number,
+  size: number,
+  frameBytesMax: number,
+  check: FrameCheck,
+): number {
   let budget = SEARCH_CRC_BUDGET_BYTES;
   const head = Buffer.alloc(FRAME_HEADER_BYTES);
   let payload = Buffer.alloc(0);
@@ -364,7 +403,13 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
    * Whether a valid frame of `len` bytes with checksum `crc` starts at file position `at`
    * (its payload taken from `buf` at `from` when the caller has it, else read); null: no budget.
    */
-  const matches = (at: number, len: number, crc: number, buf?: Buffer, from = 0): boolean | null => {
+  const matches = (
+    at: number,
+    len: number,
+    crc: number,
+    buf?: Buffer,
+    from = 0,
+  ): boolean | null => {
     if (len > budget) return null;
     budget -= len;
     if (!buf) {
@@ -376,7 +421,11 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
   };
   if (readSync(fd, head, 0, FRAME_HEADER_BYTES, pos) === FRAME_HEADER_BYTES) {
     const next = pos + FRAME_HEADER_BYTES + head.readUInt32LE(0);
-    if (next > pos + FRAME_HEADER_BYTES && next + FRAME_HEADER_BYTES < size && readSync(fd, head, 0, FRAME_HEADER_BYTES, next) === FRAME_HEADER_BYTES) {
+    if (
+      next > pos + FRAME_HEADER_BYTES &&
+      next + FRAME_HEADER_BYTES < size &&
+      readSync(fd, head, 0, FRAME_HEADER_BYTES, next) === FRAME_HEADER_BYTES
+    ) {
       const len = head.readUInt32LE(0);
       if (len > 0 && len <= frameBytesMax && next + FRAME_HEADER_BYTES + len <= size) {
         const ok = matches(next, len, head.readUInt32LE(4));
@@ -387,8 +436,10 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
   }
   const dataEnd = endOfData(fd, pos, size);
   const limit = Math.min(size, dataEnd + SEARCH_SLACK_BYTES);
-  const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, Math.max(FRAME_HEADER_BYTES, limit - pos)));
-  for (let start = pos + 1; start < dataEnd && start + FRAME_HEADER_BYTES <= limit; ) {
+  const chunk = Buffer.allocUnsafe(
+    Math.min(READ_CHUNK_BYTES, Math.max(FRAME_HEADER_BYTES, limit - pos)),
+  );
+  for (let start = pos + 1; start < dataEnd && start + FRAME_HEADER_BYTES <= limit;) {
     const n = readSync(fd, chunk, 0, Math.min(chunk.length, limit - start), start);
     if (n < FRAME_HEADER_BYTES) return -1;
     // Candidates whose header lies wholly in this chunk; the next chunk starts at the first
@@ -396,9 +447,16 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
     const last = Math.min(n - FRAME_HEADER_BYTES, dataEnd - 1 - start);
     for (let i = 0; i <= last; i++) {
       const len = chunk.readUInt32LE(i);
-      if (len === 0 || len > frameBytesMax || start + i + FRAME_HEADER_BYTES + len > limit) continue;
+      if (len === 0 || len > frameBytesMax || start + i + FRAME_HEADER_BYTES + len > limit)
+        continue;
       const inChunk = i + FRAME_HEADER_BYTES + len <= n;
-      const ok = matches(start + i, len, chunk.readUInt32LE(i + 4), inChunk ? chunk : undefined, i + FRAME_HEADER_BYTES);
+      const ok = matches(
+        start + i,
+        len,
+        chunk.readUInt32LE(i + 4),
+        inChunk ? chunk : undefined,
+        i + FRAME_HEADER_BYTES,
+      );
       if (ok === null) return SEARCH_GAVE_UP;
       if (ok) return start + i;
     }
@@ -410,7 +468,7 @@ export function validFrameAfter(fd: number, pos: number, size: number, frameByte
 /** The position after the last non-zero byte in `[pos, size)`, or `pos` if all are zero. */
 function endOfData(fd: number, pos: number, size: number): number {
   const chunk = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, size - pos)));
-  for (let end = size; end > pos; ) {
+  for (let end = size; end > pos;) {
     const from = Math.max(pos, end - chunk.length);
     const n = readSync(fd, chunk, 0, end - from, from);
     for (let i = n - 1; i >= 0; i--) if (chunk[i] !== 0) return from + i + 1;

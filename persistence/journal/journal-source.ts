@@ -39,8 +39,7 @@ export interface JournalSource {
 
 /** Batches of payloads from a position, then the position after the last one. */
 export type PayloadBatches =
-  | AsyncGenerator<JournalPayload[], number>
-  | Generator<JournalPayload[], number>;
+  AsyncGenerator<JournalPayload[], number> | Generator<JournalPayload[], number>;
 
 /** A source over an existing Kafka journal topic (one partition per shard). */
 export async function kafkaJournalSource(settings: KafkaSettings): Promise<JournalSource> {
@@ -154,11 +153,17 @@ async function framesEndAsync(fh: FileHandle, from: number, size: number): Promi
  * a zero length (the zero-filled space), a frame running past `size`, or a chunk too short for
  * a header; else the position of the next header, past this chunk, to read on from.
  */
-function walkChunk(buf: Buffer, n: number, pos: number, size: number): { pos: number; done: boolean } {
+function walkChunk(
+  buf: Buffer,
+  n: number,
+  pos: number,
+  size: number,
+): { pos: number; done: boolean } {
   let at = 0;
   while (at + FRAME_HEADER_BYTES <= n) {
     const len = buf.readUInt32LE(at);
-    if (len === 0 || pos + at + FRAME_HEADER_BYTES + len > size) return { pos: pos + at, done: true };
+    if (len === 0 || pos + at + FRAME_HEADER_BYTES + len > size)
+      return { pos: pos + at, done: true };
     at += FRAME_HEADER_BYTES + len;
   }
   return { pos: pos + at, done: at === 0 };

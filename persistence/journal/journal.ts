@@ -39,10 +39,7 @@ export interface Journal {
 }
 
 export type JournalErrorCode =
-  | 'journal_unavailable'
-  | 'journal_corrupt'
-  | 'journal_mismatch'
-  | 'journal_locked';
+  'journal_unavailable' | 'journal_corrupt' | 'journal_mismatch' | 'journal_locked';
 
 /**
  * An error thrown by a `read` visitor (e.g. a payload that does not decode), carried out of the
@@ -52,7 +49,11 @@ export type JournalErrorCode =
 export class VisitorError extends Error {}
 
 /** Calls `visit`, marking what it throws as the visitor's (see VisitorError). */
-export function visitGuarded(visit: (payload: Uint8Array, position: JournalPosition) => void, payload: Uint8Array, position: JournalPosition): void {
+export function visitGuarded(
+  visit: (payload: Uint8Array, position: JournalPosition) => void,
+  payload: Uint8Array,
+  position: JournalPosition,
+): void {
   try {
     visit(payload, position);
   } catch (err) {

@@ -301,7 +301,8 @@ export class KafkaJournal implements Journal {
       return this.readTo(shard, end);
     } catch (err) {
       // The contract: the journal's own faults are JournalErrors (a broker restarting answers
-      // with raw kafkajs errors: journal_unavailable, retriable), a visitor's error passes as it is.
+      // with raw kafkajs errors: journal_unavailable, retriable), a visitor's error passes as it
+      // is.
       if (err instanceof VisitorError) throw err.cause instanceof Error ? err.cause : err;
       throw this.unavailable(`reading partition ${shard}`, err);
     }

@@ -145,8 +145,8 @@ export class KafkaReader {
   private async fetchOnce(partition: number, offset: number): Promise<FetchedRecord[]> {
     const broker = await this.leader(partition);
     const response = await broker.fetch({
-        replicaId: -1,
-        isolationLevel: READ_COMMITTED,
+      replicaId: -1,
+      isolationLevel: READ_COMMITTED,
       maxWaitTime: 0, // everything wanted is below the high-water mark: never wait for more
       minBytes: 1,
       maxBytes: this.fetchBytesMax,

@@ -30,8 +30,17 @@ export type {
   VerdictResult,
 } from './product-store.js';
 export { createRedis, redisReady } from './redis-client.js';
-export { RedisTokenBucketLimiter, SHARED_LIMITER_MODULE, openSharedLimiter } from './redis-rate-limiter.js';
+export {
+  RedisTokenBucketLimiter,
+  SHARED_LIMITER_MODULE,
+  openSharedLimiter,
+} from './redis-rate-limiter.js';
 export type { RedisLimiterOptions, TokenTaker } from './redis-rate-limiter.js';
 export type { RedisClientOptions } from './redis-client.js';
 export { MongoAuditLog } from './mongo-audit-log.js';
-export type { MongoAuditLogOptions, RejectionCount, SalesSecond, TtlMode } from './mongo-audit-log.js';
+export type {
+  MongoAuditLogOptions,
+  RejectionCount,
+  SalesSecond,
+  TtlMode,
+} from './mongo-audit-log.js';

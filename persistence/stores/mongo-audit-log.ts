@@ -339,7 +339,7 @@ export class MongoAuditLog {
     clearInterval(this.timer);
     if (this.sweeper !== null) clearInterval(this.sweeper);
     const deadline = performance.now() + this.closeTimeoutMs;
-    for (let left = this.closeTimeoutMs; this.count > 0 && left > 0; ) {
+    for (let left = this.closeTimeoutMs; this.count > 0 && left > 0;) {
       const backoff = this.retryAt - performance.now();
       if (this.inFlight === null && backoff > 0) await delay(Math.min(backoff, left));
       else {

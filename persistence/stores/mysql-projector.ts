@@ -492,7 +492,11 @@ export class MysqlProjector {
    */
   private async resolveMisses(conn: PoolConnection, missed: Plan[]): Promise<void> {
     this.counters.casMisses += missed.length;
-    const fresh = await this.readRows(conn, missed.map((p) => p.sku), true);
+    const fresh = await this.readRows(
+      conn,
+      missed.map((p) => p.sku),
+      true,
+    );
     const sqls: string[] = [];
     for (const p of missed) {
       const row = fresh.get(p.sku) ?? null;

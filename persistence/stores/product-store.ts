@@ -61,8 +61,7 @@ export type UpsertResult =
   | { status: 'unknown_product' };
 
 export type VerdictResult =
-  | { status: 'recorded'; state: ModerationState; version: number }
-  | { status: 'unknown_product' };
+  { status: 'recorded'; state: ModerationState; version: number } | { status: 'unknown_product' };
 
 /** What the sale gate needs of each product a SKU sells. */
 export interface GateProduct {
@@ -246,11 +245,9 @@ export class ProductStore implements ProductRecords {
   async recordImageVerdict(productId: string, image: ProductImage): Promise<VerdictResult> {
     return inTransaction(this.pool, async (conn) => {
       // The row lock serializes verdicts for one product: each recomputes from all images.
-      const locked = await this.rows(
-        conn,
-        'SELECT version FROM products WHERE id = ? FOR UPDATE',
-        [productId],
-      );
+      const locked = await this.rows(conn, 'SELECT version FROM products WHERE id = ? FOR UPDATE', [
+        productId,
+      ]);
       if (locked.length === 0) return { status: 'unknown_product' };
       await this.exec(
         conn,
@@ -321,5 +318,4 @@ export class ProductStore implements ProductRecords {
       [utcDatetime(this.now()), ids],
     );
   }
-
 }

@@ -18,7 +18,8 @@
  * fast: no offline queue, a command timeout) makes this call use the in-process `fallback`
  * limiter, and so do the calls after it, answered at once without asking Redis, except one
  * call per `probeMs` that tries Redis again (a stalled Redis would otherwise cost every
- * purchase the command timeout). Each gateway thread keeps enforcing its share of the limit. The limit is abuse control, not correctness (stock and idempotency live in the
+ * purchase the command timeout). Each gateway thread keeps enforcing its share of the limit. The
+ * limit is abuse control, not correctness (stock and idempotency live in the
  * engine): refusing every purchase because a cache is down would turn a Redis outage into a
  * sale outage, while allowing everything would drop the protection exactly when it is needed.
  */

@@ -1,4 +1,10 @@
-import { CollectingEventLog, SkuActor, settingsOf, Status, STATUS_NAMES } from '../../actors/index.js';
+import {
+  CollectingEventLog,
+  SkuActor,
+  settingsOf,
+  Status,
+  STATUS_NAMES,
+} from '../../actors/index.js';
 import type { SkuDefinition, SkuEvent } from '../../actors/index.js';
 
 /** An actor with a collecting event log, defined at time 0. */
@@ -23,9 +29,12 @@ export function replay(events: SkuEvent[]): SkuActor {
 export function invariantViolations(a: SkuActor): string[] {
   const s = a.snapshot();
   const out: string[] = [];
-  if (s.available < 0 || s.reserved < 0 || s.sold < 0) out.push(`negative counter ${JSON.stringify(s)}`);
+  if (s.available < 0 || s.reserved < 0 || s.sold < 0)
+    out.push(`negative counter ${JSON.stringify(s)}`);
   if (s.available + s.reserved + s.sold !== s.initialStock + s.restocked) {
-    out.push(`units not conserved: ${s.available}+${s.reserved}+${s.sold} != ${s.initialStock}+${s.restocked}`);
+    out.push(
+      `units not conserved: ${s.available}+${s.reserved}+${s.sold} != ${s.initialStock}+${s.restocked}`,
+    );
   }
   if (s.reserved + s.sold > s.initialStock + s.restocked) out.push('oversold');
   if (a.userUnitsTotal() !== s.reserved + s.sold) {

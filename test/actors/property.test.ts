@@ -15,7 +15,10 @@ const command = fc.oneof(
     key: fc.integer({ min: 0, max: 30 }),
     qty: fc.integer({ min: 1, max: 4 }),
   }),
-  fc.record({ kind: fc.constantFrom('confirm' as const, 'cancel' as const, 'return' as const), r: fc.integer({ min: 1, max: 25 }) }),
+  fc.record({
+    kind: fc.constantFrom('confirm' as const, 'cancel' as const, 'return' as const),
+    r: fc.integer({ min: 1, max: 25 }),
+  }),
   fc.record({ kind: fc.constant('expire' as const), r: fc.integer({ min: 1, max: 25 }) }),
   fc.record({ kind: fc.constant('restock' as const), qty: fc.integer({ min: 1, max: 5 }) }),
   fc.record({ kind: fc.constant('limit' as const), limit: fc.integer({ min: 0, max: 6 }) }),
@@ -31,7 +34,12 @@ t.test('random command sequences keep every invariant', async (t) => {
       fc.array(command, { maxLength: 120 }),
       (stock, limit, commands) => {
         const log = new CollectingEventLog();
-        const actor = SkuActor.define(settingsOf({ sku: 's', stock, perUserLimit: limit, holdTtlMs: 100 }, 100), 0, 0, log);
+        const actor = SkuActor.define(
+          settingsOf({ sku: 's', stock, perUserLimit: limit, holdTtlMs: 100 }, 100),
+          0,
+          0,
+          log,
+        );
         let now = 0;
         let seq = 1;
         const keyToReservation = new Map<string, number>();
@@ -45,7 +53,8 @@ t.test('random command sequences keep every invariant', async (t) => {
               status = STATUS_NAMES[actor.reserveStrings(c.user, `k${c.key}`, c.qty, now, log)];
               if (status === 'reserved') {
                 const prev = keyToReservation.get(`k${c.key}`);
-                if (prev !== undefined && prev !== actor.outReservation) throw new Error('key gave two reservations');
+                if (prev !== undefined && prev !== actor.outReservation)
+                  throw new Error('key gave two reservations');
                 keyToReservation.set(`k${c.key}`, actor.outReservation);
                 if (!actor.outDuplicate && perUserLimit > 0 && userBefore + c.qty > perUserLimit) {
                   throw new Error('reserve went over the per-user limit');
@@ -78,9 +87,18 @@ t.test('random command sequences keep every invariant', async (t) => {
               break;
           }
           const emitted = log.events.slice(before);
-          const rejected = ['sold_out', 'limit_exceeded', 'not_open', 'closed', 'idempotency_conflict', 'unknown_reservation', 'invalid_transition'];
+          const rejected = [
+            'sold_out',
+            'limit_exceeded',
+            'not_open',
+            'closed',
+            'idempotency_conflict',
+            'unknown_reservation',
+            'invalid_transition',
+          ];
           // A late confirm may emit the `expired` that the timer had not yet applied.
-          if (rejected.includes(status) && emitted.length > 0) throw new Error(`${status} emitted events`);
+          if (rejected.includes(status) && emitted.length > 0)
+            throw new Error(`${status} emitted events`);
           for (const ev of emitted) {
             if (ev.seq !== ++seq) throw new Error(`seq ${ev.seq}, expected ${seq}`);
           }
@@ -92,7 +110,8 @@ t.test('random command sequences keep every invariant', async (t) => {
           throw new Error('replay gave a different state');
         }
         for (const u of users) {
-          if (rebuilt.userUnits(u) !== actor.userUnits(u)) throw new Error(`replay: units of ${u} differ`);
+          if (rebuilt.userUnits(u) !== actor.userUnits(u))
+            throw new Error(`replay: units of ${u} differ`);
         }
       },
     ),

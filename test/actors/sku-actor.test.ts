@@ -5,7 +5,15 @@ import { makeActor, name, replay, invariantViolations } from './helpers.js';
 t.test('define emits sku_defined at seq 1 with every default filled', async (t) => {
   const { actor, log } = makeActor({ stock: 5 }, 100);
   const [ev] = log.take();
-  t.match(ev, { type: 'sku_defined', sku: 'tee', seq: 1, at: 100, stock: 5, perUserLimit: 0, holdTtlMs: 60_000 });
+  t.match(ev, {
+    type: 'sku_defined',
+    sku: 'tee',
+    seq: 1,
+    at: 100,
+    stock: 5,
+    perUserLimit: 0,
+    holdTtlMs: 60_000,
+  });
   t.match(actor.snapshot(), { available: 5, reserved: 0, sold: 0, seq: 1, closed: false });
 });
 
@@ -18,7 +26,17 @@ t.test('reserve holds units and emits one reserved event', async (t) => {
   t.equal(actor.outDuplicate, false);
   t.match(actor.snapshot(), { available: 3, reserved: 2, sold: 0, seq: 2 });
   t.same(log.take(), [
-    { type: 'reserved', sku: 'tee', seq: 2, at: 10, reservation: 1, userId: 'u1', qty: 2, idempotencyKey: 'k1', expiresAt: 1010 },
+    {
+      type: 'reserved',
+      sku: 'tee',
+      seq: 2,
+      at: 10,
+      reservation: 1,
+      userId: 'u1',
+      qty: 2,
+      idempotencyKey: 'k1',
+      expiresAt: 1010,
+    },
   ]);
 });
 
@@ -78,7 +96,11 @@ t.test('not_open before startsAt, closed at endsAt and after closeSale', async (
   t.equal(name(other.actor.reserveStrings('u1', 'a', 1, 6, other.log)), 'closed');
   t.equal(other.log.events.filter((e) => e.type === 'sale_closed').length, 1);
   other.actor.close(7, other.log);
-  t.equal(other.log.events.filter((e) => e.type === 'sale_closed').length, 1, 'closing twice emits once');
+  t.equal(
+    other.log.events.filter((e) => e.type === 'sale_closed').length,
+    1,
+    'closing twice emits once',
+  );
 });
 
 t.test('a retry after the sale closed still gets its original reservation', async (t) => {
@@ -137,7 +159,10 @@ t.test('restock adds units; update changes settings and emits sku_updated', asyn
   t.match(actor.snapshot(), { available: 5, restocked: 4 });
   t.equal(name(actor.update({ perUserLimit: 3, price: 999 }, 1, log)), 'updated');
   t.match(actor.snapshot(), { perUserLimit: 3, price: 999 });
-  t.match(log.take(), [{ type: 'restocked', qty: 4 }, { type: 'sku_updated', perUserLimit: 3, price: 999 }]);
+  t.match(log.take(), [
+    { type: 'restocked', qty: 4 },
+    { type: 'sku_updated', perUserLimit: 3, price: 999 },
+  ]);
 });
 
 t.test('rejections emit nothing and change nothing', async (t) => {
@@ -166,7 +191,11 @@ t.test('events replayed into a fresh actor rebuild the same state', async (t) =>
   t.same(rebuilt.snapshot(), actor.snapshot());
   t.equal(rebuilt.userUnits('ü-ünicode'), 2);
   t.equal(rebuilt.reservationKey(3), 'ключ');
-  t.equal(name(rebuilt.reserveStrings('u1', 'a', 1, 200, nullEventLog)), 'reserved', 'idempotency map rebuilt');
+  t.equal(
+    name(rebuilt.reserveStrings('u1', 'a', 1, 200, nullEventLog)),
+    'reserved',
+    'idempotency map rebuilt',
+  );
   t.equal(rebuilt.outDuplicate, true);
 });
 

@@ -15,6 +15,9 @@ for (const shardThreads of ['workers', 'inline'] as const) {
     await engine.stats();
     const after = heapAfterGcMb();
     // Before the fix, ~450 bytes stayed per call: ~45 MB here.
-    t.ok(after - before < 4, `heap ${before.toFixed(1)} MB → ${after.toFixed(1)} MB after 100,000 calls`);
+    t.ok(
+      after - before < 4,
+      `heap ${before.toFixed(1)} MB → ${after.toFixed(1)} MB after 100,000 calls`,
+    );
   });
 }

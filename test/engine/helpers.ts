@@ -27,7 +27,10 @@ export function testConfig(overrides: ConfigInput = {}): StockadeConfig {
   });
 }
 
-export function testEngine(overrides: ConfigInput = {}, options: Omit<EngineOptions, 'config' | 'overrides'> = {}) {
+export function testEngine(
+  overrides: ConfigInput = {},
+  options: Omit<EngineOptions, 'config' | 'overrides'> = {},
+) {
   return createEngine({ config: testConfig(overrides), ...options });
 }
 
@@ -57,7 +60,9 @@ export async function eventually(
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) {
-      throw new Error(`after ${ms} ms, still waiting for ${typeof what === 'string' ? what : what()}`);
+      throw new Error(
+        `after ${ms} ms, still waiting for ${typeof what === 'string' ? what : what()}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -26,9 +26,13 @@ export function runUntilKilled(
   journalArgs: string[] = [],
 ) {
   return new Promise<{ lines: number; soldOut: boolean }>((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, String(run), ...journalArgs], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', child, dir, String(run), ...journalArgs],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let lines = 0;
     let soldOut = false;
     let killed = false;
@@ -57,10 +61,19 @@ export function runUntilKilled(
  * After the kills: every acknowledged reservation is present under its key and id, exactly
  * once; units are conserved and never oversold; every acknowledged confirm stayed confirmed.
  */
-export async function verifyAfterCrashes(t: Test, engine: Engine, acked: Map<string, Acked>, confirmed: Set<string>) {
+export async function verifyAfterCrashes(
+  t: Test,
+  engine: Engine,
+  acked: Map<string, Acked>,
+  confirmed: Set<string>,
+) {
   const sku = await engine.getSku('drop');
   if (!sku) throw new Error('SKU lost');
-  t.equal(sku.available + sku.reserved + sku.sold, sku.initialStock + sku.restocked, 'units conserved');
+  t.equal(
+    sku.available + sku.reserved + sku.sold,
+    sku.initialStock + sku.restocked,
+    'units conserved',
+  );
   t.ok(sku.available >= 0, 'never oversold');
   const all = [...acked.values()];
   const answers = await engine.reserveMany(
@@ -76,7 +89,10 @@ export async function verifyAfterCrashes(t: Test, engine: Engine, acked: Map<str
   });
   t.equal(missing, 0, 'every acknowledged reservation is present, under its original key and id');
   t.equal(ids.size, acked.size, 'each exactly once');
-  t.ok(ackedUnits <= sku.reserved + sku.sold, 'the units of acknowledged reservations are all held or sold');
+  t.ok(
+    ackedUnits <= sku.reserved + sku.sold,
+    'the units of acknowledged reservations are all held or sold',
+  );
   for (const id of confirmed) {
     t.match(await engine.confirm(id), { status: 'confirmed' }, `confirmed ${id} stays confirmed`);
   }

@@ -32,7 +32,10 @@ t.test('npm pack gives a package that another project imports as `stockade`', as
   }
   const stray = files.filter((f) => f.startsWith('test/') || f.startsWith('.services'));
   t.same(stray, [], 'no tests, no service data');
-  t.notOk(files.some((f) => f.startsWith('dist/bench/')), 'the benchmarks stay out of the package');
+  t.notOk(
+    files.some((f) => f.startsWith('dist/bench/')),
+    'the benchmarks stay out of the package',
+  );
 
   const app = join(dir, 'app');
   const pkg = join(app, 'node_modules', 'stockade');

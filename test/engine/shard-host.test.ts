@@ -29,9 +29,15 @@ function reserve(host: ShardHost, key: string): Float64Array {
 async function forwardingHost() {
   const journal = new SimJournal();
   const forwarded: SkuEvent[] = [];
-  const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, journal, new ManualClock(1_000), {
-    onEvents: (events) => forwarded.push(...events),
-  });
+  const host = new ShardHost(
+    0,
+    { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 },
+    journal,
+    new ManualClock(1_000),
+    {
+      onEvents: (events) => forwarded.push(...events),
+    },
+  );
   await host.recover();
   host.setForwarding(true);
   const defined = host.define({ sku: 'tee', stock: 10 });
@@ -40,23 +46,26 @@ async function forwardingHost() {
   return { journal, host, forwarded };
 }
 
-t.test('an append that fails yet lands: its events still reach subscribers, once, in seq order', async (t) => {
-  const { journal, host, forwarded } = await forwardingHost();
+t.test(
+  'an append that fails yet lands: its events still reach subscribers, once, in seq order',
+  async (t) => {
+    const { journal, host, forwarded } = await forwardingHost();
 
-  reserve(host, 'a');
-  await append(journal, () => journal.complete()); // seq 2, acknowledged
-  reserve(host, 'b');
-  // The write reaches the journal, but the shard is told it failed (a Kafka send that timed out
-  // after the broker took it). The shard rebuilds from the journal, which holds seq 3.
-  await append(journal, () => journal.fail('written', 0));
-  await host.flush();
-  reserve(host, 'c');
-  await append(journal, () => journal.complete()); // seq 4
+    reserve(host, 'a');
+    await append(journal, () => journal.complete()); // seq 2, acknowledged
+    reserve(host, 'b');
+    // The write reaches the journal, but the shard is told it failed (a Kafka send that timed out
+    // after the broker took it). The shard rebuilds from the journal, which holds seq 3.
+    await append(journal, () => journal.fail('written', 0));
+    await host.flush();
+    reserve(host, 'c');
+    await append(journal, () => journal.complete()); // seq 4
 
-  const seqs = forwarded.filter((e) => e.sku === 'tee').map((e) => e.seq);
-  t.same(seqs, [1, 2, 3, 4], 'every durable event, none twice, none missing');
-  t.match(host.shard.get('tee'), { available: 7, reserved: 3 }, 'the landed reservation is held');
-});
+    const seqs = forwarded.filter((e) => e.sku === 'tee').map((e) => e.seq);
+    t.same(seqs, [1, 2, 3, 4], 'every durable event, none twice, none missing');
+    t.match(host.shard.get('tee'), { available: 7, reserved: 3 }, 'the landed reservation is held');
+  },
+);
 
 t.test('an append that fails and did not land: nothing of it reaches subscribers', async (t) => {
   const { journal, host, forwarded } = await forwardingHost();
@@ -79,16 +88,23 @@ t.test('an append that fails and did not land: nothing of it reaches subscribers
 t.test('a rebuild that fails for good faults the shard, which then decides nothing', async (t) => {
   const journal = new SimJournal();
   const faults: unknown[] = [];
-  const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, journal, new ManualClock(1_000), {
-    onFault: (err) => faults.push(err),
-  });
+  const host = new ShardHost(
+    0,
+    { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 },
+    journal,
+    new ManualClock(1_000),
+    {
+      onFault: (err) => faults.push(err),
+    },
+  );
   await host.recover();
   const defined = host.define({ sku: 'tee', stock: 10 });
   await append(journal, () => journal.complete());
   await defined;
   reserve(host, 'a');
   // The append fails and the journal then reads back as corrupt: waiting will not cure that.
-  journal.read = () => Promise.reject(new JournalError('journal_corrupt', 'a frame does not decode'));
+  journal.read = () =>
+    Promise.reject(new JournalError('journal_corrupt', 'a frame does not decode'));
   await append(journal, () => journal.fail('lost', 0));
   await host.flush();
   t.match(faults, [{ code: 'journal_corrupt' }], 'the fault is reported');

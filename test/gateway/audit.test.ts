@@ -66,10 +66,15 @@ t.test('one audit document per decision, HTTP and WebSocket, rejections included
   await expect(put('tiny', { stock: 1 }, ADMIN), 201, defined);
   await expect(put('tiny', { stock: 1 }, bearer('bob')), 403, ['admin', 'put_sku', 'forbidden']);
 
-  const r1 = await request(`${s.url}/v1/skus/sale/reservations`, 'POST', {
-    qty: 1,
-    idempotencyKey: 'a1',
-  }, bearer('alice'));
+  const r1 = await request(
+    `${s.url}/v1/skus/sale/reservations`,
+    'POST',
+    {
+      qty: 1,
+      idempotencyKey: 'a1',
+    },
+    bearer('alice'),
+  );
   t.equal(r1.status, 201);
   expected.push(['reservation', 'reserve', 'reserved']);
   await expect(reserve('sale', 'alice', 'a2'), 201, ['reservation', 'reserve', 'reserved']);
@@ -217,24 +222,39 @@ t.test('one audit document per decision, HTTP and WebSocket, rejections included
   });
   t.type(first.at, Date);
   t.ok(first.latencyUs >= 0 && first.latencyUs < 10_000_000, `latencyUs ${first.latencyUs}`);
-  t.match(got.find((d) => d.route === 'confirm'), {
-    kind: 'transition',
-    sku: 'sale',
-    userId: 'alice',
-    reservationId: id1,
-  });
-  t.match(got.find((d) => d.outcome === 'invalid' && d.transport === 'http'), {
-    detail: 'qty',
-    userId: 'bob',
-  });
-  t.match(got.find((d) => d.transport === 'ws' && d.outcome === 'reserved'), {
-    userId: 'dave',
-    sku: 'sale',
-    idempotencyKey: 'd1',
-    qty: 1,
-  });
-  t.match(got.find((d) => d.route === 'restock'), { kind: 'admin', sku: 'sale', qty: 3 });
-  t.match(got.find((d) => d.outcome === 'forbidden'), { kind: 'admin', userId: 'bob' });
+  t.match(
+    got.find((d) => d.route === 'confirm'),
+    {
+      kind: 'transition',
+      sku: 'sale',
+      userId: 'alice',
+      reservationId: id1,
+    },
+  );
+  t.match(
+    got.find((d) => d.outcome === 'invalid' && d.transport === 'http'),
+    {
+      detail: 'qty',
+      userId: 'bob',
+    },
+  );
+  t.match(
+    got.find((d) => d.transport === 'ws' && d.outcome === 'reserved'),
+    {
+      userId: 'dave',
+      sku: 'sale',
+      idempotencyKey: 'd1',
+      qty: 1,
+    },
+  );
+  t.match(
+    got.find((d) => d.route === 'restock'),
+    { kind: 'admin', sku: 'sale', qty: 3 },
+  );
+  t.match(
+    got.find((d) => d.outcome === 'forbidden'),
+    { kind: 'admin', userId: 'bob' },
+  );
 
   // The dashboard's queries over this sale.
   const since = Date.now() - 60_000;
@@ -273,9 +293,14 @@ t.test('gateway worker threads forward their entries to the main thread', async 
     'defined through the worker',
   );
   const buy = (user: string) =>
-    request(`${worker}/v1/skus/w/reservations`, 'POST', { qty: 1, idempotencyKey: user }, {
-      ...bearer(user),
-    });
+    request(
+      `${worker}/v1/skus/w/reservations`,
+      'POST',
+      { qty: 1, idempotencyKey: user },
+      {
+        ...bearer(user),
+      },
+    );
   t.equal((await buy('u1')).status, 201);
   t.equal((await buy('u2')).status, 409);
   const token = signJwt({ sub: 'u3', exp }, { secret: SECRET });
@@ -303,40 +328,47 @@ t.test('without an audit sink: no audit counters on /metrics', async (t) => {
   t.notMatch((await request(`${s.url}/metrics`, 'GET')).body, /stockade_audit_/);
 });
 
-t.test('a worker thread holds at most bufferMax entries not yet taken by the main thread', async (t) => {
-  const { AuditForwarder } = await import('../../gateway/audit.js');
-  const posted: { entries: number; dropped: number }[] = [];
-  const taken = new Int32Array(new SharedArrayBuffer(4)); // what the main thread adds to
-  const fwd = new AuditForwarder((entries, dropped) => posted.push({ entries: entries.length, dropped }), 3, taken);
-  const entry = (n: number) => ({
-    kind: 'reservation' as const,
-    outcome: 'reserved',
-    at: n,
-    sku: 's',
-    userId: 'u',
-    route: 'reserve',
-    transport: 'http' as const,
-    thread: 1,
-    qty: 1,
-    reservationId: null,
-    idempotencyKey: `k${n}`,
-    latencyUs: 1,
-    detail: null,
-  });
-  fwd.record(entry(1));
-  fwd.record(entry(2));
-  fwd.flush();
-  t.same(posted, [{ entries: 2, dropped: 0 }], 'one message per turn');
-  // The main thread has not taken those two yet: one more fits, the next is dropped.
-  fwd.record(entry(3));
-  fwd.record(entry(4));
-  fwd.flush();
-  t.same(posted[1], { entries: 1, dropped: 1 }, 'past the bound, dropped and counted');
-  t.equal(fwd.held, 3);
-  Atomics.add(taken, 0, 2); // the main thread took the first message's two
-  t.equal(fwd.held, 1, 'taken entries free their room');
-  fwd.record(entry(5));
-  fwd.record(entry(6));
-  fwd.flush();
-  t.same(posted[2], { entries: 2, dropped: 0 });
-});
+t.test(
+  'a worker thread holds at most bufferMax entries not yet taken by the main thread',
+  async (t) => {
+    const { AuditForwarder } = await import('../../gateway/audit.js');
+    const posted: { entries: number; dropped: number }[] = [];
+    const taken = new Int32Array(new SharedArrayBuffer(4)); // what the main thread adds to
+    const fwd = new AuditForwarder(
+      (entries, dropped) => posted.push({ entries: entries.length, dropped }),
+      3,
+      taken,
+    );
+    const entry = (n: number) => ({
+      kind: 'reservation' as const,
+      outcome: 'reserved',
+      at: n,
+      sku: 's',
+      userId: 'u',
+      route: 'reserve',
+      transport: 'http' as const,
+      thread: 1,
+      qty: 1,
+      reservationId: null,
+      idempotencyKey: `k${n}`,
+      latencyUs: 1,
+      detail: null,
+    });
+    fwd.record(entry(1));
+    fwd.record(entry(2));
+    fwd.flush();
+    t.same(posted, [{ entries: 2, dropped: 0 }], 'one message per turn');
+    // The main thread has not taken those two yet: one more fits, the next is dropped.
+    fwd.record(entry(3));
+    fwd.record(entry(4));
+    fwd.flush();
+    t.same(posted[1], { entries: 1, dropped: 1 }, 'past the bound, dropped and counted');
+    t.equal(fwd.held, 3);
+    Atomics.add(taken, 0, 2); // the main thread took the first message's two
+    t.equal(fwd.held, 1, 'taken entries free their room');
+    fwd.record(entry(5));
+    fwd.record(entry(6));
+    fwd.flush();
+    t.same(posted[2], { entries: 2, dropped: 0 });
+  },
+);

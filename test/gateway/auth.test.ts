@@ -152,12 +152,16 @@ t.test(
     t.equal((await request(`${s.url}/v1/reservations/j:1/confirm`, 'POST')).status, 401);
     // Another buyer cannot act on alice's reservation: it is not found for them.
     const bob = `Bearer ${signJwt({ sub: 'bob', exp: now() + 600 }, { secret: SECRET })}`;
-    for (const path of ['reservations/j:1/confirm', 'reservations/j:1/cancel', 'orders/j:1/return']) {
+    for (const path of [
+      'reservations/j:1/confirm',
+      'reservations/j:1/cancel',
+      'orders/j:1/return',
+    ]) {
       const other = await request(`${s.url}/v1/${path}`, 'POST', undefined, { authorization: bob });
       t.equal(other.status, 404, `bob: ${path}`);
       t.equal(other.body.error.code, 'unknown_reservation');
     }
-    t.match(await s.engine.getSku('j'), { reserved: 1, sold: 0 }, "bob changed nothing");
+    t.match(await s.engine.getSku('j'), { reserved: 1, sold: 0 }, 'bob changed nothing');
     t.equal(
       (
         await request(`${s.url}/v1/reservations/j:1/confirm`, 'POST', undefined, {

@@ -57,11 +57,11 @@ export async function startCatalogServer(
   const overrides: ConfigInput = {
     ...over,
     products: {
-        enabled: true,
-        moderation: options.modelDir !== undefined,
-        cacheKeyPrefix: prefix,
-        ...over.products,
-      },
+      enabled: true,
+      moderation: options.modelDir !== undefined,
+      cacheKeyPrefix: prefix,
+      ...over.products,
+    },
     moderation: { ...moderation, ...over.moderation },
     mysql: { url: db.url },
     redis: { url: redisUrl() },
@@ -75,7 +75,16 @@ export async function startCatalogServer(
   const s = await startServer(overrides, { audit, catalog });
   t.teardown(() => s.close());
   const { url, engine, gateway } = s;
-  return { url, ports: gateway.ports, engine, gateway, config, store: store!, cache: cache!, audit };
+  return {
+    url,
+    ports: gateway.ports,
+    engine,
+    gateway,
+    config,
+    store: store!,
+    cache: cache!,
+    audit,
+  };
 }
 
 /** POSTs raw bytes with a content type; the reply parsed as JSON. */

@@ -109,38 +109,73 @@ t.test('serve --demo --auth none: the contract, then a graceful stop on SIGTERM'
   t.equal(await p.exit, 0, 'exit 0 after a graceful stop');
 });
 
-t.test("serve resolves engine.shardThreads 'auto': inline on one gateway thread with at most 2 CPUs", (t) => {
-  const config = (shardThreads: 'auto' | 'workers' | 'inline', threads: number) =>
-    loadConfig({ env: {}, overrides: { engine: { shardThreads }, gateway: { threads } } });
-  const where = (c: StockadeConfig) => c.engine.shardThreads;
-  t.equal(where(loadConfig({ env: {} })), 'auto', 'the default');
-  t.equal(where(servedShardThreads(config('auto', 1), 2)), 'inline');
-  t.equal(where(servedShardThreads(config('auto', 1), 1)), 'inline');
-  t.equal(where(servedShardThreads(config('auto', 1), 4)), 'workers', 'more CPUs: workers, as designed');
-  t.equal(where(servedShardThreads(config('auto', 2), 2)), 'workers', 'several gateway threads: workers');
-  t.equal(where(servedShardThreads(config('workers', 1), 2)), 'workers', 'an explicit choice stays');
-  t.equal(where(servedShardThreads(config('inline', 3), 8)), 'inline', 'an explicit choice stays');
-  t.end();
-});
+t.test(
+  "serve resolves engine.shardThreads 'auto': inline on one gateway thread with at most 2 CPUs",
+  (t) => {
+    const config = (shardThreads: 'auto' | 'workers' | 'inline', threads: number) =>
+      loadConfig({ env: {}, overrides: { engine: { shardThreads }, gateway: { threads } } });
+    const where = (c: StockadeConfig) => c.engine.shardThreads;
+    t.equal(where(loadConfig({ env: {} })), 'auto', 'the default');
+    t.equal(where(servedShardThreads(config('auto', 1), 2)), 'inline');
+    t.equal(where(servedShardThreads(config('auto', 1), 1)), 'inline');
+    t.equal(
+      where(servedShardThreads(config('auto', 1), 4)),
+      'workers',
+      'more CPUs: workers, as designed',
+    );
+    t.equal(
+      where(servedShardThreads(config('auto', 2), 2)),
+      'workers',
+      'several gateway threads: workers',
+    );
+    t.equal(
+      where(servedShardThreads(config('workers', 1), 2)),
+      'workers',
+      'an explicit choice stays',
+    );
+    t.equal(
+      where(servedShardThreads(config('inline', 3), 8)),
+      'inline',
+      'an explicit choice stays',
+    );
+    t.end();
+  },
+);
 
-t.test('serve --shard-threads: the choice is logged at start; a bad value is refused', async (t) => {
-  for (const [flag, chosen] of [
-    ['workers', 'workers'],
-    ['inline', 'inline'],
-  ] as const) {
-    const p = start(['serve', '--port', '0', '--journal', 'none', '--auth', 'none', '--shard-threads', flag]);
-    t.teardown(() => {
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    });
-    const [line] = await p.waitFor(/\{[^\n]*"msg":"stockade is serving"[^\n]*\}/, 30_000);
-    t.equal((JSON.parse(line) as { shardThreads: string }).shardThreads, chosen);
-    p.child.kill('SIGTERM');
-    t.equal(await p.exit, 0);
-  }
-  const bad = start(['serve', '--port', '0', '--journal', 'none', '--shard-threads', 'sideways']);
-  t.equal(await bad.exit, 2);
-  t.match(bad.err(), /config\.engine\.shardThreads must be one of 'auto', 'workers', 'inline', got 'sideways'/);
-});
+t.test(
+  'serve --shard-threads: the choice is logged at start; a bad value is refused',
+  async (t) => {
+    for (const [flag, chosen] of [
+      ['workers', 'workers'],
+      ['inline', 'inline'],
+    ] as const) {
+      const p = start([
+        'serve',
+        '--port',
+        '0',
+        '--journal',
+        'none',
+        '--auth',
+        'none',
+        '--shard-threads',
+        flag,
+      ]);
+      t.teardown(() => {
+        if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      });
+      const [line] = await p.waitFor(/\{[^\n]*"msg":"stockade is serving"[^\n]*\}/, 30_000);
+      t.equal((JSON.parse(line) as { shardThreads: string }).shardThreads, chosen);
+      p.child.kill('SIGTERM');
+      t.equal(await p.exit, 0);
+    }
+    const bad = start(['serve', '--port', '0', '--journal', 'none', '--shard-threads', 'sideways']);
+    t.equal(await bad.exit, 2);
+    t.match(
+      bad.err(),
+      /config\.engine\.shardThreads must be one of 'auto', 'workers', 'inline', got 'sideways'/,
+    );
+  },
+);
 
 t.test('serve: SIGTERM while the engine is still starting stops gracefully, exit 0', async (t) => {
   // A "broker" that accepts connections and never answers: the engine's recovery waits on it
@@ -152,20 +187,40 @@ t.test('serve: SIGTERM while the engine is still starting stops gracefully, exit
   const port = (free.address() as AddressInfo).port;
   await new Promise((resolve) => free.close(resolve));
   const p = startCli(
-    ['serve', '--port', String(port), '--auth', 'none', '--journal', 'kafka', '--kafka-brokers', broker.address, '--shards', '1'],
+    [
+      'serve',
+      '--port',
+      String(port),
+      '--auth',
+      'none',
+      '--journal',
+      'kafka',
+      '--kafka-brokers',
+      broker.address,
+      '--shards',
+      '1',
+    ],
     { STOCKADE_KAFKA_APPEND_TIMEOUT_MS: '60000' },
   );
   t.teardown(() => {
     if (p.child.exitCode === null) p.child.kill('SIGKILL');
   });
   for (let i = 0; ; i++) {
-    const up = await request(`http://127.0.0.1:${port}/healthz`, 'GET').then((r) => r.status === 200, () => false);
+    const up = await request(`http://127.0.0.1:${port}/healthz`, 'GET').then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (up) break;
-    if (i >= 200 || p.child.exitCode !== null) throw new Error(`the gateway never listened: ${p.err()}`);
+    if (i >= 200 || p.child.exitCode !== null)
+      throw new Error(`the gateway never listened: ${p.err()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   t.match(p.out(), /gateway listening; the engine is starting/, 'the log says where the start is');
-  t.equal((await request(`http://127.0.0.1:${port}/readyz`, 'GET')).status, 503, 'not ready: the engine is recovering');
+  t.equal(
+    (await request(`http://127.0.0.1:${port}/readyz`, 'GET')).status,
+    503,
+    'not ready: the engine is recovering',
+  );
   p.child.kill('SIGTERM');
   const exit = await p.exit;
   t.same(exit, { code: 0, signal: null }, 'exit 0, not killed by the signal');
@@ -185,7 +240,10 @@ t.test('a second serve on the same data directory exits with journal_locked', as
   const b = serve();
   const exit = await b.exit;
   t.equal(exit.code, 1, 'the second process exits');
-  t.match(b.err(), new RegExp(`journal_locked: the journal directory .* is in use by pid ${a.pid}`));
+  t.match(
+    b.err(),
+    new RegExp(`journal_locked: the journal directory .* is in use by pid ${a.pid}`),
+  );
   // kill -9 frees the lock with the process: the next one starts at once.
   a.child.kill('SIGKILL');
   await a.exit;

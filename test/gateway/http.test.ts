@@ -429,21 +429,30 @@ function rawExchange(port: number, bytes: string, ms = 3000): Promise<string> {
   });
 }
 
-t.test('a malformed Content-Length is answered 400 malformed_request, not a dropped connection', async (t) => {
-  const s = await startServer();
-  t.teardown(() => s.close());
-  await request(`${s.url}/v1/skus/cl`, 'PUT', { stock: 10 });
-  const body = '{"userId":"u","qty":1,"idempotencyKey":"k"}';
-  const head = (extra: string) =>
-    `POST /v1/skus/cl/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}\r\n${body}`;
-  for (const bad of ['abc', '-1', '1e3', '+5', '0x10', '99999999999999999999']) {
-    const reply = await rawExchange(s.port, head(`Content-Length: ${bad}\r\n`));
-    t.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/, `Content-Length: ${bad}`);
-    const json = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string } };
-    t.equal(json.error.code, 'malformed_request');
-  }
-  t.match((await request(`${s.url}/v1/skus/cl`, 'GET')).body, { reserved: 0 }, 'nothing was reserved');
-});
+t.test(
+  'a malformed Content-Length is answered 400 malformed_request, not a dropped connection',
+  async (t) => {
+    const s = await startServer();
+    t.teardown(() => s.close());
+    await request(`${s.url}/v1/skus/cl`, 'PUT', { stock: 10 });
+    const body = '{"userId":"u","qty":1,"idempotencyKey":"k"}';
+    const head = (extra: string) =>
+      `POST /v1/skus/cl/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}\r\n${body}`;
+    for (const bad of ['abc', '-1', '1e3', '+5', '0x10', '99999999999999999999']) {
+      const reply = await rawExchange(s.port, head(`Content-Length: ${bad}\r\n`));
+      t.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/, `Content-Length: ${bad}`);
+      const json = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as {
+        error: { code: string };
+      };
+      t.equal(json.error.code, 'malformed_request');
+    }
+    t.match(
+      (await request(`${s.url}/v1/skus/cl`, 'GET')).body,
+      { reserved: 0 },
+      'nothing was reserved',
+    );
+  },
+);
 
 t.test('pipelined purchases: no unit is held for an answer that was never sent', async (t) => {
   // uWS.js 20.30 closes a connection on which a request arrives while an earlier answer is
@@ -459,11 +468,19 @@ t.test('pipelined purchases: no unit is held for an answer that was never sent',
       `Content-Length: ${body.length}\r\n\r\n${body}`
     );
   };
-  const reply = await rawExchange(s.port, Array.from({ length: 10 }, (_, i) => one(i)).join(''), 1500);
+  const reply = await rawExchange(
+    s.port,
+    Array.from({ length: 10 }, (_, i) => one(i)).join(''),
+    1500,
+  );
   const created = reply.split('HTTP/1.1 201 Created').length - 1;
   const snap = (await request(`${s.url}/v1/skus/pipe`, 'GET')).body as { reserved: number };
   t.equal(snap.reserved, created, `units held (${snap.reserved}) = 201s sent (${created})`);
   // Requests answered at once (no journal wait) pipeline fine: ten in one write, ten answers.
-  const health = await rawExchange(s.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(10), 500);
+  const health = await rawExchange(
+    s.port,
+    'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(10),
+    500,
+  );
   t.equal(health.split('HTTP/1.1 200 OK').length - 1, 10, 'ten pipelined /healthz, ten answers');
 });

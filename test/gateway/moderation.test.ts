@@ -27,16 +27,19 @@ const ALLOW = { reviewThreshold: 1, blockThreshold: 1 };
 const BLOCK = { reviewThreshold: 0, blockThreshold: 0 };
 const REVIEW = { reviewThreshold: 0, blockThreshold: 1 };
 
-t.test('the pool’s codes are exactly the catalogue’s image_, moderation_ and model_ codes', async (t) => {
-  // One catalogue: a pool code added there must be one isModerationError knows. (The sale
-  // gate's moderation_required and moderation_unavailable are the catalog's, not the pool's.)
-  const gate = ['moderation_required', 'moderation_unavailable'];
-  const ours = Object.keys(ERROR_CATALOGUE).filter(
-    (c) => /^(image|moderation|model)_/.test(c) && !gate.includes(c),
-  );
-  t.same(ours.sort(), Object.keys(moderationErrors).sort());
-  for (const code of ours) t.ok(isModerationError({ code }), `${code} is a moderation error`);
-});
+t.test(
+  'the pool’s codes are exactly the catalogue’s image_, moderation_ and model_ codes',
+  async (t) => {
+    // One catalogue: a pool code added there must be one isModerationError knows. (The sale
+    // gate's moderation_required and moderation_unavailable are the catalog's, not the pool's.)
+    const gate = ['moderation_required', 'moderation_unavailable'];
+    const ours = Object.keys(ERROR_CATALOGUE).filter(
+      (c) => /^(image|moderation|model)_/.test(c) && !gate.includes(c),
+    );
+    t.same(ours.sort(), Object.keys(moderationErrors).sort());
+    for (const code of ours) t.ok(isModerationError({ code }), `${code} is a moderation error`);
+  },
+);
 
 t.test('POST /v1/moderation/images: a verdict, and every bad input its code', async (t) => {
   const s = await startCatalogServer(t, {
@@ -192,10 +195,7 @@ t.test('allowed images open the sale; none, or one in review, do not', async (t)
   t.match(await s.store.recordImageVerdict('cup', img(2, 'block')), { state: 'blocked' });
   t.match(await s.store.recordImageVerdict('cup', img(2, 'allow')), { state: 'review' });
   t.match(await s.store.recordImageVerdict('cup', img(1, 'allow')), { state: 'allowed' });
-  t.equal(
-    (await s.store.recordImageVerdict('ghost', img(1, 'allow'))).status,
-    'unknown_product',
-  );
+  t.equal((await s.store.recordImageVerdict('ghost', img(1, 'allow'))).status, 'unknown_product');
 });
 
 t.test('review thresholds put the product in review', async (t) => {

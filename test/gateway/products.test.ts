@@ -142,35 +142,56 @@ t.test('with JWTs, writing a product takes an admin token', async (t) => {
   t.equal(entry?.userId, 'a1', 'the audit entry names the admin');
 });
 
-t.test('the sale gate follows the catalog given to the gateway, not the products config', async (t) => {
-  const s = await startCatalogServer(t);
-  if (!s) return;
-  // An embedder's catalog that requires moderation, on a gateway whose config has products off:
-  // a sale of a product's SKU must still be gated, on every thread.
-  const { startGateway } = await import('../../gateway/index.js');
-  const { CatalogService } = await import('../../cli/index.js');
-  const { loadConfig } = await import('../../engine/index.js');
-  const catalog = new CatalogService({
-    records: s.store,
-    cache: null,
-    moderator: null,
-    requireModeration: true,
-    log: null,
-  });
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      log: { level: 'silent' },
-      gateway: { port: 0, host: '127.0.0.1', auth: 'none', rateLimitPerS: 0, threads: 2, threadPorts: 'consecutive' },
-      products: { enabled: false },
-    },
-  });
-  const g = await startGateway({ engine: s.engine, config, catalog });
-  t.teardown(() => g.close());
-  t.equal((await s.store.upsert('gated-p', { name: 'P', description: null, price: null, imageUrls: [], sku: 'gated' })).status, 'created');
-  for (const port of g.ports) {
-    const r = await request(`http://127.0.0.1:${port}/v1/skus/gated`, 'PUT', { stock: 2 });
-    t.equal(r.status, 409, `thread on port ${port}: gated`);
-    t.equal(r.body.error.code, 'moderation_required');
-  }
-});
+t.test(
+  'the sale gate follows the catalog given to the gateway, not the products config',
+  async (t) => {
+    const s = await startCatalogServer(t);
+    if (!s) return;
+    // An embedder's catalog that requires moderation, on a gateway whose config has products off:
+    // a sale of a product's SKU must still be gated, on every thread.
+    const { startGateway } = await import('../../gateway/index.js');
+    const { CatalogService } = await import('../../cli/index.js');
+    const { loadConfig } = await import('../../engine/index.js');
+    const catalog = new CatalogService({
+      records: s.store,
+      cache: null,
+      moderator: null,
+      requireModeration: true,
+      log: null,
+    });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        log: { level: 'silent' },
+        gateway: {
+          port: 0,
+          host: '127.0.0.1',
+          auth: 'none',
+          rateLimitPerS: 0,
+          threads: 2,
+          threadPorts: 'consecutive',
+        },
+        products: { enabled: false },
+      },
+    });
+    const g = await startGateway({ engine: s.engine, config, catalog });
+    t.teardown(() => g.close());
+    t.equal(
+      (
+        await s.store.upsert('gated-p', {
+          name: 'P',
+          description: null,
+          price: null,
+          imageUrls: [],
+          sku: 'gated',
+        })
+      ).status,
+      'created',
+    );
+    for (const port of g.ports) {
+      const r = await request(`http://127.0.0.1:${port}/v1/skus/gated`, 'PUT', { stock: 2 });
+      t.equal(r.status, 409, `thread on port ${port}: gated`);
+      t.equal(r.body.error.code, 'moderation_required');
+    }
+  },
+);

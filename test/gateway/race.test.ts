@@ -145,6 +145,9 @@ for (const shardThreads of ['workers', 'inline'] as const) {
     await journal.close();
     const journaled = onDisk.filter((e) => e.type === 'reserved' && e.sku === 'hot');
     t.equal(journaled.length, STOCK, 'the journal holds exactly 1,000 reservations');
-    t.equal(new Set(journaled.map((e) => (e as { idempotencyKey: string }).idempotencyKey)).size, STOCK);
+    t.equal(
+      new Set(journaled.map((e) => (e as { idempotencyKey: string }).idempotencyKey)).size,
+      STOCK,
+    );
   });
 }

@@ -1,8 +1,19 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { TokenBucketLimiter } from '../../gateway/index.js';
-import { RedisTokenBucketLimiter, createRedis, redisReady } from '../../persistence/stores/index.js';
-import { closedPort, dropKeys, redisClient, redisUrl, requireRedis, uniqueName } from '../persistence/store-helpers.js';
+import {
+  RedisTokenBucketLimiter,
+  createRedis,
+  redisReady,
+} from '../../persistence/stores/index.js';
+import {
+  closedPort,
+  dropKeys,
+  redisClient,
+  redisUrl,
+  requireRedis,
+  uniqueName,
+} from '../persistence/store-helpers.js';
 import { request, startServer } from './helpers.js';
 
 /** A limiter as one gateway node would have it: its own client, the shared key prefix. */
@@ -109,7 +120,10 @@ t.test('redis token bucket', async (t) => {
 
   t.test('a gateway whose Redis is down limits locally and counts it on /metrics', async (t) => {
     const gateway = { rateLimitStore: 'redis' as const, rateLimitPerS: 0.001, rateLimitBurst: 2 };
-    const s = await startServer({ gateway, redis: { url: `redis://127.0.0.1:${await closedPort()}` } });
+    const s = await startServer({
+      gateway,
+      redis: { url: `redis://127.0.0.1:${await closedPort()}` },
+    });
     t.teardown(() => s.close());
     await request(`${s.url}/v1/skus/rl`, 'PUT', { stock: 100, perUserLimit: 0 });
     const codes: number[] = [];
@@ -119,7 +133,11 @@ t.test('redis token bucket', async (t) => {
     }
     t.same(codes, [201, 201, 429, 429], 'the local bucket still limits');
     const text = (await request(`${s.url}/metrics`, 'GET')).body as string;
-    t.match(text, /^stockade_rate_limit_fallbacks_total 4$/m, 'every purchase counted as a fallback');
+    t.match(
+      text,
+      /^stockade_rate_limit_fallbacks_total 4$/m,
+      'every purchase counted as a fallback',
+    );
   });
 
   t.test('two gateways with rateLimitStore=redis share one limit over HTTP', async (t) => {

@@ -25,23 +25,33 @@ async function metricsText(url: string): Promise<string> {
 t.test('only SKUs that exist can be followed, within the bounds', async (t) => {
   const s = await startServer({ gateway: { skusTrackedMax: 3 } });
   t.teardown(() => s.close());
-  for (const sku of ['a', 'b', 'c', 'd']) await request(`${s.url}/v1/skus/${sku}`, 'PUT', { stock: 5 });
+  for (const sku of ['a', 'b', 'c', 'd'])
+    await request(`${s.url}/v1/skus/${sku}`, 'PUT', { stock: 5 });
   const ws = await WsClient.open(s.port);
   t.teardown(() => ws.close());
   ws.send({ type: 'subscribe', id: 1, sku: 'made-up' });
   t.match(await ws.next(), { type: 'error', id: 1, error: { code: 'unknown_sku' } });
-  const gauge = async () => Number(/^stockade_ws_stock_subscriptions (\d+)$/m.exec(await metricsText(s.url))?.[1]);
+  const gauge = async () =>
+    Number(/^stockade_ws_stock_subscriptions (\d+)$/m.exec(await metricsText(s.url))?.[1]);
   t.equal(await gauge(), 0, 'a refused subscription is not followed');
   for (const sku of ['a', 'b', 'c']) {
     ws.send({ type: 'subscribe', id: sku, sku });
     t.match(await ws.nextWhere((m) => m.id === sku), { type: 'subscribed' });
   }
   ws.send({ type: 'subscribe', id: 'd', sku: 'd' });
-  t.match(await ws.nextWhere((m) => m.id === 'd'), { type: 'error', error: { code: 'overloaded' } }, 'this thread follows 3 SKUs at most');
+  t.match(
+    await ws.nextWhere((m) => m.id === 'd'),
+    { type: 'error', error: { code: 'overloaded' } },
+    'this thread follows 3 SKUs at most',
+  );
   const other = await WsClient.open(s.port);
   t.teardown(() => other.close());
   other.send({ type: 'subscribe', id: 'a2', sku: 'a' });
-  t.match(await other.next(), { type: 'subscribed', id: 'a2' }, 'a SKU already followed costs nothing more');
+  t.match(
+    await other.next(),
+    { type: 'subscribed', id: 'a2' },
+    'a SKU already followed costs nothing more',
+  );
   t.equal(await gauge(), 4);
 });
 
@@ -54,7 +64,10 @@ t.test('a socket follows at most 64 SKUs', async (t) => {
   for (let i = 0; i < 65; i++) ws.send({ type: 'subscribe', id: i, sku: `s${i}` });
   const replies = (await collect(ws, 1000)).filter((m) => m.type !== 'stock');
   t.equal(replies.filter((m) => m.type === 'subscribed').length, 64);
-  t.match(replies.find((m) => m.id === 64), { type: 'error', error: { code: 'invalid', field: 'sku', message: /at most 64/ } });
+  t.match(
+    replies.find((m) => m.id === 64),
+    { type: 'error', error: { code: 'invalid', field: 'sku', message: /at most 64/ } },
+  );
 });
 
 t.test('each change reaches a subscriber once, whatever it follows', async (t) => {
@@ -66,58 +79,101 @@ t.test('each change reaches a subscriber once, whatever it follows', async (t) =
   ws.send({ type: 'subscribe', id: 1, sku: 'demo' });
   // The first snapshot, then nothing: the next poll must not send the same seq again.
   const first = await collect(ws, 400);
-  t.same(first.map((m) => `${m.type}:${m.seq ?? ''}`), ['subscribed:', 'stock:1']);
+  t.same(
+    first.map((m) => `${m.type}:${m.seq ?? ''}`),
+    ['subscribed:', 'stock:1'],
+  );
   ws.send({ type: 'subscribe', id: 2, sku: '*' });
-  t.same((await collect(ws, 300)).map((m) => String(m.type)), ['subscribed'], '* adds nothing already sent');
+  t.same(
+    (await collect(ws, 300)).map((m) => String(m.type)),
+    ['subscribed'],
+    '* adds nothing already sent',
+  );
   for (let i = 0; i < 5; i++) {
-    await request(`${s.url}/v1/skus/demo/reservations`, 'POST', { userId: `u${i}`, qty: 1, idempotencyKey: `k${i}` });
+    await request(`${s.url}/v1/skus/demo/reservations`, 'POST', {
+      userId: `u${i}`,
+      qty: 1,
+      idempotencyKey: `k${i}`,
+    });
     await new Promise((r) => setTimeout(r, 120));
   }
   const updates = (await collect(ws, 300)).filter((m) => m.type === 'stock');
   const seqs = updates.map((m) => m.seq as number);
-  t.same(seqs, [...new Set(seqs)].sort((a, b) => a - b), `each seq once, in order (${seqs.join(',')})`);
+  t.same(
+    seqs,
+    [...new Set(seqs)].sort((a, b) => a - b),
+    `each seq once, in order (${seqs.join(',')})`,
+  );
   t.equal(seqs.at(-1), 6, 'up to the last change');
   ws.send({ type: 'unsubscribe', sku: '*' });
-  await request(`${s.url}/v1/skus/demo/reservations`, 'POST', { userId: 'z', qty: 1, idempotencyKey: 'z' });
-  t.match(await ws.nextWhere((m) => m.type === 'stock'), { seq: 7 }, "still following demo after leaving '*'");
+  await request(`${s.url}/v1/skus/demo/reservations`, 'POST', {
+    userId: 'z',
+    qty: 1,
+    idempotencyKey: 'z',
+  });
+  t.match(
+    await ws.nextWhere((m) => m.type === 'stock'),
+    { seq: 7 },
+    "still following demo after leaving '*'",
+  );
 });
 
-t.test('WebSocket messages that are not purchases are counted, malformed ones included', async (t) => {
-  const s = await startServer();
-  t.teardown(() => s.close());
-  const ws = await WsClient.open(s.port);
-  t.teardown(() => ws.close());
-  ws.send('{nope');
-  ws.send({ type: 'dance', id: 1 });
-  ws.send({ type: 'subscribe', id: 2, sku: 'ghost' });
-  for (let i = 0; i < 3; i++) await ws.next();
-  const text = await metricsText(s.url);
-  for (const outcome of ['malformed_json', 'invalid', 'unknown_sku']) {
-    t.match(text, new RegExp(`stockade_requests_total\\{route="ws_message",outcome="${outcome}"\\} 1`), outcome);
-  }
-});
+t.test(
+  'WebSocket messages that are not purchases are counted, malformed ones included',
+  async (t) => {
+    const s = await startServer();
+    t.teardown(() => s.close());
+    const ws = await WsClient.open(s.port);
+    t.teardown(() => ws.close());
+    ws.send('{nope');
+    ws.send({ type: 'dance', id: 1 });
+    ws.send({ type: 'subscribe', id: 2, sku: 'ghost' });
+    for (let i = 0; i < 3; i++) await ws.next();
+    const text = await metricsText(s.url);
+    for (const outcome of ['malformed_json', 'invalid', 'unknown_sku']) {
+      t.match(
+        text,
+        new RegExp(`stockade_requests_total\\{route="ws_message",outcome="${outcome}"\\} 1`),
+        outcome,
+      );
+    }
+  },
+);
 
-t.test('50 anonymous sockets asking for made-up SKUs leave the feed idle and the heap flat', async (t) => {
-  const s = await startServer({ gateway: { wsStockUpdatesPerS: 50 } });
-  t.teardown(() => s.close());
-  for (let i = 0; i < 200; i++) await s.engine.defineSku({ sku: `real${i}`, stock: 10 });
-  const sockets = await Promise.all(Array.from({ length: 50 }, () => WsClient.open(s.port)));
-  t.teardown(() => sockets.forEach((w) => w.close()));
-  for (const [k, w] of sockets.entries()) {
-    for (let i = 0; i < 64; i++) w.send({ type: 'subscribe', id: i, sku: i < 4 ? `real${(k + i) % 200}` : `fake${k}-${i}` });
-  }
-  const replies = (await Promise.all(sockets.map((w) => collect(w, 500)))).flat();
-  t.equal(replies.filter((m) => m.error?.code === 'unknown_sku').length, 50 * 60, 'every made-up SKU refused');
-  const gauge = Number(/^stockade_ws_stock_subscriptions (\d+)$/m.exec(await metricsText(s.url))?.[1]);
-  t.equal(gauge, 200, 'only real SKUs are followed');
-  // A dashboard's worth of polling (50 polls/s of the followed SKUs) for a while: nothing stays.
-  const dashboard = await WsClient.open(s.port);
-  t.teardown(() => dashboard.close());
-  dashboard.send({ type: 'subscribe', sku: '*' });
-  dashboard.send({ type: 'subscribe_stats' });
-  await new Promise((r) => setTimeout(r, 1500));
-  const before = heapAfterGcMb();
-  await new Promise((r) => setTimeout(r, 4000));
-  const after = heapAfterGcMb();
-  t.ok(after - before < 4, `heap ${before.toFixed(1)} MB → ${after.toFixed(1)} MB over 4 s of polling`);
-});
+t.test(
+  '50 anonymous sockets asking for made-up SKUs leave the feed idle and the heap flat',
+  async (t) => {
+    const s = await startServer({ gateway: { wsStockUpdatesPerS: 50 } });
+    t.teardown(() => s.close());
+    for (let i = 0; i < 200; i++) await s.engine.defineSku({ sku: `real${i}`, stock: 10 });
+    const sockets = await Promise.all(Array.from({ length: 50 }, () => WsClient.open(s.port)));
+    t.teardown(() => sockets.forEach((w) => w.close()));
+    for (const [k, w] of sockets.entries()) {
+      for (let i = 0; i < 64; i++)
+        w.send({ type: 'subscribe', id: i, sku: i < 4 ? `real${(k + i) % 200}` : `fake${k}-${i}` });
+    }
+    const replies = (await Promise.all(sockets.map((w) => collect(w, 500)))).flat();
+    t.equal(
+      replies.filter((m) => m.error?.code === 'unknown_sku').length,
+      50 * 60,
+      'every made-up SKU refused',
+    );
+    const gauge = Number(
+      /^stockade_ws_stock_subscriptions (\d+)$/m.exec(await metricsText(s.url))?.[1],
+    );
+    t.equal(gauge, 200, 'only real SKUs are followed');
+    // A dashboard's worth of polling (50 polls/s of the followed SKUs) for a while: nothing stays.
+    const dashboard = await WsClient.open(s.port);
+    t.teardown(() => dashboard.close());
+    dashboard.send({ type: 'subscribe', sku: '*' });
+    dashboard.send({ type: 'subscribe_stats' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = heapAfterGcMb();
+    await new Promise((r) => setTimeout(r, 4000));
+    const after = heapAfterGcMb();
+    t.ok(
+      after - before < 4,
+      `heap ${before.toFixed(1)} MB → ${after.toFixed(1)} MB over 4 s of polling`,
+    );
+  },
+);

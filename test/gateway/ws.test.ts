@@ -73,7 +73,8 @@ t.test(
     };
     t.equal(await gauge(), 1);
     for (let i = 0; i < 3; i++) ws.send({ type: 'subscribe', id: `again${i}`, sku: 'live' });
-    for (let i = 0; i < 3; i++) t.match(await ws.nextWhere((m) => m.type === 'subscribed'), { id: `again${i}`, sku: 'live' });
+    for (let i = 0; i < 3; i++)
+      t.match(await ws.nextWhere((m) => m.type === 'subscribed'), { id: `again${i}`, sku: 'live' });
     t.equal(await gauge(), 1, 'still one subscription');
     ws.send({ type: 'unsubscribe', sku: 'live' });
     ws.send({ type: 'subscribe', id: 'probe', sku: 'bad sku!' }); // answered after the unsubscribe
@@ -126,14 +127,25 @@ t.test('a WebSocket cannot buy once its token has expired', async (t) => {
   const admin = `Bearer ${signJwt({ sub: 'ops', role: 'admin', exp: Math.floor(Date.now() / 1000) + 600 }, { secret: SECRET })}`;
   await request(`${s.url}/v1/skus/a`, 'PUT', { stock: 5 }, { authorization: admin });
   const exp = Math.floor(Date.now() / 1000) + 2;
-  const dave = await WsClient.open(s.port, `/v1/ws?token=${signJwt({ sub: 'dave', exp }, { secret: SECRET })}`);
+  const dave = await WsClient.open(
+    s.port,
+    `/v1/ws?token=${signJwt({ sub: 'dave', exp }, { secret: SECRET })}`,
+  );
   t.teardown(() => dave.close());
   dave.send({ type: 'reserve', id: 1, sku: 'a', qty: 1, idempotencyKey: 'k1' });
   t.match(await dave.next(), { type: 'reserved', id: 1 }, 'bought while the token was valid');
   await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 100));
   dave.send({ type: 'reserve', id: 2, sku: 'a', qty: 1, idempotencyKey: 'k2' });
-  t.match(await dave.next(), { type: 'error', id: 2, error: { code: 'unauthorized' } }, 'not after it expired');
-  t.match((await request(`${s.url}/v1/skus/a`, 'GET')).body, { available: 4, reserved: 1 }, 'nothing more was reserved');
+  t.match(
+    await dave.next(),
+    { type: 'error', id: 2, error: { code: 'unauthorized' } },
+    'not after it expired',
+  );
+  t.match(
+    (await request(`${s.url}/v1/skus/a`, 'GET')).body,
+    { available: 4, reserved: 1 },
+    'nothing more was reserved',
+  );
 });
 
 t.test(

@@ -111,7 +111,10 @@ t.test('a bad image in a batch fails alone', async (t) => {
   const bad = (await noisePng(40, 40, 4)).subarray(0, 400);
   const all = [good, bad, good, good].map((b) => moderator.classify(b));
   const settled = await Promise.allSettled(all);
-  t.same(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+  t.same(
+    settled.map((s) => s.status),
+    ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+  );
   const { reason } = settled[1] as PromiseRejectedResult;
   t.match(reason, { code: 'image_truncated', http: 422 });
   t.same(moderator.stats().batchSizeCounts[3], 1, 'one run carried the three good images');
@@ -122,7 +125,8 @@ t.test('close() does not wait for ever on a batch a worker never answers', async
   t.teardown(m.cleanup);
   const moderator = await createModerator(testSettings(m.dir, { taskTimeoutMs: 300 }));
   // A worker stuck in native code, as seen from the moderator: its batch never settles.
-  const pool = (moderator as unknown as { pool: { run: (task: unknown) => Promise<unknown> } }).pool;
+  const pool = (moderator as unknown as { pool: { run: (task: unknown) => Promise<unknown> } })
+    .pool;
   pool.run = () => new Promise(() => {});
   await t.rejects(moderator.classify(await noisePng(40, 40)), { code: 'moderation_timeout' });
   const started = performance.now();

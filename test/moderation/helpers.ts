@@ -58,11 +58,15 @@ export function rawImage(rgb: Buffer, width: number, height: number, channels: 1
 }
 
 export async function noiseJpeg(width: number, height: number, seed = 1): Promise<Buffer> {
-  return rawImage(noiseRgb(width, height, seed), width, height).jpeg({ quality: 90 }).toBuffer();
+  return rawImage(noiseRgb(width, height, seed), width, height)
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 export async function noisePng(width: number, height: number, seed = 1): Promise<Buffer> {
-  return rawImage(noiseRgb(width, height, seed), width, height).png().toBuffer();
+  return rawImage(noiseRgb(width, height, seed), width, height)
+    .png()
+    .toBuffer();
 }
 
 export function solid(width: number, height: number, rgb: readonly number[], alpha?: number) {

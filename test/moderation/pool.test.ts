@@ -49,7 +49,10 @@ t.test('a partial batch waits batchWaitMs for company, then runs', async (t) => 
   const rs = await Promise.all([m.classify(img), m.classify(img), m.classify(img)]);
   t.same(m.stats().batchSizeCounts[3], 1, 'one run of three');
   const waits = rs.map((r) => r.ms.toFixed(1)).join(', ');
-  t.ok(rs.every((r) => r.ms >= 39), `each waited the batch window (${waits} ms)`);
+  t.ok(
+    rs.every((r) => r.ms >= 39),
+    `each waited the batch window (${waits} ms)`,
+  );
   t.equal(rs[0].model, 'stockade/vit-tiny-random');
 });
 
@@ -154,7 +157,10 @@ t.test('the model never runs on this thread: onnxruntime is not loaded here', as
   const paths = Object.keys(createRequire(import.meta.url).cache);
   const ort = paths.filter((path) => path.includes('onnxruntime-node'));
   t.same(ort, [], 'no onnxruntime-node module in the main thread');
-  t.ok(paths.some((path) => path.includes('piscina')), 'while piscina (CJS) is listed');
+  t.ok(
+    paths.some((path) => path.includes('piscina')),
+    'while piscina (CJS) is listed',
+  );
 });
 
 /** Scheduling of every thread of this process: Linux /proc/self/task/<tid>/stat. */

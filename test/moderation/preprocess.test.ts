@@ -100,7 +100,10 @@ t.test('EXIF orientation is honoured before resizing', async (t) => {
   const jpegRotated = await rawImage(data, info.width, info.height).png().toBuffer();
   const a = await preprocessImage(jpegTagged, spec, 1e6);
   const b = await preprocessImage(jpegRotated, spec, 1e6);
-  t.ok(a.every((v, i) => Math.abs(v - b[i]) < 1e-6), 'JPEG: same as decoding and rotating by hand');
+  t.ok(
+    a.every((v, i) => Math.abs(v - b[i]) < 1e-6),
+    'JPEG: same as decoding and rotating by hand',
+  );
 });
 
 t.test('alpha is flattened onto white; greyscale becomes three equal channels', async (t) => {

@@ -89,7 +89,9 @@ t.test('a bigger image goes through resize and still matches the reference', asy
   const spec = loadModelDir(m.dir).preprocess;
   const moderator = await createModerator(testSettings(m.dir));
   t.teardown(() => moderator.close());
-  const jpeg = await rawImage(noiseRgb(100, 70, 9), 100, 70).jpeg().toBuffer();
+  const jpeg = await rawImage(noiseRgb(100, 70, 9), 100, 70)
+    .jpeg()
+    .toBuffer();
   const r = await moderator.classify(jpeg);
   const want = referenceProbs(await preprocessImage(jpeg, spec, 1e6), m.options, m.weights);
   t.same(Object.keys(r.scores), ['a', 'b', 'nsfw']);

@@ -77,7 +77,7 @@ function softmaxRow(x: Vec): void {
   let max = -Infinity;
   for (const v of x) max = Math.max(max, v);
   let sum = 0;
-  for (let i = 0; i < x.length; i++) sum += (x[i] = Math.exp(x[i] - max));
+  for (let i = 0; i < x.length; i++) sum += x[i] = Math.exp(x[i] - max);
   for (let i = 0; i < x.length; i++) x[i] /= sum;
 }
 

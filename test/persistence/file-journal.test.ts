@@ -1,10 +1,19 @@
 import t from 'tap';
-import { openSync, writeSync, closeSync, statSync, truncateSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  openSync,
+  writeSync,
+  closeSync,
+  statSync,
+  truncateSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { FileJournal, prepareJournalDir, JournalError } from '../../persistence/journal/index.js';
 import { tempDir } from '../engine/helpers.js';
 
-const payload = (n: number, size = 100) => Uint8Array.from({ length: size }, (_, i) => (n * 31 + i) & 0xff);
+const payload = (n: number, size = 100) =>
+  Uint8Array.from({ length: size }, (_, i) => (n * 31 + i) & 0xff);
 
 async function readAll(j: FileJournal, shard = 0) {
   const got: Uint8Array[] = [];
@@ -56,7 +65,11 @@ t.test('a torn tail is detected, truncated on open, and never replayed', async (
   t.equal(statSync(file).size, 216, 'the torn bytes are gone from the file');
   t.equal(reopened.truncatedBytes(0), 58);
   t.equal(await reopened.append(0, payload(4)), 324, 'appends continue after the good frames');
-  t.same((await readAll(new FileJournal({ dir, durability: 'os' }))).got, [payload(1), payload(2), payload(4)]);
+  t.same((await readAll(new FileJournal({ dir, durability: 'os' }))).got, [
+    payload(1),
+    payload(2),
+    payload(4),
+  ]);
 });
 
 t.test('a frame with a bad checksum ends the log there', async (t) => {
@@ -103,7 +116,10 @@ t.test('a journal directory remembers its shard count', async (t) => {
   prepareJournalDir(dir, 2);
   prepareJournalDir(dir, 2);
   t.throws(() => prepareJournalDir(dir, 3), JournalError);
-  t.throws(() => prepareJournalDir(dir, 3), { code: 'journal_mismatch', message: /written by 2 shards but engine.shards is 3/ });
+  t.throws(() => prepareJournalDir(dir, 3), {
+    code: 'journal_mismatch',
+    message: /written by 2 shards but engine.shards is 3/,
+  });
 });
 
 t.test('preallocation: zeros past the frames, read back, reopened', async (t) => {
@@ -128,7 +144,10 @@ t.test('preallocation: zeros past the frames, read back, reopened', async (t) =>
   t.ok(ahead > end, `the file runs ahead of the frames (${ahead} > ${end})`);
   t.ok(ahead - end <= prealloc, 'by at most preallocBytes');
   const tail = readFileSync(file).subarray(end);
-  t.ok(tail.every((b) => b === 0), 'everything past the last frame is zeros');
+  t.ok(
+    tail.every((b) => b === 0),
+    'everything past the last frame is zeros',
+  );
   await j.close();
   // Reopened: every frame comes back, the zeros are not a torn tail, appends go on after them.
   const again = new FileJournal({ dir, durability: 'fsync', preallocBytes: prealloc });
@@ -165,30 +184,38 @@ t.test('preallocation: a frame torn over the zeros is cut off and reported', asy
   await again.close();
 });
 
-t.test('with fsync durability, a damaged frame followed by a valid one is journal_corrupt, and nothing is cut', async (t) => {
-  for (const damage of ['a flipped byte', 'a zeroed frame'] as const) {
-    const dir = tempDir();
-    const j = new FileJournal({ dir, durability: 'fsync', preallocBytes: 4096 });
-    for (let n = 1; n <= 4; n++) await j.append(0, payload(n));
-    await j.close();
-    const file = join(dir, 'shard-0.journal');
-    const bytes = readFileSync(file);
-    if (damage === 'a flipped byte') bytes[108 + 8 + 10] ^= 0xff; // inside the second payload
-    else bytes.fill(0, 108, 216); // the second frame, header and all
-    writeFileSync(file, bytes);
-    const reopened = new FileJournal({ dir, durability: 'fsync', preallocBytes: 4096 });
-    const visited: Uint8Array[] = [];
-    await t.rejects(
-      reopened.read(0, 0, (p) => visited.push(p)),
-      { code: 'journal_corrupt', message: /byte 108.*valid frame follows at byte 216/ },
-      `${damage}: refused`,
-    );
-    t.equal(statSync(file).size, bytes.length, `${damage}: the file is left whole`);
-    t.same(readFileSync(file), bytes, `${damage}: byte for byte`);
-    await t.rejects(reopened.append(0, payload(9)), { code: 'journal_corrupt' }, `${damage}: nothing is appended after it`);
-    t.same(readFileSync(file), bytes, `${damage}: still whole`);
-  }
-});
+t.test(
+  'with fsync durability, a damaged frame followed by a valid one is journal_corrupt, and nothing is cut',
+  async (t) => {
+    for (const damage of ['a flipped byte', 'a zeroed frame'] as const) {
+      const dir = tempDir();
+      const j = new FileJournal({ dir, durability: 'fsync', preallocBytes: 4096 });
+      for (let n = 1; n <= 4; n++) await j.append(0, payload(n));
+      await j.close();
+      const file = join(dir, 'shard-0.journal');
+      const bytes = readFileSync(file);
+      if (damage === 'a flipped byte')
+        bytes[108 + 8 + 10] ^= 0xff; // inside the second payload
+      else bytes.fill(0, 108, 216); // the second frame, header and all
+      writeFileSync(file, bytes);
+      const reopened = new FileJournal({ dir, durability: 'fsync', preallocBytes: 4096 });
+      const visited: Uint8Array[] = [];
+      await t.rejects(
+        reopened.read(0, 0, (p) => visited.push(p)),
+        { code: 'journal_corrupt', message: /byte 108.*valid frame follows at byte 216/ },
+        `${damage}: refused`,
+      );
+      t.equal(statSync(file).size, bytes.length, `${damage}: the file is left whole`);
+      t.same(readFileSync(file), bytes, `${damage}: byte for byte`);
+      await t.rejects(
+        reopened.append(0, payload(9)),
+        { code: 'journal_corrupt' },
+        `${damage}: nothing is appended after it`,
+      );
+      t.same(readFileSync(file), bytes, `${damage}: still whole`);
+    }
+  },
+);
 
 t.test('a torn frame over the preallocated zeros is still cut with fsync durability', async (t) => {
   const dir = tempDir();
@@ -211,7 +238,9 @@ t.test("a visitor's own error is passed on, not taken for an unavailable journal
   const dir = tempDir();
   const j = new FileJournal({ dir, durability: 'fsync' });
   await j.append(0, payload(1));
-  const own = Object.assign(new Error('unknown event payload version 9'), { code: 'journal_corrupt' });
+  const own = Object.assign(new Error('unknown event payload version 9'), {
+    code: 'journal_corrupt',
+  });
   await t.rejects(
     j.read(0, 0, () => {
       throw own;

@@ -4,20 +4,30 @@ import t from 'tap';
 import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../../engine/index.js';
-import { FRAME_HEADER_BYTES, FileJournal, FrameCheck, crc32c, frameHeader, lockJournalDir, prepareJournalDir, validFrameAt } from '../../persistence/journal/index.js';
+import {
+  FRAME_HEADER_BYTES,
+  FileJournal,
+  FrameCheck,
+  crc32c,
+  frameHeader,
+  lockJournalDir,
+  prepareJournalDir,
+  validFrameAt,
+} from '../../persistence/journal/index.js';
 import { tempDir, testEngine } from '../engine/helpers.js';
 
 const fileJournal = (dir: string) => ({
   engine: { shards: 1 },
   journal: { kind: 'file' as const, dir, durability: 'fsync' as const, preallocBytes: 64 * 1024 },
 });
-const payload = (n: number, size = 100) => Uint8Array.from({ length: size }, (_, i) => (n * 31 + i) & 0xff);
+const payload = (n: number, size = 100) =>
+  Uint8Array.from({ length: size }, (_, i) => (n * 31 + i) & 0xff);
 
 /** The start of every frame in a shard file, walked with the directory's own check. */
 function frameStarts(file: string, check: FrameCheck): number[] {
   const bytes = readFileSync(file);
   const starts: number[] = [];
-  for (let pos = 0; ; ) {
+  for (let pos = 0; ;) {
     const len = validFrameAt(bytes, pos, bytes.length, 1 << 30, check, pos);
     if (len < 0) return starts;
     starts.push(pos);
@@ -39,67 +49,93 @@ function keyThatIsAFrame(): string {
   }
 }
 
-t.test('a torn commit whose payload holds a buyer-made frame recovers as a torn tail', async (t) => {
-  const dir = tempDir();
-  const a = await testEngine(fileJournal(dir));
-  await a.defineSku({ sku: 'tee', stock: 5 });
-  t.match(await a.reserve({ sku: 'tee', userId: 'u1', qty: 1, idempotencyKey: 'k1' }), { status: 'reserved' });
-  const key = keyThatIsAFrame();
-  // One group commit: the key's event, then another after it in the same payload.
-  const last2 = await a.reserveMany([
-    { sku: 'tee', userId: 'u2', qty: 1, idempotencyKey: key },
-    { sku: 'tee', userId: 'u3', qty: 1, idempotencyKey: 'k3' },
-  ]);
-  t.match(last2, [{ status: 'reserved' }, { status: 'reserved' }]);
-  await a.close();
-  // A power loss tore the last commit (its reply was never sent): the part with the key reached
-  // the disk, the end of the frame did not, and the preallocated zeros are still after it.
-  const file = join(dir, 'shard-0.journal');
-  const check = prepareJournalDir(dir, 1);
-  const last = frameStarts(file, check).at(-1)!;
-  const bytes = readFileSync(file);
-  const keyAt = bytes.indexOf(Buffer.from(key, 'latin1'), last);
-  t.ok(keyAt > last, 'the key sits inside the last frame');
-  const cut = keyAt + key.length + 2;
-  bytes.fill(0, cut);
-  writeFileSync(file, bytes);
-  // Format 1 took the key for a valid frame after the torn one, and refused the whole journal.
-  const b = await testEngine(fileJournal(dir));
-  t.teardown(() => b.close());
-  t.match(await b.getSku('tee'), { reserved: 1, available: 4 }, 'recovered up to the torn commit');
-  t.equal(statSync(file).size, last, 'the torn commit was cut off');
-});
+t.test(
+  'a torn commit whose payload holds a buyer-made frame recovers as a torn tail',
+  async (t) => {
+    const dir = tempDir();
+    const a = await testEngine(fileJournal(dir));
+    await a.defineSku({ sku: 'tee', stock: 5 });
+    t.match(await a.reserve({ sku: 'tee', userId: 'u1', qty: 1, idempotencyKey: 'k1' }), {
+      status: 'reserved',
+    });
+    const key = keyThatIsAFrame();
+    // One group commit: the key's event, then another after it in the same payload.
+    const last2 = await a.reserveMany([
+      { sku: 'tee', userId: 'u2', qty: 1, idempotencyKey: key },
+      { sku: 'tee', userId: 'u3', qty: 1, idempotencyKey: 'k3' },
+    ]);
+    t.match(last2, [{ status: 'reserved' }, { status: 'reserved' }]);
+    await a.close();
+    // A power loss tore the last commit (its reply was never sent): the part with the key reached
+    // the disk, the end of the frame did not, and the preallocated zeros are still after it.
+    const file = join(dir, 'shard-0.journal');
+    const check = prepareJournalDir(dir, 1);
+    const last = frameStarts(file, check).at(-1)!;
+    const bytes = readFileSync(file);
+    const keyAt = bytes.indexOf(Buffer.from(key, 'latin1'), last);
+    t.ok(keyAt > last, 'the key sits inside the last frame');
+    const cut = keyAt + key.length + 2;
+    bytes.fill(0, cut);
+    writeFileSync(file, bytes);
+    // Format 1 took the key for a valid frame after the torn one, and refused the whole journal.
+    const b = await testEngine(fileJournal(dir));
+    t.teardown(() => b.close());
+    t.match(
+      await b.getSku('tee'),
+      { reserved: 1, available: 4 },
+      'recovered up to the torn commit',
+    );
+    t.equal(statSync(file).size, last, 'the torn commit was cut off');
+  },
+);
 
-t.test('a valid frame counts only where it was written, and only in its own directory', async (t) => {
-  const dir = tempDir();
-  const check = prepareJournalDir(dir, 1);
-  const j = new FileJournal({ dir, durability: 'fsync' });
-  await j.append(0, payload(1));
-  await j.close();
-  const bytes = readFileSync(join(dir, 'shard-0.journal'));
-  t.equal(validFrameAt(bytes, 0, bytes.length, 1 << 30, check, 0), 100, 'at offset 0');
-  t.equal(validFrameAt(bytes, 0, bytes.length, 1 << 30, check, 108), -1, 'the same bytes at offset 108');
-  const other = prepareJournalDir(tempDir(), 1);
-  t.equal(validFrameAt(bytes, 0, bytes.length, 1 << 30, other, 0), -1, "another directory's check");
-  const meta = JSON.parse(readFileSync(join(dir, 'stockade.json'), 'utf8')) as Record<string, unknown>;
-  t.match(meta, { format: 2, shards: 1, frameSalt: /^[0-9a-f]{16}$/ });
-});
+t.test(
+  'a valid frame counts only where it was written, and only in its own directory',
+  async (t) => {
+    const dir = tempDir();
+    const check = prepareJournalDir(dir, 1);
+    const j = new FileJournal({ dir, durability: 'fsync' });
+    await j.append(0, payload(1));
+    await j.close();
+    const bytes = readFileSync(join(dir, 'shard-0.journal'));
+    t.equal(validFrameAt(bytes, 0, bytes.length, 1 << 30, check, 0), 100, 'at offset 0');
+    t.equal(
+      validFrameAt(bytes, 0, bytes.length, 1 << 30, check, 108),
+      -1,
+      'the same bytes at offset 108',
+    );
+    const other = prepareJournalDir(tempDir(), 1);
+    t.equal(
+      validFrameAt(bytes, 0, bytes.length, 1 << 30, other, 0),
+      -1,
+      "another directory's check",
+    );
+    const meta = JSON.parse(readFileSync(join(dir, 'stockade.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    t.match(meta, { format: 2, shards: 1, frameSalt: /^[0-9a-f]{16}$/ });
+  },
+);
 
-t.test('a format-1 directory (checksum of the payload alone) is still read and appended to', async (t) => {
-  const dir = tempDir();
-  writeFileSync(join(dir, 'stockade.json'), JSON.stringify({ format: 1, shards: 1 }));
-  const file = join(dir, 'shard-0.journal');
-  const old = payload(1);
-  writeFileSync(file, Buffer.concat([frameHeader(old, FrameCheck.legacy, 0), old]));
-  const j = new FileJournal({ dir, durability: 'fsync' });
-  const got: Uint8Array[] = [];
-  t.equal(await j.read(0, 0, (p) => got.push(p)), 108);
-  t.same(got, [old]);
-  t.equal(await j.append(0, payload(2)), 216);
-  await j.close();
-  t.same(frameStarts(file, FrameCheck.legacy), [0, 108], 'the new frame in the old format');
-  t.equal(prepareJournalDir(dir, 1), FrameCheck.legacy);
-});
+t.test(
+  'a format-1 directory (checksum of the payload alone) is still read and appended to',
+  async (t) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'stockade.json'), JSON.stringify({ format: 1, shards: 1 }));
+    const file = join(dir, 'shard-0.journal');
+    const old = payload(1);
+    writeFileSync(file, Buffer.concat([frameHeader(old, FrameCheck.legacy, 0), old]));
+    const j = new FileJournal({ dir, durability: 'fsync' });
+    const got: Uint8Array[] = [];
+    t.equal(await j.read(0, 0, (p) => got.push(p)), 108);
+    t.same(got, [old]);
+    t.equal(await j.append(0, payload(2)), 216);
+    await j.close();
+    t.same(frameStarts(file, FrameCheck.legacy), [0, 108], 'the new frame in the old format');
+    t.equal(prepareJournalDir(dir, 1), FrameCheck.legacy);
+  },
+);
 
 t.test('a torn frame whose first sector was lost is reported as torn', async (t) => {
   const dir = tempDir();

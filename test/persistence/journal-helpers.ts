@@ -80,8 +80,7 @@ export function saleCommits(skus: string[], seed = 1) {
     const r = a.reservationCount > 0 ? 1 + next(a.reservationCount) : 0;
     if (roll < 70 || r === 0) {
       a.reserveStrings(`user-${next(500)}`, `key-${n++}`, 1 + next(3), now, log);
-    }
-    else if (roll < 85) a.command(r, CONFIRM, now, log);
+    } else if (roll < 85) a.command(r, CONFIRM, now, log);
     else if (roll < 95) a.command(r, CANCEL, now, log);
     else if (roll < 98) a.restock(1 + next(10), now, log);
     else a.update({ price: 2000 + next(100), name: `Tee ${a.sku} v${n}` }, now, log);

@@ -41,7 +41,9 @@ export function kafkaServices(command: 'up' | 'down'): Promise<void> {
   const script = new URL('../../scripts/services.sh', import.meta.url).pathname;
   return new Promise((resolve, reject) => {
     execFile('bash', [script, command, 'kafka'], { timeout: 150_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`services.sh ${command} kafka: ${err.message}\n${stdout}${stderr}`)) : resolve(),
+      err
+        ? reject(new Error(`services.sh ${command} kafka: ${err.message}\n${stdout}${stderr}`))
+        : resolve(),
     );
   });
 }
@@ -50,7 +52,11 @@ export function kafkaServices(command: 'up' | 'down'): Promise<void> {
  * A "broker" that accepts connections, reads, and never answers (hung, partitioned, paused):
  * a network fault rather than a Kafka stand-in, so tests of it run without the real broker.
  */
-export async function silentBroker(): Promise<{ address: string; port: number; close(): Promise<void> }> {
+export async function silentBroker(): Promise<{
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);

@@ -104,7 +104,10 @@ function roundTripTests() {
     t.equal(end1, perSku(first.events).size, 'one offset per SKU of the first commit');
     t.equal(end2 - end1, perSku(second.events).size, 'and of the second');
     const messages = await consumeAll(s, end2);
-    t.ok(messages.every((m) => m.partition === 1), 'everything went to partition = shard');
+    t.ok(
+      messages.every((m) => m.partition === 1),
+      'everything went to partition = shard',
+    );
     for (const m of messages) {
       const events = decodeEvents(m.value);
       const allTheKey = events.length > 0 && events.every((e) => e.sku === m.key);
@@ -131,10 +134,14 @@ function roundTripTests() {
     const back = await readBack(reader, 0);
     t.equal(back.end, end);
     t.equal(reader.durablePosition(0), end, 'known durable after the read');
-    sameEvents(t, back.events, commits.flatMap((c) => c.events), 'after reopening');
+    sameEvents(
+      t,
+      back.events,
+      commits.flatMap((c) => c.events),
+      'after reopening',
+    );
     t.equal((await readBack(reader, 1)).payloads.length, 0, 'the other shard is empty');
   });
-
 }
 
 function integrityTests() {
@@ -147,7 +154,10 @@ function integrityTests() {
       const err = await other.append(0, sale.commit(3).payload).catch((e: unknown) => e);
       const message = /has 2 partitions but engine.shards is/;
       t.match(err, { code: 'journal_mismatch', message }, `${shards} shards`);
-      await t.rejects(other.read(0, 0, () => {}), { code: 'journal_mismatch' });
+      await t.rejects(
+        other.read(0, 0, () => {}),
+        { code: 'journal_mismatch' },
+      );
       await other.close();
     }
     t.equal((await readBack(j, 0)).payloads.length, 1, 'only the first append is there');
@@ -193,11 +203,13 @@ function integrityTests() {
     const end = await j.append(0, big.payload);
     const back = await readBack(j, 0);
     t.ok(back.payloads.length >= 8, `${back.payloads.length} messages`);
-    t.ok(back.payloads.every((p) => p.length <= 16_384), 'each within the limit');
+    t.ok(
+      back.payloads.every((p) => p.length <= 16_384),
+      'each within the limit',
+    );
     t.equal(back.end, end);
     sameEvents(t, back.events.slice(-big.events.length), big.events, 'the big commit');
   });
-
 }
 
 function concurrencyTests() {
@@ -331,7 +343,11 @@ function outageTest() {
     t.match(err, { code: 'journal_unavailable', retriable: true }, 'the append rejects');
     t.ok(appendMs < appendTimeoutMs + 1_000, `within the timeout (${Math.round(appendMs)} ms)`);
     started = performance.now();
-    await t.rejects(j.read(0, 0, () => {}), { code: 'journal_unavailable' }, 'so does a read');
+    await t.rejects(
+      j.read(0, 0, () => {}),
+      { code: 'journal_unavailable' },
+      'so does a read',
+    );
     t.ok(performance.now() - started < appendTimeoutMs + 1_000, 'also within the timeout');
 
     await services('up');

@@ -27,7 +27,10 @@ export function kafkaTailTests(): void {
     const all = await run([]);
     t.equal(all.code, 0, all.err);
     const lines = parseJsonLines(all.out);
-    t.ok(lines.every((l) => l.shard === 1), 'shard 0 is empty, everything is on shard 1');
+    t.ok(
+      lines.every((l) => l.shard === 1),
+      'shard 0 is empty, everything is on shard 1',
+    );
     const both = perSku([...c1.events, ...c2.events]);
     t.same(perSku(lines.map((l) => l.event)), both, 'every event, per SKU in order');
 

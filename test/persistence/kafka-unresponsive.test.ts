@@ -26,7 +26,11 @@ t.test('an unresponsive broker: appends and reads fail within the timeout', asyn
     t.ok(performance.now() - started < bound, `append ${i} answered within ${bound} ms`);
   }
   let started = performance.now();
-  await t.rejects(j.read(0, 0, () => {}), { code: 'journal_unavailable' }, 'a read');
+  await t.rejects(
+    j.read(0, 0, () => {}),
+    { code: 'journal_unavailable' },
+    'a read',
+  );
   t.ok(performance.now() - started < bound, 'the read too');
   await t.rejects(j.append(1, payload), { code: 'journal_unavailable' }, 'another shard');
 
@@ -36,24 +40,38 @@ t.test('an unresponsive broker: appends and reads fail within the timeout', asyn
   t.ok(performance.now() - started < bound + 500, 'close does not hang either');
 });
 
-t.test('an abandoned shard host resolves only once the send under its timed-out append has settled', async (t) => {
-  const broker = await silentBroker();
-  t.teardown(() => broker.close());
-  const base = loadConfig({ env: {} }).kafka;
-  const appendTimeoutMs = 300;
-  const j = new KafkaJournal({ ...base, brokers: [broker.address], appendTimeoutMs, topic: 'never-there' }, 1);
-  t.teardown(() => j.close());
-  const host = new ShardHost(0, { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 }, j, new ManualClock(1_000));
-  // define() appends; the append gives up after appendTimeoutMs, the send under it goes on
-  // retrying (bounded) against a broker that never answers.
-  const defined = host.define({ sku: 'tee', stock: 1 });
-  await new Promise((resolve) => setTimeout(resolve, appendTimeoutMs + 100));
-  let sendSettled = false;
-  void j.settled(0).then(() => (sendSettled = true));
-  await new Promise((resolve) => setImmediate(resolve));
-  t.notOk(sendSettled, 'the append has timed out, but its send is still running');
-  const started = performance.now();
-  await host.abandon();
-  t.ok(sendSettled, `abandon resolved after the send settled (${Math.round(performance.now() - started)} ms later)`);
-  void defined.catch(() => {});
-});
+t.test(
+  'an abandoned shard host resolves only once the send under its timed-out append has settled',
+  async (t) => {
+    const broker = await silentBroker();
+    t.teardown(() => broker.close());
+    const base = loadConfig({ env: {} }).kafka;
+    const appendTimeoutMs = 300;
+    const j = new KafkaJournal(
+      { ...base, brokers: [broker.address], appendTimeoutMs, topic: 'never-there' },
+      1,
+    );
+    t.teardown(() => j.close());
+    const host = new ShardHost(
+      0,
+      { qtyMax: 5, holdTtlMsDefault: 60_000, timerTickMs: 50 },
+      j,
+      new ManualClock(1_000),
+    );
+    // define() appends; the append gives up after appendTimeoutMs, the send under it goes on
+    // retrying (bounded) against a broker that never answers.
+    const defined = host.define({ sku: 'tee', stock: 1 });
+    await new Promise((resolve) => setTimeout(resolve, appendTimeoutMs + 100));
+    let sendSettled = false;
+    void j.settled(0).then(() => (sendSettled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    t.notOk(sendSettled, 'the append has timed out, but its send is still running');
+    const started = performance.now();
+    await host.abandon();
+    t.ok(
+      sendSettled,
+      `abandon resolved after the send settled (${Math.round(performance.now() - started)} ms later)`,
+    );
+    void defined.catch(() => {});
+  },
+);

@@ -75,7 +75,10 @@ t.test('mongo audit log', async (t) => {
     const swept = await reopened.sweepExpired(now);
     if (log.ttlMode === 'sweep') t.equal(swept, 1, 'the 4-day-old document expired');
     const left = await reopened.collection.find({}).toArray();
-    t.same(left.map((d) => d.sku as string), ['new']);
+    t.same(
+      left.map((d) => d.sku as string),
+      ['new'],
+    );
     t.type(left[0].at, Date, 'at is a BSON date');
     t.equal(left[0].sec, Math.floor(now / 1000), 'sec is the epoch second');
   });
@@ -147,7 +150,11 @@ t.test('mongo audit log', async (t) => {
     log.record(entry({ userId: 'after' }));
     await log.close();
     t.match(log.stats, { written: 2, rejected: 1, dropped: 0 });
-    t.same((await collection.distinct('userId')).sort(), ['after', 'before'], 'its neighbours are written');
+    t.same(
+      (await collection.distinct('userId')).sort(),
+      ['after', 'before'],
+      'its neighbours are written',
+    );
     t.equal(seen.length, 1, 'the refusal is reported once');
     log.record(entry());
     t.equal(log.stats.dropped, 1, 'closed: counted as dropped, as before');

@@ -39,7 +39,11 @@ if (ok) {
     await pool.query('DROP TABLE skus, reservations, projection_offsets, schema_migrations');
     const [a, b] = await Promise.all([migrate(pool), migrate(pool)]);
     const all = [...a.applied, ...b.applied].sort((x, y) => x - y);
-    t.same(all, MIGRATIONS.map((m) => m.version), 'each version applied exactly once');
+    t.same(
+      all,
+      MIGRATIONS.map((m) => m.version),
+      'each version applied exactly once',
+    );
     t.ok(a.applied.length === 0 || b.applied.length === 0, 'one caller did all the work');
   });
 
@@ -68,24 +72,40 @@ if (ok) {
 
   t.test('keys that differ only by trailing spaces stay apart (a NO PAD collation)', async (t) => {
     const { pool } = await freshDatabase(t);
-    const row = (id: string, sku: string, user: string, key: string) =>
-      [id, sku, user, 1, 'held', key, '2030-01-01', 1];
+    const row = (id: string, sku: string, user: string, key: string) => [
+      id,
+      sku,
+      user,
+      1,
+      'held',
+      key,
+      '2030-01-01',
+      1,
+    ];
     const sql =
       'INSERT INTO reservations (id, sku, user_id, qty, status, idempotency_key, updated_at, ' +
       'last_seq) VALUES ?';
     // utf8mb4_bin pads with spaces: these were one key to the unique index.
-    await pool.query(sql, [[row('mug:1', 'mug', 'u', 'order-1'), row('mug:2', 'mug', 'u', 'order-1 ')]]);
+    await pool.query(sql, [
+      [row('mug:1', 'mug', 'u', 'order-1'), row('mug:2', 'mug', 'u', 'order-1 ')],
+    ]);
     await pool.query(sql, [[row('mug :1', 'mug ', 'u ', 'order-1')]]);
     const [rows] = await pool.query<RowDataPacket[]>(
       "SELECT id FROM reservations WHERE user_id = 'u' ORDER BY id",
     );
-    t.same(rows.map((r) => String(r.id)), ['mug:1', 'mug:2'], "'u ' is not 'u'");
+    t.same(
+      rows.map((r) => String(r.id)),
+      ['mug:1', 'mug:2'],
+      "'u ' is not 'u'",
+    );
     await pool.query(
-      "INSERT INTO skus (id, name, stock, available, reserved, sold, returned, restocked, " +
+      'INSERT INTO skus (id, name, stock, available, reserved, sold, returned, restocked, ' +
         "per_user_limit, hold_ttl_ms, version, updated_at) VALUES ('mug', 'm', 1, 1, 0, 0, 0, 0, 0, 1, 1, NOW()), " +
         "('mug ', 'm', 1, 1, 0, 0, 0, 0, 0, 1, 1, NOW())",
     );
-    const [skus] = await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM skus WHERE id = 'mug'");
+    const [skus] = await pool.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM skus WHERE id = 'mug'",
+    );
     t.equal(Number(skus[0].n), 1, "SKU 'mug ' is its own row");
   });
 }

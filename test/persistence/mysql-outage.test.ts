@@ -72,7 +72,11 @@ if (ok) {
     });
     p.start();
     t.teardown(() => p.stop());
-    await eventually(() => p.stats().batches > 0 && p.stats().lag === 0, 10_000, 'the first catch-up');
+    await eventually(
+      () => p.stats().batches > 0 && p.stats().lag === 0,
+      10_000,
+      'the first catch-up',
+    );
     const appliedBefore = p.stats().eventsApplied;
 
     await proxy.down();

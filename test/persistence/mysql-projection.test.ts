@@ -28,9 +28,22 @@ if (ok) {
     // counts 0 affected rows as losing the race; its pool must not report found rows.
     const { pool } = await freshDatabase(t);
     const row = {
-      id: 'mug', name: 'Mug', price: 9.5, stock: 10, available: 10, reserved: 0, sold: 0,
-      returned: 0, restocked: 0, closed: false, startsAt: null, endsAt: null, perUserLimit: 2,
-      holdTtlMs: 60_000, version: 1, updatedAt: Date.now(),
+      id: 'mug',
+      name: 'Mug',
+      price: 9.5,
+      stock: 10,
+      available: 10,
+      reserved: 0,
+      sold: 0,
+      returned: 0,
+      restocked: 0,
+      closed: false,
+      startsAt: null,
+      endsAt: null,
+      perUserLimit: 2,
+      holdTtlMs: 60_000,
+      version: 1,
+      updatedAt: Date.now(),
     };
     const sql = insertSkuSql(row, (v) => pool.escape(v));
     const [first] = await pool.query<ResultSetHeader>(sql);
@@ -65,7 +78,8 @@ if (ok) {
       { sku: 'mug', userId: 'u ', qty: 1, idempotencyKey: 'order-1  ' },
     ]);
     for (const r of results) {
-      if (r.status !== 'reserved' || r.duplicate) throw new Error(`not a new reservation: ${r.status}`);
+      if (r.status !== 'reserved' || r.duplicate)
+        throw new Error(`not a new reservation: ${r.status}`);
       s.statuses.set(r.reservationId, 'held');
     }
     const { pool } = await freshDatabase(t);
@@ -75,9 +89,12 @@ if (ok) {
     // Under utf8mb4_bin (PAD SPACE) the upsert overwrote one reservation with the next.
     await matches(t, pool, s, 'three reservations, three rows');
     const [rows] = await pool.query<RowDataPacket[]>(
-      'SELECT CONCAT(\'[\', user_id, \'|\', idempotency_key, \']\') AS k FROM reservations ORDER BY id',
+      "SELECT CONCAT('[', user_id, '|', idempotency_key, ']') AS k FROM reservations ORDER BY id",
     );
-    t.same(rows.map((r) => String(r.k)), ['[u|order-1]', '[u|order-1 ]', '[u |order-1  ]']);
+    t.same(
+      rows.map((r) => String(r.k)),
+      ['[u|order-1]', '[u|order-1 ]', '[u |order-1  ]'],
+    );
   });
 
   t.test('lagMs after a quiet spell is how long the new events may have waited', async (t) => {
@@ -87,7 +104,11 @@ if (ok) {
     const p = projector(pool, s.dir, { flushMs: 60_000 });
     t.teardown(() => p.stop());
     p.start();
-    await eventually(() => p.stats().eventsApplied > 0 && p.stats().lag === 0, 10_000, 'the catch-up');
+    await eventually(
+      () => p.stats().eventsApplied > 0 && p.stats().lag === 0,
+      10_000,
+      'the catch-up',
+    );
     t.equal(p.stats().lagMs, 0, 'caught up');
     await trade(s, 1); // new events while the projector waits out its flushMs
     const st = p.stats();

@@ -253,7 +253,11 @@ if (ok) {
     if (exit.code !== 0) t.comment(`final run: ${final.out()}${final.err()}`);
     t.same(exit, { code: 0, signal: null }, 'the final run completes');
     t.match(final.out(), /applied \d+ events/, 'and reports its totals');
-    t.same((await tableDifferences(db.pool, sale.skus, sale.statuses)).slice(0, 20), [], 'MySQL matches the journal: nothing lost, nothing twice');
+    t.same(
+      (await tableDifferences(db.pool, sale.skus, sale.statuses)).slice(0, 20),
+      [],
+      'MySQL matches the journal: nothing lost, nothing twice',
+    );
     const [[pos]] = await db.pool.query<RowDataPacket[]>(
       'SELECT SUM(position) AS p FROM projection_offsets',
     );

@@ -19,11 +19,19 @@ const CONVERGE_MS = 15_000;
 /** Waits until `check` says nothing is missing (null); fails with what still is after `ms`. */
 async function until(ms: number, check: () => Promise<string | null>): Promise<void> {
   let missing: string | null = null;
-  await eventually(async () => (missing = await check()) === null, ms, () => missing ?? '');
+  await eventually(
+    async () => (missing = await check()) === null,
+    ms,
+    () => missing ?? '',
+  );
 }
 
 /** The first difference between MySQL and the engine's snapshot and statuses (null: none). */
-async function behind(pool: Pool, sku: Json, statuses: Map<string, string>): Promise<string | null> {
+async function behind(
+  pool: Pool,
+  sku: Json,
+  statuses: Map<string, string>,
+): Promise<string | null> {
   // The snapshot came over HTTP as JSON: the engine's SkuSnapshot, field for field.
   const diff = await tableDifferences(pool, new Map([[sku.sku as string, sku]]), statuses);
   return diff[0] ?? null;
@@ -65,7 +73,11 @@ if (ok) {
         }),
       ),
     );
-    t.same(made.map((r) => r.status), made.map(() => 201), 'every reservation was made');
+    t.same(
+      made.map((r) => r.status),
+      made.map(() => 201),
+      'every reservation was made',
+    );
     const ids = made.map((r) => String(r.body.reservationId));
     for (const id of ids) statuses.set(id, 'held');
     const answers = await Promise.all(
@@ -77,7 +89,11 @@ if (ok) {
         return r.status;
       }),
     );
-    t.same(answers, ids.map(() => 200), 'every confirm and cancel succeeded');
+    t.same(
+      answers,
+      ids.map(() => 200),
+      'every confirm and cancel succeeded',
+    );
     const sku = (await request(`${url}/v1/skus/demo`, 'GET')).body;
     t.match(sku, { sold: 18, reserved: 18, seq: 1 + 36 + 24 }, 'the engine counted every command');
 

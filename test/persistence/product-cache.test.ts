@@ -50,23 +50,30 @@ t.test('redis product cache', async (t) => {
     t.match(cache.stats, { hits: 5, misses: 1, loads: 1, errors: 0 });
   });
 
-  t.test('getText serves the stored JSON as it is, and reads the record past a foreign value', async (t) => {
-    const { records, cache, redis, keyPrefix } = await setup(t);
-    records.rows.set('p1', { id: 'p1', name: 'Tee', price: 1999 });
-    const first = await cache.getText('p1');
-    t.same(JSON.parse(first!), records.rows.get('p1'), 'a miss gives the record as JSON');
-    // Stored text is returned byte for byte, not re-serialized (spacing kept).
-    await redis.set(`${keyPrefix}p1`, '{ "id": "p1", "name": "Tee" }');
-    t.equal(await cache.getText('p1'), '{ "id": "p1", "name": "Tee" }');
-    t.equal(records.calls, 1, 'the hit did not load');
-    await redis.set(`${keyPrefix}p1`, '{"id":"p1","na');
-    t.same(JSON.parse((await cache.getText('p1'))!), records.rows.get('p1'), 'a cut-short value: the record');
-    t.equal(records.calls, 2);
-    t.equal(cache.stats.errors, 1, 'counted as an error');
-    t.equal(await cache.getText('nope'), null, 'not found');
-    t.equal(await cache.getText('nope'), null, 'not found, cached');
-    t.equal(records.calls, 3);
-  });
+  t.test(
+    'getText serves the stored JSON as it is, and reads the record past a foreign value',
+    async (t) => {
+      const { records, cache, redis, keyPrefix } = await setup(t);
+      records.rows.set('p1', { id: 'p1', name: 'Tee', price: 1999 });
+      const first = await cache.getText('p1');
+      t.same(JSON.parse(first!), records.rows.get('p1'), 'a miss gives the record as JSON');
+      // Stored text is returned byte for byte, not re-serialized (spacing kept).
+      await redis.set(`${keyPrefix}p1`, '{ "id": "p1", "name": "Tee" }');
+      t.equal(await cache.getText('p1'), '{ "id": "p1", "name": "Tee" }');
+      t.equal(records.calls, 1, 'the hit did not load');
+      await redis.set(`${keyPrefix}p1`, '{"id":"p1","na');
+      t.same(
+        JSON.parse((await cache.getText('p1'))!),
+        records.rows.get('p1'),
+        'a cut-short value: the record',
+      );
+      t.equal(records.calls, 2);
+      t.equal(cache.stats.errors, 1, 'counted as an error');
+      t.equal(await cache.getText('nope'), null, 'not found');
+      t.equal(await cache.getText('nope'), null, 'not found, cached');
+      t.equal(records.calls, 3);
+    },
+  );
 
   t.test('concurrent misses of one id share one load (single-flight)', async (t) => {
     const { records, cache } = await setup(t);
@@ -80,7 +87,10 @@ t.test('redis product cache', async (t) => {
     t.equal(records.calls, 2, 'one load for "hot", one for "other"');
     release();
     const values = await Promise.all(reads);
-    t.ok(values.every((v) => v?.name === 'Hot'), 'every reader gets the loaded value');
+    t.ok(
+      values.every((v) => v?.name === 'Hot'),
+      'every reader gets the loaded value',
+    );
     t.equal(await other, null);
     t.equal(cache.stats.loads, 2);
   });

@@ -24,7 +24,12 @@ export function tcpReachable(host: string, port: number, timeoutMs = 2000): Prom
  * Whether the tests of `name` can run: true when `problem` is null; otherwise fails the test
  * under CI=true, or skips it loudly, saying what is wrong and how to fix it.
  */
-export function requireService(t: Test, name: string, problem: string | null, fix: string): boolean {
+export function requireService(
+  t: Test,
+  name: string,
+  problem: string | null,
+  fix: string,
+): boolean {
   if (problem === null) return true;
   const why = `${problem}: ${fix}`;
   if (process.env.CI === 'true') t.fail(`${why} (CI=true: the ${name} tests must run)`);
@@ -48,6 +53,7 @@ export function serviceEnv(...prefixes: string[]): Record<string, string> {
 /** This environment without any `STOCKADE_*` variable (for a child `stockade` process). */
 export function envWithoutStockade(): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('STOCKADE_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('STOCKADE_')) env[k] = v;
   return env;
 }

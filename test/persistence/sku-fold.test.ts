@@ -5,11 +5,12 @@ import type { SkuEvent } from '../../actors/index.js';
 import { FoldError, foldSku, sameCounters } from '../../persistence/stores/index.js';
 import type { ReservationRow } from '../../persistence/stores/index.js';
 
-t.test('folding the actor\'s own events gives its snapshot', async (t) => {
+t.test("folding the actor's own events gives its snapshot", async (t) => {
   const log = new CollectingEventLog();
   const settings = settingsOf({ sku: 'mug', stock: 10, holdTtlMs: 100, price: 5 }, 100);
   const actor = SkuActor.define(settings, 0, 0, log);
-  for (let k = 0; k < 6; k++) actor.reserveStrings(`u${k}`, `key-${k}`, 1 + (k % 2), 1_000 + k, log);
+  for (let k = 0; k < 6; k++)
+    actor.reserveStrings(`u${k}`, `key-${k}`, 1 + (k % 2), 1_000 + k, log);
   actor.restock(4, 2_000, log);
   const reservations = new Map<string, ReservationRow>();
   const row = foldSku(null, log.events, reservations)!;
@@ -42,8 +43,22 @@ t.test('rules per event type', async (t) => {
   });
   const events = [
     defined,
-    ev(2, { type: 'reserved', reservation: 1, userId: 'u', qty: 2, idempotencyKey: 'a', expiresAt: 9 }),
-    ev(3, { type: 'reserved', reservation: 2, userId: 'v', qty: 1, idempotencyKey: 'b', expiresAt: 9 }),
+    ev(2, {
+      type: 'reserved',
+      reservation: 1,
+      userId: 'u',
+      qty: 2,
+      idempotencyKey: 'a',
+      expiresAt: 9,
+    }),
+    ev(3, {
+      type: 'reserved',
+      reservation: 2,
+      userId: 'v',
+      qty: 1,
+      idempotencyKey: 'b',
+      expiresAt: 9,
+    }),
     ev(4, { type: 'confirmed', reservation: 1, qty: 2 }),
     ev(5, { type: 'expired', reservation: 2, qty: 1 }),
     ev(6, { type: 'returned', reservation: 1, qty: 2 }),

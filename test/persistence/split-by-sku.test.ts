@@ -43,8 +43,13 @@ t.test('splits a payload into one valid payload per SKU, every event type, in or
   const all = decodeEvents(payload);
   t.same(
     new Set(all.map((e) => e.type)),
-    new Set(['sku_defined', 'sku_updated', 'reserved', 'confirmed', 'returned', 'cancelled']
-      .concat(['expired', 'restocked', 'sale_closed'])),
+    new Set(
+      ['sku_defined', 'sku_updated', 'reserved', 'confirmed', 'returned', 'cancelled'].concat([
+        'expired',
+        'restocked',
+        'sale_closed',
+      ]),
+    ),
     'the fixture has every event type',
   );
   const parts = splitBySku(payload);
@@ -71,7 +76,10 @@ t.test('a SKU larger than valueBytesMax is cut into consecutive payloads', async
   const c = saleCommits(['hot', 'cold'], 5).commit(3_000);
   const parts = splitBySku(c.payload, 4_096);
   t.ok(parts.length > 10, `${parts.length} parts`);
-  t.ok(parts.every((p) => p.value.length <= 4_096), 'each within the bound');
+  t.ok(
+    parts.every((p) => p.value.length <= 4_096),
+    'each within the bound',
+  );
   const again: SkuEvent[] = parts.flatMap((p) => decodeEvents(p.value));
   t.same(perSku(again), perSku(c.events), 'per SKU, the same events in the same order');
 });

@@ -24,12 +24,16 @@ export function uniqueName(prefix: string): string {
 async function requireUrl(t: Test, name: string, url: string, defaultPort: number) {
   const u = new URL(url);
   const up = await tcpReachable(u.hostname, Number(u.port || defaultPort));
-  return requireService(t, name, up ? null : `no ${name} at ${url}`, 'run `bash scripts/services.sh up`');
+  return requireService(
+    t,
+    name,
+    up ? null : `no ${name} at ${url}`,
+    'run `bash scripts/services.sh up`',
+  );
 }
 
 /** Whether the Redis tests can run (fails under CI=true when Redis is down). */
-export const requireRedis = (t: Test): Promise<boolean> =>
-  requireUrl(t, 'Redis', redisUrl(), 6379);
+export const requireRedis = (t: Test): Promise<boolean> => requireUrl(t, 'Redis', redisUrl(), 6379);
 
 /** A client of the test Redis, connected (checked), disconnected when the test ends. */
 export async function redisClient(t: Test): Promise<Redis> {

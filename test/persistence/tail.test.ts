@@ -88,7 +88,10 @@ t.test('a torn tail is reported, not printed, and the file is left as it is', as
   const size = statSync(file).size;
   const r = await run(['--data-dir', w.dir, '--shard', '0']);
   t.equal(r.code, 0);
-  t.same(parseJsonLines(r.out).map((l) => l.event), eventsOf(w.commits[0]));
+  t.same(
+    parseJsonLines(r.out).map((l) => l.event),
+    eventsOf(w.commits[0]),
+  );
   t.match(r.err, /the 10 bytes from position \d+ are not a complete frame/);
   t.equal(statSync(file).size, size, 'tail never truncates: the engine may be writing that frame');
   const mid = await run(['--data-dir', w.dir, '--shard', '1', '--from', '3']);
@@ -109,7 +112,10 @@ t.test('--follow prints what is appended while it runs; a signal stops it', asyn
   await w.journal.append(1, more.payload);
   const r = await following;
   t.equal(r.code, 0, r.err);
-  t.same(parseJsonLines(out).map((l) => l.event), [...eventsOf(w.commits[1]), ...more.events]);
+  t.same(
+    parseJsonLines(out).map((l) => l.event),
+    [...eventsOf(w.commits[1]), ...more.events],
+  );
 
   const stop = new AbortController();
   const out2 = new Collect();
@@ -142,7 +148,11 @@ t.test('preallocated: every event, no torn-tail warning, the end where frames en
   const r = await run(['--data-dir', w.dir]);
   t.equal(r.code, 0, r.err);
   const lines = parseJsonLines(r.out).filter((l) => l.shard === 0);
-  t.same(lines.map((l) => l.event), eventsOf(w.commits[0]), 'every event of shard 0');
+  t.same(
+    lines.map((l) => l.event),
+    eventsOf(w.commits[0]),
+    'every event of shard 0',
+  );
   t.equal(r.err, '', 'zeros past the frames are not reported as a torn tail');
   const source = fileJournalSource(w.dir, null);
   t.equal(source.endPosition(0), end, 'a consumer sees the end of the frames, not of the file');

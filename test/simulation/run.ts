@@ -27,6 +27,8 @@ for (let seed = from; seed < from + count; seed++) {
   }
   if ((seed - from + 1) % 100 === 0 || seed === from + count - 1) {
     const s = ((performance.now() - started) / 1000).toFixed(1);
-    process.stdout.write(`${seed - from + 1}/${count} seeds ok, ${crashes} crashes recovered, ${s} s\n`);
+    process.stdout.write(
+      `${seed - from + 1}/${count} seeds ok, ${crashes} crashes recovered, ${s} s\n`,
+    );
   }
 }

@@ -1,4 +1,10 @@
-import { FRAME_HEADER_BYTES, FrameCheck, JournalError, frameHeader, validFrameAt } from '../../persistence/journal/index.js';
+import {
+  FRAME_HEADER_BYTES,
+  FrameCheck,
+  JournalError,
+  frameHeader,
+  validFrameAt,
+} from '../../persistence/journal/index.js';
 import type { Journal, JournalPosition } from '../../persistence/journal/index.js';
 
 /** What happens to the append in flight when the process dies or the write fails. */
@@ -72,7 +78,8 @@ export class SimJournal implements Journal {
       this.write(frame.subarray(0, Math.max(1, Math.min(frame.length - 1, cut))));
       this.torn++;
     }
-    if (notify) f.reject(new JournalError('journal_unavailable', `simulated write failure (${fate})`));
+    if (notify)
+      f.reject(new JournalError('journal_unavailable', `simulated write failure (${fate})`));
   }
 
   /** The process dies: the caller never hears about the append in flight. */
@@ -85,7 +92,11 @@ export class SimJournal implements Journal {
     this.settle(fate, cut, true);
   }
 
-  read(_shard: number, from: JournalPosition, visit: (p: Uint8Array, pos: JournalPosition) => void): Promise<JournalPosition> {
+  read(
+    _shard: number,
+    from: JournalPosition,
+    visit: (p: Uint8Array, pos: JournalPosition) => void,
+  ): Promise<JournalPosition> {
     let pos = from;
     for (;;) {
       const len = validFrameAt(this.disk, pos, this.diskLen, 1 << 30, this.check, pos);

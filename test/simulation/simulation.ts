@@ -14,7 +14,15 @@
  * - an acknowledged confirm, cancel or return is never undone.
  * A failure throws a SimulationError naming the seed, so the run can be replayed.
  */
-import { BatchWriter, ManualClock, Op, RESULT_STRIDE, STATUS_NAMES, Status, nullEventLog } from '../../actors/index.js';
+import {
+  BatchWriter,
+  ManualClock,
+  Op,
+  RESULT_STRIDE,
+  STATUS_NAMES,
+  Status,
+  nullEventLog,
+} from '../../actors/index.js';
 import type { OpCode, SkuActor } from '../../actors/index.js';
 import { ShardHost } from '../../engine/shard-host.js';
 import { SimJournal } from './sim-journal.js';
@@ -74,11 +82,19 @@ export async function runSimulation(seed: number, steps = 300): Promise<Simulati
     return await simulate(seed, steps, progress);
   } catch (err) {
     if (err instanceof SimulationError) throw err;
-    throw new SimulationError(seed, progress.step, err instanceof Error ? err.message : String(err));
+    throw new SimulationError(
+      seed,
+      progress.step,
+      err instanceof Error ? err.message : String(err),
+    );
   }
 }
 
-async function simulate(seed: number, steps: number, progress: { step: number }): Promise<SimulationStats> {
+async function simulate(
+  seed: number,
+  steps: number,
+  progress: { step: number },
+): Promise<SimulationStats> {
   const rand = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const clock = new ManualClock(1_000_000);
@@ -86,7 +102,14 @@ async function simulate(seed: number, steps: number, progress: { step: number })
   const options = { qtyMax: 5, holdTtlMsDefault: 500, timerTickMs: 50 };
   let host = new ShardHost(0, options, journal, clock);
   await host.recover();
-  const stats: SimulationStats = { steps, acked: 0, crashes: 0, failedWrites: 0, tornTails: 0, expiries: 0 };
+  const stats: SimulationStats = {
+    steps,
+    acked: 0,
+    crashes: 0,
+    failedWrites: 0,
+    tornTails: 0,
+    expiries: 0,
+  };
   let step = 0;
   const fail = (msg: string): never => {
     throw new SimulationError(seed, step, msg);
@@ -109,10 +132,15 @@ async function simulate(seed: number, steps: number, progress: { step: number })
       if (s.op === Op.reserve && status === Status.reserved) {
         const k = `${s.sku}/${s.key}`;
         const prev = ackedByKey.get(k);
-        if (prev && prev.reservation !== value) fail(`key ${k} yielded reservations ${prev.reservation} and ${value}`);
+        if (prev && prev.reservation !== value)
+          fail(`key ${k} yielded reservations ${prev.reservation} and ${value}`);
         ackedByKey.set(k, { reservation: value, user: s.user, qty: s.qty });
         stats.acked++;
-      } else if (status === Status.confirmed || status === Status.cancelled || status === Status.returned) {
+      } else if (
+        status === Status.confirmed ||
+        status === Status.cancelled ||
+        status === Status.returned
+      ) {
         ackedState.set(`${s.sku}:${s.reservation}`, STATUS_NAMES[status]);
         stats.acked++;
       }
@@ -127,14 +155,28 @@ async function simulate(seed: number, steps: number, progress: { step: number })
       const sku = pick(SKUS);
       const r = rand();
       if (r < 0.55 || usedKeys.length === 0) {
-        const s = { op: Op.reserve, sku, user: pick(USERS), key: `k${keyCounter++}`, qty: 1 + Math.floor(rand() * 3), reservation: 0 };
+        const s = {
+          op: Op.reserve,
+          sku,
+          user: pick(USERS),
+          key: `k${keyCounter++}`,
+          qty: 1 + Math.floor(rand() * 3),
+          reservation: 0,
+        };
         usedKeys.push(s);
         writer.reserve(s.sku, s.qty, s.user, s.key);
         sent.push(s);
       } else if (r < 0.7) {
         // A retry of an earlier key: usually the same request, sometimes a conflicting one.
         const old = pick(usedKeys);
-        const s = { op: Op.reserve, sku: old.sku, user: rand() < 0.85 ? old.user : pick(USERS), key: old.key, qty: rand() < 0.85 ? old.qty : 1 + Math.floor(rand() * 3), reservation: 0 };
+        const s = {
+          op: Op.reserve,
+          sku: old.sku,
+          user: rand() < 0.85 ? old.user : pick(USERS),
+          key: old.key,
+          qty: rand() < 0.85 ? old.qty : 1 + Math.floor(rand() * 3),
+          reservation: 0,
+        };
         writer.reserve(s.sku, s.qty, s.user, s.key);
         sent.push(s);
       } else {
@@ -166,8 +208,10 @@ async function simulate(seed: number, steps: number, progress: { step: number })
       const a = actorOf(sku);
       if (!a) continue;
       const s = a.snapshot();
-      if (s.available < 0 || s.reserved < 0 || s.sold < 0) fail(`${sku}: negative counter ${JSON.stringify(s)}`);
-      if (s.available + s.reserved + s.sold !== s.initialStock + s.restocked) fail(`${sku}: oversold or lost units ${JSON.stringify(s)}`);
+      if (s.available < 0 || s.reserved < 0 || s.sold < 0)
+        fail(`${sku}: negative counter ${JSON.stringify(s)}`);
+      if (s.available + s.reserved + s.sold !== s.initialStock + s.restocked)
+        fail(`${sku}: oversold or lost units ${JSON.stringify(s)}`);
       if (a.userUnitsTotal() !== s.reserved + s.sold) fail(`${sku}: per-user units do not add up`);
     }
   };
@@ -179,20 +223,28 @@ async function simulate(seed: number, steps: number, progress: { step: number })
       if (!a) fail(`acknowledged reservation ${k} lost: SKU ${sku} missing after recovery`);
       const r = acked.reservation;
       if (a!.reservationState(r) === null) fail(`acknowledged reservation ${sku}:${r} lost`);
-      if (a!.reservationQty(r) !== acked.qty || a!.reservationUser(r) !== acked.user) fail(`reservation ${sku}:${r} changed`);
+      if (a!.reservationQty(r) !== acked.qty || a!.reservationUser(r) !== acked.user)
+        fail(`reservation ${sku}:${r} changed`);
       if (a!.reservationKey(r) !== key) fail(`reservation ${sku}:${r} has another key`);
       const status = a!.reserveStrings(acked.user, key, acked.qty, clock.now(), nullEventLog);
-      if (status !== Status.reserved || a!.outReservation !== r || !a!.outDuplicate) fail(`key ${k} no longer maps to ${r}`);
+      if (status !== Status.reserved || a!.outReservation !== r || !a!.outDuplicate)
+        fail(`key ${k} no longer maps to ${r}`);
     }
     for (const [id, state] of ackedState) {
       const [sku, n] = id.split(':');
       const now = actorOf(sku)?.reservationState(Number(n));
-      if (!now || !LATER_STATES[state].includes(now)) fail(`acknowledged ${state} of ${id} undone (now ${String(now)})`);
+      if (!now || !LATER_STATES[state].includes(now))
+        fail(`acknowledged ${state} of ${id} undone (now ${String(now)})`);
     }
   };
 
   for (const sku of SKUS) {
-    const define = host.define({ sku, stock: 4 + Math.floor(rand() * 8), perUserLimit: Math.floor(rand() * 4), holdTtlMs: 100 + Math.floor(rand() * 400) });
+    const define = host.define({
+      sku,
+      stock: 4 + Math.floor(rand() * 8),
+      perUserLimit: Math.floor(rand() * 4),
+      holdTtlMs: 100 + Math.floor(rand() * 400),
+    });
     journal.complete();
     await settle();
     await define;
@@ -213,7 +265,12 @@ async function simulate(seed: number, steps: number, progress: { step: number })
       if (rand() < 0.8) writer.restock(sku, 1 + Math.floor(rand() * 3));
       else writer.close(sku);
       const { buffer, bytes, count } = writer.take(new ArrayBuffer(256));
-      host.applyBatch(new Uint8Array(buffer, 0, bytes), count, new Float64Array(count * RESULT_STRIDE), () => {});
+      host.applyBatch(
+        new Uint8Array(buffer, 0, bytes),
+        count,
+        new Float64Array(count * RESULT_STRIDE),
+        () => {},
+      );
     } else if (r < 0.84) {
       if (journal.pending) {
         journal.fail(pick(['lost', 'torn', 'written'] as const), Math.floor(rand() * 64));
