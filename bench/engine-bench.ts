@@ -275,8 +275,24 @@ async function measureCase(
   }
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const head = benchStart('engine');
+/** The flags, read and checked before any engine starts, so a typo costs no warm-up. */
+interface EngineFlags {
+  requests: number;
+  batch: number;
+  inflight: number;
+  shards: number | undefined;
+  /** Workload short names, `hot` or `spread`, in the order they run. */
+  cases: string[];
+  journalKinds: ('none' | 'file' | 'kafka')[];
+  shardThreads: ('workers' | 'inline')[];
+  rounds: number;
+  /** The --journal and --shard-threads lists as given: the report's config echoes them. */
+  journalFlag: string;
+  shardThreadsFlag: string;
+  json: string | undefined;
+}
+
+function flagsOf(argv: string[]): EngineFlags {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -291,9 +307,6 @@ export async function run(argv: string[]): Promise<void> {
       json: { type: 'string' },
     },
   });
-  const count = Number(values.requests);
-  const batch = Number(values.batch);
-  const inflight = Number(values.inflight);
   const rounds = positiveInt('rounds', values.rounds);
   const journalKinds = values.journal.split(',');
   for (const kind of journalKinds) {
@@ -307,45 +320,68 @@ export async function run(argv: string[]): Promise<void> {
       throw new Error(`--shard-threads ${where}: expected workers, inline or both`);
     }
   }
-  const base = loadConfig({
-    overrides: {
-      engine: { ...(values.shards ? { shards: Number(values.shards) } : {}), batchSizeMax: batch },
-    },
-  });
-  const perRound: BenchCase[][] = [];
-  for (let r = 0; r < rounds; r++) {
-    const cases: BenchCase[] = [];
-    perRound.push(cases);
-    for (const which of values.cases.split(',')) {
-      const w = which === 'hot' ? hotWorkload(count) : spreadWorkload(count);
-      const label = rounds > 1 ? `round ${r + 1}/${rounds}: ` : '';
-      process.stdout.write(
-        `${label}${w.name}: ${count.toLocaleString('en-US')} requests, ${w.skus.length} SKUs ...\n`,
-      );
-      const ceil = ceiling(w);
-      const rules = sameRulesBaseline(w);
-      for (const kind of journalKinds) {
-        for (const where of shardThreads as ('workers' | 'inline')[]) {
-          const setup = { which, kind, shardThreads: where, batch, inflight };
-          cases.push(await measureCase(base, w, setup, ceil, rules));
-        }
+  return {
+    requests: Number(values.requests),
+    batch: Number(values.batch),
+    inflight: Number(values.inflight),
+    shards: values.shards ? Number(values.shards) : undefined,
+    cases: values.cases.split(','),
+    journalKinds: journalKinds as EngineFlags['journalKinds'],
+    shardThreads: shardThreads as EngineFlags['shardThreads'],
+    rounds,
+    journalFlag: values.journal,
+    shardThreadsFlag: values['shard-threads'],
+    json: values.json,
+  };
+}
+
+/**
+ * One round: every workload once, each measured with every journal and shard placement after
+ * its two baselines, which run here so that each round compares with its own.
+ */
+async function runRound(base: StockadeConfig, f: EngineFlags, r: number): Promise<BenchCase[]> {
+  const cases: BenchCase[] = [];
+  for (const which of f.cases) {
+    const w = which === 'hot' ? hotWorkload(f.requests) : spreadWorkload(f.requests);
+    const label = f.rounds > 1 ? `round ${r + 1}/${f.rounds}: ` : '';
+    const requests = f.requests.toLocaleString('en-US');
+    process.stdout.write(`${label}${w.name}: ${requests} requests, ${w.skus.length} SKUs ...\n`);
+    const ceil = ceiling(w);
+    const rules = sameRulesBaseline(w);
+    for (const kind of f.journalKinds) {
+      for (const where of f.shardThreads) {
+        const setup = { which, kind, shardThreads: where, batch: f.batch, inflight: f.inflight };
+        cases.push(await measureCase(base, w, setup, ceil, rules));
       }
     }
   }
+  return cases;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('engine');
+  const f = flagsOf(argv);
+  const base = loadConfig({
+    overrides: {
+      engine: { ...(f.shards !== undefined ? { shards: f.shards } : {}), batchSizeMax: f.batch },
+    },
+  });
+  const perRound: BenchCase[][] = [];
+  for (let r = 0; r < f.rounds; r++) perRound.push(await runRound(base, f, r));
   writeReport(
     {
       ...head,
       config: {
-        requests: count,
-        batch,
-        inflight,
+        requests: f.requests,
+        batch: f.batch,
+        inflight: f.inflight,
         shards: base.engine.shards,
-        journal: values.journal,
-        shard_threads: values['shard-threads'],
-        rounds,
+        journal: f.journalFlag,
+        shard_threads: f.shardThreadsFlag,
+        rounds: f.rounds,
       },
       cases: medianOfRounds(perRound),
     },
-    values.json,
+    f.json,
   );
 }
