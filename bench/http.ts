@@ -30,7 +30,7 @@ import { loadConfig } from '../config/index.js';
 import { servedShardThreads } from '../cli/shard-threads.js';
 import { deleteTopics } from './kafka-journal.js';
 import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
-import type { BenchCase } from './report.js';
+import type { BenchCase, BenchStart } from './report.js';
 
 export const LUA = `
 local threads = {}
@@ -382,7 +382,6 @@ function addRatios(cases: BenchCase[]): void {
   }
 }
 
-/** The load generator's settings, as every wrk-driven report prints them. */
 /** The wrk flags of every bench that drives `stockade serve` with wrk (parseArgs options). */
 export const WRK_FLAGS = {
   duration: { type: 'string', default: '10s' },
@@ -391,6 +390,7 @@ export const WRK_FLAGS = {
   'wrk-threads': { type: 'string', default: '2' },
 } as const;
 
+/** The load generator's settings, as every wrk-driven report prints them. */
 export function wrkConfig(o: Options): Record<string, unknown> {
   return {
     tool: 'wrk',
@@ -402,8 +402,21 @@ export function wrkConfig(o: Options): Record<string, unknown> {
   };
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const head = benchStart('http');
+/** The flags, read and checked before wrk or a server starts. */
+interface HttpFlags {
+  /** wrk's settings; the Lua script's path is added once its directory exists. */
+  wrk: Omit<Options, 'script'>;
+  shards: string | undefined;
+  gatewayThreads: string;
+  /** The --journal, --with and --cases lists as given (the report echoes the first two). */
+  journal: string;
+  with: string;
+  cases: string;
+  rounds: number;
+  json: string | undefined;
+}
+
+function flagsOf(argv: string[]): HttpFlags {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -417,71 +430,91 @@ export async function run(argv: string[]): Promise<void> {
       json: { type: 'string' },
     },
   });
-  if (spawnSync('wrk', ['-v']).error)
-    throw new Error('wrk is not installed (Debian: apt-get install -y wrk)');
-  const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-http-'));
-  const script = join(dir, 'reserve.lua');
-  writeFileSync(script, LUA);
-  const o: Options = {
-    duration: values.duration,
-    warmup: values.warmup,
-    connections: Number(values.connections),
-    wrkThreads: Number(values['wrk-threads']),
-    script,
+  return {
+    wrk: {
+      duration: values.duration,
+      warmup: values.warmup,
+      connections: Number(values.connections),
+      wrkThreads: Number(values['wrk-threads']),
+    },
+    shards: values.shards,
+    gatewayThreads: values['gateway-threads'],
+    journal: values.journal,
+    with: values.with,
+    cases: values.cases,
+    rounds: positiveInt('rounds', values.rounds),
+    json: values.json,
   };
-  // `--journal none,file,kafka` measures each journal against the same ceiling in one run, and
-  // `--with ,audit` each of them once more with `stockade serve --audit` (what a feature costs).
-  const topicPrefix = `stockade-bench-http-${Date.now()}-`;
-  const serveArgsFor = (journal: string, extra: string, n: number): string[] => {
-    const args = ['--journal', journal, '--threads', values['gateway-threads']];
-    for (const flag of extra.split('+').filter(Boolean)) args.push(`--${flag}`);
-    if (journal === 'file') args.push('--data-dir', join(dir, `data-${n}`));
-    // Kafka: the brokers from STOCKADE_KAFKA_BROKERS, a fresh topic for every run, all deleted
-    // at the end.
-    if (journal === 'kafka') args.push('--kafka-topic', `${topicPrefix}${n}`);
-    if (values.shards) args.push('--shards', values.shards);
-    return args;
-  };
-  const rounds = positiveInt('rounds', values.rounds);
-  const results: BenchCase[][] = [];
-  const variants = values.with.split(',');
-  const runs = values.cases
+}
+
+/** One case of a round: `bare`, or stockade on a journal with extra serve flags (`+`-joined). */
+type CaseSpec = [which: string, journal: string, extra: string];
+
+/**
+ * Every case of one round, in order: the ceiling, then each journal once per --with entry.
+ * `--journal none,file,kafka` measures each journal against the same ceiling in one run, and
+ * `--with ,audit` each of them once more with `stockade serve --audit` (what a feature costs).
+ */
+function caseSpecs(f: HttpFlags): CaseSpec[] {
+  const variants = f.with.split(',');
+  return f.cases
     .split(',')
-    .flatMap((which) =>
+    .flatMap((which): CaseSpec[] =>
       which === 'bare'
         ? [['bare', '', '']]
-        : values.journal.split(',').flatMap((j) => variants.map((v) => [which, j, v])),
+        : f.journal.split(',').flatMap((j) => variants.map((v): CaseSpec => [which, j, v])),
     );
-  try {
-    // With --rounds N every case runs once per round, in the same order, so each round has its
-    // own ceiling to compare with.
-    for (let r = 0; r < rounds; r++) {
-      const cases: BenchCase[] = [];
-      for (const [n, [which, journal, extra]] of runs.entries()) {
-        const label = `${journal}${extra ? `+${extra}` : ''}`;
-        process.stdout.write(
-          `${rounds > 1 ? `round ${r + 1}: ` : ''}${which}` +
-            `${journal ? ` (journal ${label})` : ''}: warm-up ${o.warmup}, then ` +
-            `${o.duration} with ${o.connections} connections ...\n`,
-        );
-        const args = serveArgsFor(journal, extra, r * runs.length + n);
-        const c =
-          which === 'bare' ? await benchBare(o) : await benchStockade(o, args, `stockade_${label}`);
-        if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
-        delete (c as Partial<typeof c>).raw;
-        cases.push(c);
-      }
-      addRatios(cases);
-      results.push(cases);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    if (runs.some(([, journal]) => journal === 'kafka'))
-      await deleteTopics(loadConfig().kafka, topicPrefix);
+}
+
+/** What every round shares: the flags, wrk's settings, the scratch directory, the cases. */
+interface HttpRun {
+  flags: HttpFlags;
+  o: Options;
+  dir: string;
+  /** Each Kafka case gets a topic of its own under this prefix; all are deleted at the end. */
+  topicPrefix: string;
+  specs: CaseSpec[];
+}
+
+/** `stockade serve`'s flags for case `n` of the whole run (its number names its data). */
+function serveArgsFor(h: HttpRun, journal: string, extra: string, n: number): string[] {
+  const args = ['--journal', journal, '--threads', h.flags.gatewayThreads];
+  for (const flag of extra.split('+').filter(Boolean)) args.push(`--${flag}`);
+  if (journal === 'file') args.push('--data-dir', join(h.dir, `data-${n}`));
+  // Kafka: the brokers from STOCKADE_KAFKA_BROKERS, a fresh topic for every run, all deleted
+  // at the end.
+  if (journal === 'kafka') args.push('--kafka-topic', `${h.topicPrefix}${n}`);
+  if (h.flags.shards) args.push('--shards', h.flags.shards);
+  return args;
+}
+
+/** Round `r`: every case once, then each one's ratios to this round's own ceiling. */
+async function runRound(h: HttpRun, r: number): Promise<BenchCase[]> {
+  const { o, specs } = h;
+  const rounds = h.flags.rounds;
+  const cases: BenchCase[] = [];
+  for (const [n, [which, journal, extra]] of specs.entries()) {
+    const label = `${journal}${extra ? `+${extra}` : ''}`;
+    process.stdout.write(
+      `${rounds > 1 ? `round ${r + 1}: ` : ''}${which}` +
+        `${journal ? ` (journal ${label})` : ''}: warm-up ${o.warmup}, then ` +
+        `${o.duration} with ${o.connections} connections ...\n`,
+    );
+    const args = serveArgsFor(h, journal, extra, r * specs.length + n);
+    const c =
+      which === 'bare' ? await benchBare(o) : await benchStockade(o, args, `stockade_${label}`);
+    if (process.env.BENCH_VERBOSE) process.stdout.write(c.raw + '\n');
+    delete (c as Partial<typeof c>).raw;
+    cases.push(c);
   }
-  const cases = medianOfRounds(results);
+  addRatios(cases);
+  return cases;
+}
+
+/** Prints and writes the report: the median case over the rounds, next to the settings. */
+function writeHttpReport(head: BenchStart, f: HttpFlags, o: Options, cases: BenchCase[]): void {
   // Where serve put the shards unless a --with entry says (its `auto`: see shard-threads.ts).
-  const threads = Number(values['gateway-threads']);
+  const threads = Number(f.gatewayThreads);
   const served = servedShardThreads(loadConfig({ env: {}, overrides: { gateway: { threads } } }));
   const defaultShardThreads = served.engine.shardThreads;
   writeReport(
@@ -489,15 +522,43 @@ export async function run(argv: string[]): Promise<void> {
       ...head,
       config: {
         ...wrkConfig(o),
-        journal: values.journal,
-        with: values.with,
-        rounds,
+        journal: f.journal,
+        with: f.with,
+        rounds: f.rounds,
         gateway_threads: threads,
-        shards: values.shards ?? 'default (CPU count)',
+        shards: f.shards ?? 'default (CPU count)',
         shard_threads: `serve default: ${defaultShardThreads}`,
       },
       cases,
     },
-    values.json,
+    f.json,
   );
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('http');
+  const flags = flagsOf(argv);
+  if (spawnSync('wrk', ['-v']).error)
+    throw new Error('wrk is not installed (Debian: apt-get install -y wrk)');
+  const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-http-'));
+  const script = join(dir, 'reserve.lua');
+  const h: HttpRun = {
+    flags,
+    o: { ...flags.wrk, script },
+    dir,
+    topicPrefix: `stockade-bench-http-${Date.now()}-`,
+    specs: caseSpecs(flags),
+  };
+  const results: BenchCase[][] = [];
+  try {
+    writeFileSync(script, LUA);
+    // With --rounds N every case runs once per round, in the same order, so each round has its
+    // own ceiling to compare with.
+    for (let r = 0; r < flags.rounds; r++) results.push(await runRound(h, r));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    if (h.specs.some(([, journal]) => journal === 'kafka'))
+      await deleteTopics(loadConfig().kafka, h.topicPrefix);
+  }
+  writeHttpReport(head, flags, h.o, medianOfRounds(results));
 }
