@@ -32,7 +32,7 @@ import { buildVitModel, VIT_BASE, VIT_TINY } from '../scripts/build-vit-model.js
 import { LUA, WRK_FLAGS, benchStockade, wrkConfig } from './http.js';
 import type { Options, SideLoad } from './http.js';
 import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
-import type { BenchCase } from './report.js';
+import type { BenchCase, BenchStart } from './report.js';
 
 /** A 640×480 JPEG of noise: the size of a typical product photo upload. */
 async function photo(seed: number): Promise<Buffer> {
@@ -144,6 +144,99 @@ function flagsOf(argv: string[]): Flags {
   };
 }
 
+/** `stockade serve`'s flags for the cases without moderation and with it. */
+interface ServeArgs {
+  plain: string[];
+  withModeration: string[];
+}
+
+/**
+ * Builds the model unless --model-dir names one, and the config file that points the server at
+ * it: the child gets no STOCKADE_* variables (bench/http.ts), so its settings go in a file.
+ */
+function prepareModeration(dir: string, f: Flags): ServeArgs {
+  let modelDir = f.modelDir === undefined ? undefined : resolve(f.modelDir);
+  if (modelDir === undefined) {
+    modelDir = join(dir, 'model');
+    process.stdout.write(`building the ${f.size} ViT into ${modelDir} ...\n`);
+    buildVitModel(modelDir, { ...(f.size === 'base' ? VIT_BASE : VIT_TINY), seed: 7 });
+  }
+  const configFile = join(dir, 'moderation.json');
+  writeFileSync(configFile, JSON.stringify({ moderation: { modelDir } }));
+  const plain = ['--journal', 'none'];
+  return { plain, withModeration: [...plain, '--moderation', '--config', configFile] };
+}
+
+/** What every round shares: the flags, wrk's settings, the serve flags, the photos to upload. */
+interface ModerationRun {
+  f: Flags;
+  o: Options;
+  serve: ServeArgs;
+  images: Buffer[];
+}
+
+/**
+ * Round `r`: the three cases, with the baseline first so the others' ratios can be taken
+ * against it. The table's "ceiling" columns hold that baseline: the same round without
+ * moderation.
+ */
+async function runRound(m: ModerationRun, r: number): Promise<BenchCase[]> {
+  const { f, o, serve } = m;
+  const say = (c: string) =>
+    process.stdout.write(`round ${r + 1}/${f.rounds} ${c}: ${o.warmup} + ${o.duration} ...\n`);
+  const cases: BenchCase[] = [];
+  const strip = (c: BenchCase & { raw?: string }): BenchCase => {
+    delete c.raw;
+    return c;
+  };
+  say('no_moderation');
+  cases.push(strip(await benchStockade(o, serve.plain, 'no_moderation')));
+  say('moderation_load');
+  const loaded = moderationLoad(m.images, f.inflight);
+  cases.push(strip(await benchStockade(o, serve.withModeration, 'moderation_load', loaded)));
+  say('moderation_idle');
+  cases.push(strip(await benchStockade(o, serve.withModeration, 'moderation_idle')));
+  for (const c of cases) {
+    c.ceiling_throughput_per_s = cases[0].throughput_per_s;
+    c.ratio_to_ceiling = round(c.throughput_per_s / cases[0].throughput_per_s);
+  }
+  return cases;
+}
+
+/**
+ * Prints and writes the report: the medians over the rounds, then every round's cases (the
+ * goal is per round), and last the images moderated per second under load.
+ */
+function writeModerationReport(m: ModerationRun, head: BenchStart, rounds: BenchCase[][]): void {
+  const { f, o } = m;
+  const summary = medianOfRounds(rounds);
+  const all: BenchCase[] = rounds.flatMap((cases, r) =>
+    cases.map((c) => ({ ...c, name: `${c.name} #${r + 1}` })),
+  );
+  writeReport(
+    {
+      ...head,
+      config: {
+        ...wrkConfig(o),
+        rounds: f.rounds,
+        model: f.modelDir ?? `generated ViT (${f.size}, seed 7)`,
+        images_inflight: f.inflight,
+        image: '640×480 JPEG',
+        moderation: 'defaults: threads 1, intraOpThreads 1, batchSizeMax 8',
+        journal: 'none',
+      },
+      cases: [...summary, ...all],
+    },
+    f.json,
+  );
+  const loaded = all.filter((c) => c.name.startsWith('moderation_load'));
+  process.stdout.write(
+    `\nratio = purchases/s over the same round's no_moderation case (goal ≥ 0.9); ` +
+      `images moderated per second under load: ` +
+      `${loaded.map((c) => c.images_moderated_per_s as number).join(', ')}\n`,
+  );
+}
+
 export async function run(argv: string[]): Promise<void> {
   const head = benchStart('moderation-load');
   const f = flagsOf(argv);
@@ -160,67 +253,12 @@ export async function run(argv: string[]): Promise<void> {
       wrkThreads: f.wrkThreads,
       script,
     };
-    let modelDir = f.modelDir === undefined ? undefined : resolve(f.modelDir);
-    if (modelDir === undefined) {
-      modelDir = join(dir, 'model');
-      process.stdout.write(`building the ${f.size} ViT into ${modelDir} ...\n`);
-      buildVitModel(modelDir, { ...(f.size === 'base' ? VIT_BASE : VIT_TINY), seed: 7 });
-    }
-    // The child gets no STOCKADE_* variables (bench/http.ts); settings go in a config file.
-    const configFile = join(dir, 'moderation.json');
-    writeFileSync(configFile, JSON.stringify({ moderation: { modelDir } }));
-    const base = ['--journal', 'none'];
-    const withModeration = [...base, '--moderation', '--config', configFile];
+    const serve = prepareModeration(dir, f);
     const images = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(photo));
+    const m: ModerationRun = { f, o, serve, images };
     const rounds: BenchCase[][] = [];
-    for (let r = 0; r < f.rounds; r++) {
-      const say = (c: string) =>
-        process.stdout.write(`round ${r + 1}/${f.rounds} ${c}: ${o.warmup} + ${o.duration} ...\n`);
-      const cases: BenchCase[] = [];
-      const strip = (c: BenchCase & { raw?: string }): BenchCase => {
-        delete c.raw;
-        return c;
-      };
-      say('no_moderation');
-      cases.push(strip(await benchStockade(o, base, 'no_moderation')));
-      say('moderation_load');
-      const loaded = moderationLoad(images, f.inflight);
-      cases.push(strip(await benchStockade(o, withModeration, 'moderation_load', loaded)));
-      say('moderation_idle');
-      cases.push(strip(await benchStockade(o, withModeration, 'moderation_idle')));
-      // The table's "ceiling" columns hold the baseline: the same round without moderation.
-      for (const c of cases) {
-        c.ceiling_throughput_per_s = cases[0].throughput_per_s;
-        c.ratio_to_ceiling = round(c.throughput_per_s / cases[0].throughput_per_s);
-      }
-      rounds.push(cases);
-    }
-    const summary = medianOfRounds(rounds);
-    const all: BenchCase[] = rounds.flatMap((cases, r) =>
-      cases.map((c) => ({ ...c, name: `${c.name} #${r + 1}` })),
-    );
-    writeReport(
-      {
-        ...head,
-        config: {
-          ...wrkConfig(o),
-          rounds: f.rounds,
-          model: f.modelDir ?? `generated ViT (${f.size}, seed 7)`,
-          images_inflight: f.inflight,
-          image: '640×480 JPEG',
-          moderation: 'defaults: threads 1, intraOpThreads 1, batchSizeMax 8',
-          journal: 'none',
-        },
-        cases: [...summary, ...all],
-      },
-      f.json,
-    );
-    const loaded = all.filter((c) => c.name.startsWith('moderation_load'));
-    process.stdout.write(
-      `\nratio = purchases/s over the same round's no_moderation case (goal ≥ 0.9); ` +
-        `images moderated per second under load: ` +
-        `${loaded.map((c) => c.images_moderated_per_s as number).join(', ')}\n`,
-    );
+    for (let r = 0; r < f.rounds; r++) rounds.push(await runRound(m, r));
+    writeModerationReport(m, head, rounds);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
