@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createConnection } from 'mysql2/promise';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { createEngine, loadConfig } from '../engine/index.js';
 import type { Engine } from '../engine/index.js';
 import { fileJournalSource } from '../persistence/journal/index.js';
@@ -285,8 +285,21 @@ async function projectionLag(
   }
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const head = benchStart('projection');
+/** The flags, read and checked before a database is created. */
+interface ProjectionFlags {
+  reservations: number;
+  skus: number;
+  confirmShare: number;
+  classicPurchases: number;
+  classicConnections: number;
+  /** The projector's batch; without --batch, the configuration's projection.batchEventsMax. */
+  batch: number | undefined;
+  cases: string[];
+  duration: string;
+  json: string | undefined;
+}
+
+function flagsOf(argv: string[]): ProjectionFlags {
   const { values: v } = parseArgs({
     args: argv,
     options: {
@@ -301,53 +314,94 @@ export async function run(argv: string[]): Promise<void> {
       json: { type: 'string' },
     },
   });
+  return {
+    reservations: Number(v.reservations),
+    skus: Number(v.skus),
+    confirmShare: Number(v['confirm-share']),
+    classicPurchases: Number(v['classic-purchases']),
+    classicConnections: Number(v['classic-connections']),
+    batch: v.batch === undefined ? undefined : Number(v.batch),
+    cases: v.cases.split(','),
+    duration: v.duration,
+    json: v.json,
+  };
+}
+
+/** What every case shares: the flags, the MySQL server, the run's database, a scratch dir. */
+interface ProjectionRun {
+  f: ProjectionFlags;
+  batch: number;
+  /** The server's URL as configured; `url` is the same server with the run's database. */
+  mysqlUrl: string;
+  database: string;
+  url: string;
+  /** A connection without a database, for creating and dropping the run's databases. */
+  admin: Connection;
+  dir: string;
+}
+
+/** Writes the journal through the engine, then measures the projector applying it to MySQL. */
+async function projectorCase(p: ProjectionRun): Promise<BenchCase> {
+  const { f, dir } = p;
+  say(`writing the journal: ${fmt(f.reservations)} reservations over ${fmt(f.skus)} SKUs ...`);
+  const written = await writeJournal(join(dir, 'data'), f.reservations, f.skus, f.confirmShare);
+  say(`  ${fmt(written.events)} events in ${round(written.seconds, 1)} s`);
+  const pool = openMysqlPool(p.url);
+  try {
+    await migrate(pool);
+    say(`projecting into ${p.database} (batches of ${fmt(p.batch)} events) ...`);
+    return await benchProjector(pool, join(dir, 'data'), written, p.batch);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function classicCase(p: ProjectionRun): Promise<BenchCase> {
+  const { f } = p;
+  say(`classic: ${fmt(f.classicPurchases)} conditional UPDATEs ...`);
+  return benchClassic(p.url, f.skus, f.classicPurchases, f.classicConnections);
+}
+
+async function httpLagCase(p: ProjectionRun): Promise<BenchCase> {
+  say(`http_lag: stockade serve --project under wrk for ${p.f.duration} ...`);
+  // A database of its own: the projector case's offsets are positions in another journal.
+  const httpDb = `${p.database}_http`;
+  await p.admin.query(`CREATE DATABASE \`${httpDb}\``);
+  try {
+    return await benchHttpLag(withDatabase(p.mysqlUrl, httpDb), p.dir, p.f.duration);
+  } finally {
+    await p.admin.query(`DROP DATABASE IF EXISTS \`${httpDb}\``);
+  }
+}
+
+/** The cases --cases names, in their fixed order, each in the run's own database. */
+async function runCases(p: ProjectionRun): Promise<BenchCase[]> {
+  const out: BenchCase[] = [];
+  if (p.f.cases.includes('projector')) out.push(await projectorCase(p));
+  if (p.f.cases.includes('classic')) out.push(await classicCase(p));
+  if (p.f.cases.includes('http_lag')) out.push(await httpLagCase(p));
+  return out;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('projection');
+  const f = flagsOf(argv);
   const config = loadConfig();
-  const reservations = Number(v.reservations);
-  const skus = Number(v.skus);
-  const share = Number(v['confirm-share']);
-  const batch = Number(v.batch ?? config.projection.batchEventsMax);
-  const cases = v.cases.split(',');
+  const batch = f.batch ?? config.projection.batchEventsMax;
   const database = `stockade_bench_${process.pid}`;
   const url = withDatabase(config.mysql.url, database);
   const admin = await createConnection({ uri: config.mysql.url, connectTimeout: 3000 });
   await admin.query(`CREATE DATABASE \`${database}\``);
   const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-projection-'));
-  const out: BenchCase[] = [];
+  let out: BenchCase[];
   try {
-    if (cases.includes('projector')) {
-      say(`writing the journal: ${fmt(reservations)} reservations over ${fmt(skus)} SKUs ...`);
-      const written = await writeJournal(join(dir, 'data'), reservations, skus, share);
-      say(`  ${fmt(written.events)} events in ${round(written.seconds, 1)} s`);
-      const pool = openMysqlPool(url);
-      try {
-        await migrate(pool);
-        say(`projecting into ${database} (batches of ${fmt(batch)} events) ...`);
-        out.push(await benchProjector(pool, join(dir, 'data'), written, batch));
-      } finally {
-        await pool.end();
-      }
-    }
-    if (cases.includes('classic')) {
-      say(`classic: ${fmt(Number(v['classic-purchases']))} conditional UPDATEs ...`);
-      const purchases = Number(v['classic-purchases']);
-      out.push(await benchClassic(url, skus, purchases, Number(v['classic-connections'])));
-    }
-    if (cases.includes('http_lag')) {
-      say(`http_lag: stockade serve --project under wrk for ${v.duration} ...`);
-      // A database of its own: the projector case's offsets are positions in another journal.
-      const httpDb = `${database}_http`;
-      await admin.query(`CREATE DATABASE \`${httpDb}\``);
-      try {
-        out.push(await benchHttpLag(withDatabase(config.mysql.url, httpDb), dir, v.duration));
-      } finally {
-        await admin.query(`DROP DATABASE IF EXISTS \`${httpDb}\``);
-      }
-    }
+    out = await runCases({ f, batch, mysqlUrl: config.mysql.url, database, url, admin, dir });
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => {});
     await admin.end();
     rmSync(dir, { recursive: true, force: true });
   }
+  // The classic design is the ceiling the projector is compared with, when both ran.
   const classic = out.find((c) => c.name === 'classic_conditional_update');
   const projector = out.find((c) => c.name === 'projector');
   if (classic && projector) {
@@ -358,16 +412,16 @@ export async function run(argv: string[]): Promise<void> {
     {
       ...head,
       config: {
-        reservations,
-        skus,
-        confirm_share: share,
+        reservations: f.reservations,
+        skus: f.skus,
+        confirm_share: f.confirmShare,
         batch_events_max: batch,
-        classic_purchases: Number(v['classic-purchases']),
-        classic_connections: Number(v['classic-connections']),
+        classic_purchases: f.classicPurchases,
+        classic_connections: f.classicConnections,
         journal: 'file (durability os)',
       },
       cases: out,
     },
-    v.json,
+    f.json,
   );
 }
