@@ -111,8 +111,16 @@ async function countFrames(dir: string, shards: number): Promise<{ ms: number; b
   return { ms, bytes };
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const head = benchStart('recovery');
+/** The flags; `child` is set only in the process that `crashChild` starts and kills. */
+interface RecoveryFlags {
+  events: number;
+  shards: number;
+  rounds: number;
+  child: string | undefined;
+  json: string | undefined;
+}
+
+function flagsOf(argv: string[]): RecoveryFlags {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -123,54 +131,66 @@ export async function run(argv: string[]): Promise<void> {
       json: { type: 'string' },
     },
   });
-  const events = Number(values.events);
-  const shards = Number(values.shards);
-  if (values.child) return child(values.child, shards, events);
-  const rounds = positiveInt('rounds', values.rounds);
-  // Every round is the same experiment on a journal of its own: `events` events, kill -9,
-  // restart. Figures are medians over the rounds; each round's are kept.
-  const perRound: {
-    readyMs: number;
-    perSec: number;
-    readPerSec: number;
-    replayed: number;
-    oversold: number;
-  }[] = [];
-  for (let r = 1; r <= rounds; r++) {
-    const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-recovery-'));
-    try {
-      const goal = events.toLocaleString('en-US');
-      process.stdout.write(
-        `round ${r}: selling until the journal holds ${goal} events, then kill -9\n`,
-      );
-      await crashChild(dir, shards, events);
-      const started = performance.now();
-      const engine = await createEngine({ config: configFor(dir, shards) });
-      const readyMs = performance.now() - started;
-      const shardStats = engine.recovery!.shards;
-      const replayed = shardStats.reduce((n, s) => n + s.events, 0);
-      const slowest = Math.max(...shardStats.map((s) => s.ms));
-      const oversold = await countOversold(engine);
-      await engine.close();
-      // The baseline reads the journal this round replayed.
-      const readMs = (await countFrames(dir, shards)).ms;
-      perRound.push({
-        readyMs,
-        perSec: replayed / (slowest / 1000),
-        readPerSec: replayed / (readMs / 1000),
-        replayed,
-        oversold,
-      });
-      process.stdout.write(
-        `  ready in ${Math.round(readyMs)} ms, ${replayed.toLocaleString('en-US')} events replayed\n`,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  return {
+    events: Number(values.events),
+    shards: Number(values.shards),
+    rounds: positiveInt('rounds', values.rounds),
+    child: values.child,
+    json: values.json,
+  };
+}
+
+/** One round's figures, before the medians. */
+interface RoundFigures {
+  readyMs: number;
+  perSec: number;
+  readPerSec: number;
+  replayed: number;
+  oversold: number;
+}
+
+/**
+ * Round `r`, on a journal of its own: sell until it holds `events` events, kill -9, restart,
+ * then read the same journal for the ceiling.
+ */
+async function crashAndRecover(f: RecoveryFlags, r: number): Promise<RoundFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-recovery-'));
+  try {
+    const goal = f.events.toLocaleString('en-US');
+    process.stdout.write(
+      `round ${r}: selling until the journal holds ${goal} events, then kill -9\n`,
+    );
+    await crashChild(dir, f.shards, f.events);
+    const started = performance.now();
+    const engine = await createEngine({ config: configFor(dir, f.shards) });
+    const readyMs = performance.now() - started;
+    const shardStats = engine.recovery!.shards;
+    const replayed = shardStats.reduce((n, s) => n + s.events, 0);
+    const slowest = Math.max(...shardStats.map((s) => s.ms));
+    const oversold = await countOversold(engine);
+    await engine.close();
+    // The baseline reads the journal this round replayed.
+    const readMs = (await countFrames(dir, f.shards)).ms;
+    process.stdout.write(
+      `  ready in ${Math.round(readyMs)} ms, ${replayed.toLocaleString('en-US')} events replayed\n`,
+    );
+    return {
+      readyMs,
+      perSec: replayed / (slowest / 1000),
+      readPerSec: replayed / (readMs / 1000),
+      replayed,
+      oversold,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  const mid = (pick: (x: (typeof perRound)[number]) => number) => median(perRound.map(pick));
+}
+
+/** The one case: medians over the rounds, the worst round's `oversold`, every round kept. */
+function summarize(shards: number, perRound: RoundFigures[]): BenchCase {
+  const mid = (pick: (x: RoundFigures) => number) => median(perRound.map(pick));
   const ready = perRound.map((x) => x.readyMs);
-  const c: BenchCase = {
+  return {
     name: `kill9_then_ready_${shards}_shards`,
     throughput_per_s: Math.round(mid((x) => x.perSec)),
     latency_ms: { p50: round(percentile(ready, 50)), p99: round(percentile(ready, 99)) },
@@ -189,12 +209,23 @@ export async function run(argv: string[]): Promise<void> {
       ratio_to_ceiling: round(x.perSec / x.readPerSec),
     })),
   };
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const head = benchStart('recovery');
+  const f = flagsOf(argv);
+  if (f.child) return child(f.child, f.shards, f.events);
+  // Every round is the same experiment on a journal of its own: `events` events, kill -9,
+  // restart. Figures are medians over the rounds; each round's are kept.
+  const perRound: RoundFigures[] = [];
+  for (let r = 1; r <= f.rounds; r++) perRound.push(await crashAndRecover(f, r));
+  const { events, rounds, shards } = f;
   writeReport(
     {
       ...head,
       config: { events_per_round: events, rounds, shards, skus: SKUS, journal: 'file (fsync)' },
-      cases: [c],
+      cases: [summarize(shards, perRound)],
     },
-    values.json,
+    f.json,
   );
 }
