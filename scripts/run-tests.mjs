@@ -2,17 +2,32 @@
 // Runs the whole test suite with tap (TAP output, one process per test file) and ends with the
 // one-line summary that CI reads: "N passed, N failed, N skipped". Counts are tap's assertion
 // counts. Arguments are passed to tap, so `npm test -- test/actors` runs a subset.
-import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+//
+// Coverage: every process of the run (tap's test processes and the servers they start) writes
+// V8 coverage to a temporary directory; c8 then reports it against the source (.c8rc.json) and,
+// for a whole run, holds it to the floor in .c8rc.json's `check` (today's figures, rounded
+// down): a run that falls below it counts one failure more. STOCKADE_COVERAGE=0 skips it.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const tapBin = fileURLToPath(new URL('../node_modules/tap/dist/esm/run.mjs', import.meta.url));
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tapBin = join(root, 'node_modules/tap/dist/esm/run.mjs');
+const c8Bin = join(root, 'node_modules/c8/bin/c8.js');
 // tap does not look into a directory for .ts files on its own: expand directories to a glob.
 const targets = process.argv.slice(2).map((a) =>
-  !a.startsWith('-') && existsSync(a) && statSync(a).isDirectory() ? `${a.replace(/\/$/, '')}/**/*.test.ts` : a,
+  !a.startsWith('-') && existsSync(a) && statSync(a).isDirectory()
+    ? `${a.replace(/\/$/, '')}/**/*.test.ts`
+    : a,
 );
+const wholeRun = targets.length === 0;
+const coverage = process.env.STOCKADE_COVERAGE !== '0';
+const coverageDir = coverage ? mkdtempSync(join(tmpdir(), 'stockade-coverage-')) : null;
+const env = coverageDir ? { ...process.env, NODE_V8_COVERAGE: coverageDir } : process.env;
 const args = [tapBin, '--reporter=tap', ...targets];
-const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
 
 let summary = null;
 let tail = '';
@@ -40,6 +55,30 @@ child.on('close', (exitCode, signal) => {
     if (failed === 0) failed = 1;
     code = code || 1;
   }
+  if (coverageDir && !reportCoverage(coverageDir)) {
+    failed += 1;
+    code = code || 1;
+  }
   process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   process.exit(code ?? (signal ? 1 : 0));
 });
+
+/** Prints the coverage summary; for a whole run, false when it is below the floor. */
+function reportCoverage(dir) {
+  const floor = JSON.parse(readFileSync(join(root, '.c8rc.json'), 'utf8')).check;
+  const checks = wholeRun
+    ? ['--check-coverage', ...Object.entries(floor).flatMap(([k, v]) => [`--${k}`, String(v)])]
+    : [];
+  const r = spawnSync(process.execPath, [c8Bin, 'report', '--temp-directory', dir, ...checks], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(r.stdout);
+  if (r.status === 0) return true;
+  process.stderr.write(
+    `run-tests: coverage is below the floor in .c8rc.json (${JSON.stringify(floor)}):\n` +
+      r.stderr,
+  );
+  return false;
+}

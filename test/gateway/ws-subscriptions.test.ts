@@ -18,6 +18,18 @@ async function collect(ws: WsClient, ms: number): Promise<Json[]> {
   }
 }
 
+/** The first `n` answers to requests (subscribed or error) a socket gets, stock updates aside. */
+async function answers(ws: WsClient, n: number, ms: number): Promise<Json[]> {
+  const got: Json[] = [];
+  const deadline = Date.now() + ms;
+  while (got.length < n) {
+    const m = await ws.nextWithin(Math.max(1, deadline - Date.now()));
+    if (m === null) throw new Error(`${got.length} of ${n} answers within ${ms} ms`);
+    if (m.type === 'subscribed' || m.type === 'error') got.push(m);
+  }
+  return got;
+}
+
 async function metricsText(url: string): Promise<string> {
   return String((await request(`${url}/metrics`, 'GET')).body);
 }
@@ -152,7 +164,8 @@ t.test(
       for (let i = 0; i < 64; i++)
         w.send({ type: 'subscribe', id: i, sku: i < 4 ? `real${(k + i) % 200}` : `fake${k}-${i}` });
     }
-    const replies = (await Promise.all(sockets.map((w) => collect(w, 500)))).flat();
+    // Every subscribe is answered (subscribed or an error): wait for all 64 answers per socket.
+  const replies = (await Promise.all(sockets.map((w) => answers(w, 64, 20_000)))).flat();
     t.equal(
       replies.filter((m) => m.error?.code === 'unknown_sku').length,
       50 * 60,
