@@ -165,7 +165,7 @@ t.test(
         w.send({ type: 'subscribe', id: i, sku: i < 4 ? `real${(k + i) % 200}` : `fake${k}-${i}` });
     }
     // Every subscribe is answered (subscribed or an error): wait for all 64 answers per socket.
-  const replies = (await Promise.all(sockets.map((w) => answers(w, 64, 20_000)))).flat();
+    const replies = (await Promise.all(sockets.map((w) => answers(w, 64, 20_000)))).flat();
     t.equal(
       replies.filter((m) => m.error?.code === 'unknown_sku').length,
       50 * 60,
