@@ -98,6 +98,12 @@ export const ERROR_CATALOGUE = {
     http: 500,
     description: 'The journal was written by a different shard count or format than configured.',
   },
+  journal_fenced: {
+    retriable: true,
+    http: 503,
+    description:
+      'Another writer extended this shard’s journal first (a new owner of the partition, or an earlier send that landed late): nothing was confirmed, and the shard rebuilds from the journal. Retry with the same idempotency key.',
+  },
   journal_locked: {
     retriable: false,
     http: 500,

@@ -39,7 +39,11 @@ export interface Journal {
 }
 
 export type JournalErrorCode =
-  'journal_unavailable' | 'journal_corrupt' | 'journal_mismatch' | 'journal_locked';
+  | 'journal_unavailable'
+  | 'journal_corrupt'
+  | 'journal_mismatch'
+  | 'journal_locked'
+  | 'journal_fenced';
 
 /**
  * An error thrown by a `read` visitor (e.g. a payload that does not decode), carried out of the

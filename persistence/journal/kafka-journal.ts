@@ -15,7 +15,7 @@ import type { KafkaSettings } from '../../config/index.js';
 import { crc32c } from './crc32c.js';
 import { JournalError, VisitorError, visitGuarded } from './journal.js';
 import type { Journal, JournalPosition } from './journal.js';
-import { CRC_HEADER, KafkaReader } from './kafka-reader.js';
+import { CRC_HEADER, KafkaReader, OFFSET_HEADER, offsetStamp } from './kafka-reader.js';
 import { loadKafkajs } from './kafkajs-loader.js';
 import { splitBySku } from './split-by-sku.js';
 
@@ -81,6 +81,21 @@ const noop = (): void => {};
  * (https://github.com/tulios/kafkajs/issues/1005). `producers: 'shared'` serializes every
  * shard's sends through one producer instead (measured in bench/kafka-journal.ts).
  *
+ * Fencing. Every message carries the offset it must land at (header `offset`, decimal): the
+ * end of the partition as this writer knows it (from its last read, or from its own last
+ * append that landed where it should), plus its place in the send. The broker puts a
+ * record batch wherever the partition ends when it arrives; if that is not where the writer
+ * stamped it, another writer extended the partition first (a second node that believes it owns
+ * the shard, a paused one that woke up, or this writer's own earlier send that landed after it
+ * gave up on it). The append then fails with `journal_fenced` and the shard rebuilds from what
+ * the partition holds; every reader ignores a message whose stamp is not its offset, so a write
+ * decided on a state that was no longer the partition's end is never part of any reader's
+ * history (KIP-27's conditional append, done on the client: no extra round trip). Exactly one
+ * of two writers that stamp the same end can land there; the other's batch lands after it and
+ * is void. The writer never stamps past an append that has not come back valid (one append in
+ * flight per shard, and a group commit's later sends wait for the earlier ones), and never
+ * reuses a producer id and sequence for new content (below).
+ *
  * Failure. An append that is not acknowledged within `kafka.appendTimeoutMs` rejects with
  * `journal_unavailable`. It may still land: a rejected append means "unknown", never "lost".
  * kafkajs retries a send with the same producer id and sequence number (the broker drops the
@@ -91,9 +106,9 @@ const noop = (): void => {};
  * (a new producer id), which is also how the journal reconnects after a broker outage. Until the
  * failed send has settled, later appends and reads of that shard wait for it (bounded by the
  * same timeout), so what `read` returns after a failure is final: the failed append is either
- * in it or will never appear. The one window Kafka cannot close for an idempotent producer is a
- * request the broker received and still executes after the client gave up on it; fencing that
- * needs a transactional producer per partition (DESIGN.md, "Scaling past one machine").
+ * in it or will never appear. A request the broker received and still executes after the
+ * client gave up on it (longer than the timeout, e.g. held by the network) lands after whatever
+ * came since, with a stamp that is no longer the end: it is void (see Fencing).
  */
 export class KafkaJournal implements Journal {
   readonly kind = 'kafka' as const;
@@ -210,7 +225,7 @@ export class KafkaJournal implements Journal {
     if (ticket.abandoned) throw late(shard);
     await this.ready();
     let next = st.durable;
-    for (const messages of this.sendsFor(shard, payload)) {
+    for (const messages of this.sendsFor(shard, payload, next)) {
       const producer = await this.producerOf(st.slot);
       // Checked right before the send: an append its caller saw fail must never land later.
       if (ticket.abandoned) throw late(shard);
@@ -232,13 +247,17 @@ export class KafkaJournal implements Journal {
         const why = new Error('no base offset in the acknowledgement');
         throw this.unavailable(`sending to partition ${shard}`, why);
       }
+      // Landed elsewhere than stamped: another writer got to the end first; readers ignore
+      // this batch, and the shard must rebuild before it decides anything more.
+      if (base !== next) throw fenced(this.settings.topic, shard, next, base);
       next = base + messages.length;
       if (next > st.durable) st.durable = next;
     }
     return next;
   }
 
-  private sendsFor(shard: number, payload: Uint8Array): Message[][] {
+  /** The sends of a payload, each message stamped with its offset from `stamp` on. */
+  private sendsFor(shard: number, payload: Uint8Array, stamp: number): Message[][] {
     const budget = this.messageBytesMax - BATCH_OVERHEAD_BYTES;
     const parts = splitBySku(payload, budget - RECORD_OVERHEAD_BYTES - 255);
     const sends: Message[][] = [];
@@ -253,7 +272,7 @@ export class KafkaJournal implements Journal {
       }
       const crc = Buffer.allocUnsafe(4);
       crc.writeUInt32LE(crc32c(part.value), 0);
-      const headers = { [CRC_HEADER]: crc };
+      const headers = { [CRC_HEADER]: crc, [OFFSET_HEADER]: offsetStamp(stamp++) };
       messages.push({ key: part.key, value: part.value, partition: shard, headers });
       bytes += size;
     }
@@ -594,6 +613,14 @@ function missingTopic(topic: string): JournalError {
 
 function closedError(): JournalError {
   return new JournalError('journal_unavailable', 'the journal is closed');
+}
+
+function fenced(topic: string, shard: number, stamp: number, base: number): JournalError {
+  return new JournalError(
+    'journal_fenced',
+    `kafka topic ${topic} partition ${shard}: the append was stamped for offset ${stamp} but ` +
+      `landed at ${base}: another writer extended the partition first, so it does not count`,
+  );
 }
 
 function late(shard: number): JournalError {

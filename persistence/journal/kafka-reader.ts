@@ -63,6 +63,27 @@ interface InternalCluster {
 const READ_COMMITTED = 1;
 /** Header carrying the CRC-32C of the value, little endian (see kafka-journal.ts). */
 export const CRC_HEADER = 'crc32c';
+/**
+ * Header carrying the offset the writer stamped the message for, in decimal ASCII digits (text,
+ * so that tools such as kcat, which print header values as C strings, show it whole).
+ */
+export const OFFSET_HEADER = 'offset';
+
+/** The `offset` header's value for a message meant to land at `offset`. */
+export function offsetStamp(offset: number): Buffer {
+  return Buffer.from(String(offset), 'latin1');
+}
+
+/**
+ * Whether a record counts: a message whose stamp is not its offset was written on a state that
+ * was no longer the partition's end (see Fencing in kafka-journal.ts) and is void. A message
+ * with no stamp was written before Stockade stamped them, and counts.
+ */
+export function landedWhereStamped(r: FetchedRecord): boolean {
+  const stamp = r.headers[OFFSET_HEADER];
+  if (stamp === undefined) return true;
+  return Buffer.isBuffer(stamp) && stamp.toString('latin1') === r.offset;
+}
 /** Fetches in a row that may return nothing before the read gives up (a broker bug guard). */
 const EMPTY_FETCHES_MAX = 3;
 
@@ -81,6 +102,8 @@ function internalCluster(kafka: Kafka): InternalCluster {
 
 export class KafkaReader {
   private cluster: InternalCluster | null = null;
+  /** Records skipped because they landed elsewhere than stamped (fenced writes). */
+  void = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -111,6 +134,10 @@ export class KafkaReader {
         if (offset >= end) break;
         pos = offset + 1;
         if (r.isControlRecord) continue; // transaction markers (not written by Stockade today)
+        if (!landedWhereStamped(r)) {
+          this.void++;
+          continue;
+        }
         checkedValue(r, this.topic, partition);
         out.push(r);
       }

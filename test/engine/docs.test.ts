@@ -33,7 +33,13 @@ t.test('every fault class is one StockadeError shape, from the one catalogue', a
   const { ModerationError, moderationErrorCodes } = await import('../../moderation/index.js');
   const made = [
     ...(
-      ['journal_unavailable', 'journal_corrupt', 'journal_mismatch', 'journal_locked'] as const
+      [
+        'journal_unavailable',
+        'journal_corrupt',
+        'journal_mismatch',
+        'journal_locked',
+        'journal_fenced',
+      ] as const
     ).map((code) => new JournalError(code, 'm')),
     ...(
       [

@@ -18,6 +18,7 @@ import { interopTests } from './kafka-interop.js';
 import { kafkaRecoveryTests } from './kafka-recovery.js';
 import { kafkaEngineTests } from './kafka-engine.js';
 import { kafkaTailTests } from './kafka-tail.js';
+import { kafkaFencingTests } from './kafka-fencing.js';
 
 const probe = kafkaTestSettings('probe');
 if (await requireKafka(t, probe)) {
@@ -29,6 +30,7 @@ if (await requireKafka(t, probe)) {
   kafkaTailTests();
   kafkaRecoveryTests();
   kafkaEngineTests();
+  kafkaFencingTests();
   outageTest();
 }
 
