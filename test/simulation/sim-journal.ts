@@ -117,3 +117,114 @@ export class SimJournal implements Journal {
     return Promise.resolve();
   }
 }
+
+/** What happens to a log's append in flight: `late` lands after newer ones, still stamped. */
+export type LogFate = 'lost' | 'written' | 'late';
+
+interface LogRecord {
+  /** The offset the writer decided it for (the end it knew). */
+  stamp: number;
+  payload: Uint8Array;
+}
+
+/**
+ * A Kafka-like journal for the simulation: a log of records, each stamped with the offset its
+ * writer decided it for, that counts only if it landed there (the Kafka journal's fencing).
+ * A failed append may land `late`: after the writer rebuilt and appended again, as a send the
+ * network held past its timeout does. Appends complete when the simulation says so.
+ */
+export class SimLog implements Journal {
+  readonly kind = 'memory' as const;
+  private readonly records: LogRecord[] = [];
+  /** The end of the log as the writer knows it: what it stamps its next append with. */
+  private known = 0;
+  private inFlight: (InFlight & { stamp: number }) | null = null;
+  /** Failed appends still on their way, landing when `landLate` is called. */
+  private readonly late: LogRecord[] = [];
+  lateLanded = 0;
+  fenced = 0;
+
+  get pending(): boolean {
+    return this.inFlight !== null;
+  }
+
+  get lateWaiting(): number {
+    return this.late.length;
+  }
+
+  append(_shard: number, payload: Uint8Array): Promise<JournalPosition> {
+    if (this.inFlight) return Promise.reject(new Error('SimLog: second append in flight'));
+    return new Promise((resolve, reject) => {
+      this.inFlight = { payload, resolve, reject, stamp: this.known };
+    });
+  }
+
+  /** The append in flight lands at the end and is acknowledged, or fenced if not stamped so. */
+  complete(): void {
+    const f = this.inFlight!;
+    this.inFlight = null;
+    const at = this.land({ stamp: f.stamp, payload: f.payload });
+    if (at !== f.stamp) {
+      this.fenced++;
+      f.reject(new JournalError('journal_fenced', `stamped ${f.stamp}, landed at ${at}`));
+      return;
+    }
+    this.known = at + 1;
+    f.resolve(this.known);
+  }
+
+  private land(r: LogRecord): number {
+    this.records.push(r);
+    return this.records.length - 1;
+  }
+
+  private settle(fate: LogFate, notify: boolean): void {
+    const f = this.inFlight;
+    if (!f) return;
+    this.inFlight = null;
+    const record = { stamp: f.stamp, payload: f.payload };
+    if (fate === 'written') this.land(record);
+    if (fate === 'late') this.late.push(record);
+    if (notify)
+      f.reject(new JournalError('journal_unavailable', `simulated send failure (${fate})`));
+  }
+
+  /** The process dies: the caller never hears about the append in flight. */
+  crash(fate: LogFate): void {
+    this.settle(fate, false);
+  }
+
+  /** The send fails (times out) and the caller is told so. */
+  fail(fate: LogFate): void {
+    this.settle(fate, true);
+  }
+
+  /** The oldest late send reaches the log now, wherever it ends. */
+  landLate(): void {
+    const r = this.late.shift();
+    if (!r) return;
+    this.land(r);
+    this.lateLanded++;
+  }
+
+  read(
+    _shard: number,
+    from: JournalPosition,
+    visit: (p: Uint8Array, pos: JournalPosition) => void,
+  ): Promise<JournalPosition> {
+    for (let i = from; i < this.records.length; i++) {
+      // A record that landed elsewhere than stamped is void, for every reader.
+      if (this.records[i].stamp === i) visit(this.records[i].payload.slice(), i + 1);
+    }
+    this.known = this.records.length;
+    return Promise.resolve(this.known);
+  }
+
+  durablePosition(): JournalPosition {
+    return this.known;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
