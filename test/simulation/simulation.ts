@@ -261,7 +261,8 @@ async function simulate(
   const actorOf = (sku: string): SkuActor | undefined => host.shard.actor(sku);
 
   const checkInvariants = () => {
-    if (fault !== null) fail(`the shard faulted: ${(fault as Error).message ?? String(fault)}`);
+    if (fault !== null)
+      fail(`the shard faulted: ${fault instanceof Error ? fault.message : 'a throw'}`);
     for (const sku of SKUS) {
       const a = actorOf(sku);
       if (!a) continue;
