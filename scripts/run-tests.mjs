@@ -6,7 +6,9 @@
 // Coverage: every process of the run (tap's test processes and the servers they start) writes
 // V8 coverage to a temporary directory; c8 then reports it against the source (.c8rc.json) and,
 // for a whole run, holds it to the floor in .c8rc.json's `check` (today's figures, rounded
-// down): a run that falls below it counts one failure more. STOCKADE_COVERAGE=0 skips it.
+// down): a run that falls below it counts one failure more. `--no-coverage` skips it (a flag, not
+// a STOCKADE_ variable: the engine refuses STOCKADE_ variables it does not know, and the tests'
+// child processes inherit the environment).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +19,14 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const tapBin = join(root, 'node_modules/tap/dist/esm/run.mjs');
 const c8Bin = join(root, 'node_modules/c8/bin/c8.js');
 // tap does not look into a directory for .ts files on its own: expand directories to a glob.
-const targets = process.argv.slice(2).map((a) =>
+const argv = process.argv.slice(2);
+const coverage = !argv.includes('--no-coverage');
+const targets = argv.filter((a) => a !== '--no-coverage').map((a) =>
   !a.startsWith('-') && existsSync(a) && statSync(a).isDirectory()
     ? `${a.replace(/\/$/, '')}/**/*.test.ts`
     : a,
 );
 const wholeRun = targets.length === 0;
-const coverage = process.env.STOCKADE_COVERAGE !== '0';
 const coverageDir = coverage ? mkdtempSync(join(tmpdir(), 'stockade-coverage-')) : null;
 const env = coverageDir ? { ...process.env, NODE_V8_COVERAGE: coverageDir } : process.env;
 const args = [tapBin, '--reporter=tap', ...targets];
