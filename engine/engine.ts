@@ -468,7 +468,13 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const config = options.overrides ? withOverrides(base, options.overrides) : base;
   const clock: ClockSpec = options.clock ? options.clock.spec : { kind: 'system' };
   const dirLock = config.journal.kind === 'file' ? await openJournalDir(config) : null;
-  const engine = new Engine(config, clock, dirLock);
+  let engine: Engine;
+  try {
+    engine = new Engine(config, clock, dirLock);
+  } catch (err) {
+    await dirLock?.release();
+    throw err;
+  }
   try {
     await engine.ready();
   } catch (err) {

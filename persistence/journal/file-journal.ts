@@ -8,7 +8,6 @@ import {
   readSync,
   statfsSync,
   writevSync,
-  existsSync,
 } from 'node:fs';
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
@@ -157,12 +156,13 @@ export class FileJournal implements Journal {
         f.fd = -1; // its number may be reused: never close it twice
       }
       const path = this.path(shard);
-      const created = !existsSync(path);
       // 'a+' creates the file; positioned writes need 'r+' (with 'a+' every write appends).
       closeSync(openSync(path, 'a+'));
       const fd = openSync(path, 'r+');
       try {
-        if (created) fsyncDir(dirname(path));
+        // Every open, not only this process's create: the process that created the file may
+        // have died before it made the directory entry durable.
+        fsyncDir(dirname(path));
         if (durableEnd >= 0) ftruncateSync(fd, durableEnd);
         // Before anything is read: what is read must already be on disk (see the class comment).
         fsyncSync(fd);
@@ -387,7 +387,12 @@ const SEARCH_GAVE_UP = -2;
  * the journal writes only zeros after its last frame, so a frame written after the damage ends
  * by the last non-zero byte (give or take its payload's trailing zeros): a candidate that would
  * run further into the zeros is not one, which keeps a torn frame over megabytes of
- * preallocated zeros from costing a checksum over the zeros at every byte.
+ * preallocated zeros from costing a checksum over the zeros at every byte. And a candidate
+ * counts only if valid frames chain from it to where the written bytes end, as the frames
+ * written after real damage do: a frame's bytes found inside a torn commit's payload (a
+ * buyer's idempotency key made to look like one) are followed by the rest of that payload.
+ * (Format 2 frames, tied to their directory and offset, cannot be forged that way at all; the
+ * chain is what protects format 1 directories.)
  */
 export function validFrameAfter(
   fd: number,
@@ -419,6 +424,8 @@ export function validFrameAfter(
     }
     return check.crc(at, buf, from, from + len) === crc;
   };
+  const dataEnd = endOfData(fd, pos, size);
+  const counts = (at: number) => chainsToEnd(fd, at, dataEnd, frameBytesMax, check);
   if (readSync(fd, head, 0, FRAME_HEADER_BYTES, pos) === FRAME_HEADER_BYTES) {
     const next = pos + FRAME_HEADER_BYTES + head.readUInt32LE(0);
     if (
@@ -430,11 +437,10 @@ export function validFrameAfter(
       if (len > 0 && len <= frameBytesMax && next + FRAME_HEADER_BYTES + len <= size) {
         const ok = matches(next, len, head.readUInt32LE(4));
         if (ok === null) return SEARCH_GAVE_UP;
-        if (ok) return next;
+        if (ok && counts(next)) return next;
       }
     }
   }
-  const dataEnd = endOfData(fd, pos, size);
   const limit = Math.min(size, dataEnd + SEARCH_SLACK_BYTES);
   const chunk = Buffer.allocUnsafe(
     Math.min(READ_CHUNK_BYTES, Math.max(FRAME_HEADER_BYTES, limit - pos)),
@@ -458,11 +464,33 @@ export function validFrameAfter(
         i + FRAME_HEADER_BYTES,
       );
       if (ok === null) return SEARCH_GAVE_UP;
-      if (ok) return start + i;
+      if (ok && counts(start + i)) return start + i;
     }
     start += last + 1;
   }
   return -1;
+}
+
+/** Whether valid frames follow one another from `at` until the written bytes end. */
+function chainsToEnd(
+  fd: number,
+  at: number,
+  dataEnd: number,
+  frameBytesMax: number,
+  check: FrameCheck,
+): boolean {
+  const head = Buffer.alloc(FRAME_HEADER_BYTES);
+  let payload = Buffer.alloc(0);
+  for (let pos = at; pos < dataEnd;) {
+    if (readSync(fd, head, 0, FRAME_HEADER_BYTES, pos) !== FRAME_HEADER_BYTES) return false;
+    const len = head.readUInt32LE(0);
+    if (len === 0 || len > frameBytesMax) return false;
+    if (payload.length < len) payload = Buffer.allocUnsafe(len);
+    if (readSync(fd, payload, 0, len, pos + FRAME_HEADER_BYTES) !== len) return false;
+    if (check.crc(pos, payload, 0, len) !== head.readUInt32LE(4)) return false;
+    pos += FRAME_HEADER_BYTES + len;
+  }
+  return true;
 }
 
 /** The position after the last non-zero byte in `[pos, size)`, or `pos` if all are zero. */

@@ -22,13 +22,12 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from './crc32c.js';
@@ -36,6 +35,9 @@ import { JournalError } from './journal.js';
 
 const META_FILE = 'stockade.json';
 const LOCK_FILE = 'stockade.lock';
+/** A random name for the directory's lock, readable only by who may read the directory. */
+const LOCK_ID_FILE = 'stockade.lockid';
+const SHARD_FILE = /^shard-\d+\.journal$/;
 /** The format new directories get; 1 is still read and written. */
 const FORMAT = 2;
 
@@ -118,23 +120,43 @@ function metaText(format: number, shards: number | null, salt: string | null): s
 }
 
 /**
- * Writes stockade.json whole or not at all, durably. `replace`: over the one there (adding the
- * shard count); otherwise only if there is none, so two writers of a new directory agree on
- * one salt (the loser reads the winner's).
+ * Writes `name` in `dir` whole or not at all, durably. `replace`: over the file there;
+ * otherwise only if there is none, so two writers of a new directory agree on one content (the
+ * loser reads the winner's). A filesystem without hard links (vfat, some FUSE) gets an
+ * exclusive create instead: still one winner, though a crash mid-write can leave it partial.
  */
-function writeMeta(dir: string, text: string, replace: boolean): void {
-  const path = metaPath(dir);
+function writeExclusive(dir: string, name: string, text: string, replace: boolean): void {
+  const path = join(dir, name);
   const temp = `${path}.${process.pid}.tmp`;
   writeFileSync(temp, text, { flush: true });
   try {
     if (replace) renameSync(temp, path);
     else linkSync(temp, path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+      writeFileSync(path, text, { flag: 'wx', flush: true });
+    } else if (code !== 'EEXIST') throw err;
   } finally {
     rmSync(temp, { force: true });
   }
   fsyncDir(dir);
+}
+
+function writeMeta(dir: string, text: string, replace: boolean): void {
+  writeExclusive(dir, META_FILE, text, replace);
+}
+
+/**
+ * A directory with shard files and no stockade.json predates it (or lost it): its frames are
+ * format 1, and a new salt would make every frame look torn and cut them all. It gets a format
+ * 1 stockade.json instead.
+ */
+function newMetaText(dir: string, shards: number | null): string {
+  const existing = readdirSync(dir).some((name) => SHARD_FILE.test(name));
+  return existing
+    ? metaText(1, shards, null)
+    : metaText(FORMAT, shards, randomBytes(8).toString('hex'));
 }
 
 function saltOf(meta: Meta, dir: string): string | null {
@@ -151,7 +173,7 @@ export function prepareJournalDir(dir: string, shards: number): FrameCheck {
   mkdirSync(dir, { recursive: true });
   let meta = readMeta(dir);
   if (meta === null) {
-    writeMeta(dir, metaText(FORMAT, shards, randomBytes(8).toString('hex')), false);
+    writeMeta(dir, newMetaText(dir, shards), false);
     meta = readMeta(dir)!;
   }
   if (meta.shards === null) {
@@ -176,7 +198,7 @@ export function frameCheckOf(dir: string): FrameCheck {
   mkdirSync(dir, { recursive: true });
   const meta = readMeta(dir);
   if (meta !== null) return meta.check;
-  writeMeta(dir, metaText(FORMAT, null, randomBytes(8).toString('hex')), false);
+  writeMeta(dir, newMetaText(dir, null), false);
   return readMeta(dir)!.check;
 }
 
@@ -204,38 +226,50 @@ export interface JournalDirLock {
  * Takes the directory's lock for this process, or fails with `journal_locked`: two processes
  * appending to one shard file each at their own end lose acknowledged reservations.
  *
- * The lock is a Unix socket in Linux's abstract namespace, named after the directory's device
- * and inode: binding a name another socket holds fails, and the kernel frees the name when its
- * socket closes, which it does when the process dies however it dies (kill -9 included), so no
- * stale lock outlives its holder. (Node has no flock(2).) The name lives in the network
- * namespace, so processes in different containers sharing one volume do not see each other's
- * lock: run one server per data directory. Elsewhere than Linux, `stockade.lock` is created
- * exclusively and holds the PID; one whose PID is no longer alive is taken over.
- * Either way `stockade.lock` names the holder, for the message a refused process prints.
+ * The lock is a Unix socket in Linux's abstract namespace: binding a name another socket holds
+ * fails, and the kernel frees the name when its socket closes, which it does when the process
+ * dies however it dies (kill -9 included), so no stale lock outlives its holder. (Node has no
+ * flock(2).) The name is the directory's own random id (`stockade.lockid`, made once, one
+ * writer winning), so only who can read the directory can find the name: nobody else can take
+ * it first or connect to it (a connection is dropped at once anyway, so that it cannot hold up
+ * `release`). The name lives in the network namespace, so processes in different containers
+ * sharing one volume do not see each other's lock: run one server per data directory.
+ * Elsewhere than Linux, `stockade.lock` is created exclusively and holds the PID; one whose PID
+ * is no longer alive is taken over (best effort: two processes taking over the same stale
+ * lock at the same moment can both succeed). Either way `stockade.lock` names the holder, for
+ * the message a refused process prints.
  */
 export async function lockJournalDir(dir: string): Promise<JournalDirLock> {
   mkdirSync(dir, { recursive: true });
   const lockPath = join(dir, LOCK_FILE);
   const owner = `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}\n`;
   if (process.platform !== 'linux') return pidFileLock(dir, lockPath, owner);
-  const { dev, ino } = statSync(dir);
-  const server = createServer();
+  const server = createServer((socket) => socket.destroy());
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(`\0stockade-journal-lock/${dev}/${ino}`, resolve);
+      server.listen(`\0stockade-journal-lock/${lockId(dir)}`, resolve);
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw lockedError(dir, lockPath);
     throw err;
   }
   server.unref(); // the lock must not keep the process alive
-  writeFileSync(lockPath, owner);
-  return { release: () => closeServer(server) };
+  const release = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  try {
+    writeFileSync(lockPath, owner);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return { release };
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+/** The directory's lock id, made on first use (the first of two racing makers wins). */
+function lockId(dir: string): string {
+  const path = join(dir, LOCK_ID_FILE);
+  if (!existsSync(path)) writeExclusive(dir, LOCK_ID_FILE, randomBytes(16).toString('hex'), false);
+  return readFileSync(path, 'utf8').trim();
 }
 
 function pidFileLock(dir: string, lockPath: string, owner: string): JournalDirLock {

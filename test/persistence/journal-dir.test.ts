@@ -1,7 +1,16 @@
 // The file journal's directory: frames tied to their directory and offset (format 2), format-1
 // directories still readable, and the lock that keeps a second process out.
 import t from 'tap';
-import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { EngineError } from '../../engine/index.js';
 import {
@@ -174,4 +183,76 @@ t.test('one process at a time writes a journal directory', async (t) => {
   t.teardown(() => c.close());
   t.match(await c.getSku('tee'), { available: 2 }, 'once the first closed, the next one opens it');
   await t.rejects(lockJournalDir(dir), { code: 'journal_locked' }, 'the lock itself refuses');
+});
+
+t.test(
+  'a format-1 directory: a buyer-made frame in a torn commit does not chain to the end',
+  async (t) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'stockade.json'), JSON.stringify({ format: 1, shards: 1 }));
+    const a = await testEngine(fileJournal(dir));
+    await a.defineSku({ sku: 'tee', stock: 5 });
+    t.match(await a.reserve({ sku: 'tee', userId: 'u1', qty: 1, idempotencyKey: 'k1' }), {
+      status: 'reserved',
+    });
+    const key = keyThatIsAFrame(); // a valid frame by format 1's rule (the payload's CRC alone)
+    await a.reserveMany([
+      { sku: 'tee', userId: 'u2', qty: 1, idempotencyKey: key },
+      { sku: 'tee', userId: 'u3', qty: 1, idempotencyKey: 'k3' },
+    ]);
+    await a.close();
+    const file = join(dir, 'shard-0.journal');
+    const last = frameStarts(file, FrameCheck.legacy).at(-1)!;
+    const bytes = readFileSync(file);
+    const cut = bytes.indexOf(Buffer.from(key, 'latin1'), last) + key.length + 2;
+    bytes.fill(0, cut);
+    writeFileSync(file, bytes);
+    const b = await testEngine(fileJournal(dir));
+    t.teardown(() => b.close());
+    t.match(await b.getSku('tee'), { reserved: 1 }, 'recovered up to the torn commit');
+  },
+);
+
+t.test('shard files without stockade.json are read as format 1, not cut as torn', async (t) => {
+  const dir = tempDir();
+  const a = await testEngine(fileJournal(dir));
+  await a.defineSku({ sku: 'tee', stock: 5 });
+  t.match(await a.reserve({ sku: 'tee', userId: 'u1', qty: 1, idempotencyKey: 'k1' }), {
+    status: 'reserved',
+  });
+  await a.close();
+  // Written in format 1 (the checksum of the payload alone) by a version before stockade.json
+  // had a salt, then its stockade.json lost: a fresh salt would make every frame look torn.
+  const file = join(dir, 'shard-0.journal');
+  const check = prepareJournalDir(dir, 1);
+  const frames: Buffer[] = [];
+  const bytes = readFileSync(file);
+  for (const at of frameStarts(file, check)) {
+    const len = bytes.readUInt32LE(at);
+    const p = bytes.subarray(at + 8, at + 8 + len);
+    frames.push(frameHeader(p, FrameCheck.legacy, 0), p);
+  }
+  writeFileSync(file, Buffer.concat(frames));
+  rmSync(join(dir, 'stockade.json'));
+  const b = await testEngine(fileJournal(dir));
+  t.teardown(() => b.close());
+  t.match(await b.getSku('tee'), { reserved: 1, available: 4 }, 'every frame kept');
+  t.match(JSON.parse(readFileSync(join(dir, 'stockade.json'), 'utf8')), { format: 1 });
+});
+
+t.test("a connection to the directory's lock does not hold up its release", async (t) => {
+  const dir = tempDir();
+  const lock = await lockJournalDir(dir);
+  const id = readFileSync(join(dir, 'stockade.lockid'), 'utf8').trim();
+  const socket = connect(`\0stockade-journal-lock/${id}`);
+  socket.on('error', () => {});
+  await new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
+  const released = await Promise.race([
+    lock.release().then(() => true),
+    new Promise((resolve) => setTimeout(() => resolve(false), 2000)),
+  ]);
+  t.ok(released, 'released at once');
+  socket.destroy();
+  const again = await lockJournalDir(dir);
+  await again.release();
 });
