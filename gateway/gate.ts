@@ -57,6 +57,9 @@ export function begin(
 ): HttpExchange | null {
   const started = performance.now();
   // The refusals build their record only when they happen: the admitted path allocates none.
+  if (malformedLength(req)) {
+    return deny(res, req, ctx, refusal(g, started, MALFORMED_REQUEST, null, true));
+  }
   if (!ctx.ready) return deny(res, req, ctx, refusal(g, started, errorReply('not_ready'), null));
   let userId: string | null = null;
   let admin = false;
@@ -94,8 +97,6 @@ function bodyRefusal(
     return { reply: rule?.unsupported ?? errorReply('unsupported_media_type'), close: false };
   }
   const length = req.getHeader('content-length');
-  // uWS hands the request over, then closes the connection without a word: answer first.
-  if (length !== '' && !isDecimal(length)) return { reply: MALFORMED_REQUEST, close: true };
   if (length !== '' && Number(length) > (rule?.bytesMax ?? ctx.bodyBytesMax)) {
     return { reply: rule?.tooLarge ?? errorReply('payload_too_large'), close: true };
   }
@@ -112,6 +113,31 @@ const MALFORMED_REQUEST: ErrorReply = (() => {
   const reply = errorReply('malformed_request');
   return { ...reply, body: reply.body + ' '.repeat(UWS_CORK_BUFFER_BYTES) };
 })();
+
+/**
+ * Whether the request's Content-Length is not one HTTP allows. uWS hands such a request to its
+ * route, then closes the connection without a word: every route answers it first, whatever its
+ * method (see `MALFORMED_REQUEST`).
+ */
+function malformedLength(req: HttpRequest): boolean {
+  const length = req.getHeader('content-length');
+  return length !== '' && !isDecimal(length);
+}
+
+/**
+ * For a route without a gate (health, metrics, the page, 404 and 405): answers a malformed
+ * Content-Length with 400 `malformed_request` and returns true, else returns false.
+ */
+export function refusedMalformedLength(
+  res: HttpResponse,
+  req: HttpRequest,
+  ctx: GatewayContext,
+  route: number,
+): boolean {
+  if (!malformedLength(req)) return false;
+  replyNow(res, ctx, route, performance.now(), MALFORMED_REQUEST, true);
+  return true;
+}
 
 /** A Content-Length as HTTP allows it: decimal digits only (no sign, space or exponent). */
 function isDecimal(s: string): boolean {

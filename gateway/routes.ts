@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import type { GatewayContext } from './context.js';
-import { GATEWAY_BUSY, begin, gate } from './gate.js';
+import { GATEWAY_BUSY, begin, gate, refusedMalformedLength } from './gate.js';
 import { CATALOG_ALLOWED, gateSkuPut, registerCatalogRoutes } from './catalog-routes.js';
 import { dashboardHtml } from './dashboard.js';
 import { codeOfError } from './engine-link.js';
@@ -160,7 +160,8 @@ export function registerHttpRoutes(app: TemplatedApp, ctx: GatewayContext): void
   registerOpsRoutes(app, ctx);
   for (const [pattern, allow] of [...ALLOWED, ...CATALOG_ALLOWED]) {
     const reply = errorReplyWithMessage('method_not_allowed', `This route takes ${allow}.`);
-    app.any(pattern, (res) => {
+    app.any(pattern, (res, req) => {
+      if (refusedMalformedLength(res, req, ctx, RouteId.unmatched)) return;
       res
         .writeStatus(reply.status)
         .writeHeader('Content-Type', 'application/json')
@@ -169,24 +170,28 @@ export function registerHttpRoutes(app: TemplatedApp, ctx: GatewayContext): void
       ctx.metrics.observe(RouteId.unmatched, outcomeOf('method_not_allowed'), 0);
     });
   }
-  app.any('/*', (res) =>
-    replyNow(res, ctx, RouteId.unmatched, performance.now(), errorReply('not_found')),
-  );
+  app.any('/*', (res, req) => {
+    if (refusedMalformedLength(res, req, ctx, RouteId.unmatched)) return;
+    replyNow(res, ctx, RouteId.unmatched, performance.now(), errorReply('not_found'));
+  });
 }
 
 /** Health, readiness, metrics and the dashboard page. */
 function registerOpsRoutes(app: TemplatedApp, ctx: GatewayContext): void {
-  app.get('/healthz', (res) => {
+  app.get('/healthz', (res, req) => {
+    if (refusedMalformedLength(res, req, ctx, RouteId.healthz)) return;
     res.writeHeader('Content-Type', 'application/json').end('{"status":"ok"}');
     ctx.metrics.observe(RouteId.healthz, 0, 0);
   });
-  app.get('/readyz', (res) => {
+  app.get('/readyz', (res, req) => {
+    if (refusedMalformedLength(res, req, ctx, RouteId.readyz)) return;
     if (!ctx.ready)
       return replyNow(res, ctx, RouteId.readyz, performance.now(), errorReply('not_ready'));
     res.writeHeader('Content-Type', 'application/json').end('{"status":"ready"}');
     ctx.metrics.observe(RouteId.readyz, 0, 0);
   });
-  app.get('/metrics', (res) => {
+  app.get('/metrics', (res, req) => {
+    if (refusedMalformedLength(res, req, ctx, RouteId.metrics)) return;
     if (!ctx.admit()) return replyNow(res, ctx, RouteId.metrics, performance.now(), GATEWAY_BUSY);
     const x = new HttpExchange(res, ctx, RouteId.metrics, performance.now(), '');
     ctx.link.clusterMetrics().then(
@@ -196,7 +201,8 @@ function registerOpsRoutes(app: TemplatedApp, ctx: GatewayContext): void {
     );
   });
   const page = dashboardHtml();
-  app.get('/', (res) => {
+  app.get('/', (res, req) => {
+    if (refusedMalformedLength(res, req, ctx, RouteId.dashboard)) return;
     res
       .writeHeader('Content-Type', 'text/html; charset=utf-8')
       .writeHeader('Cache-Control', 'no-store')

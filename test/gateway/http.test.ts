@@ -451,6 +451,28 @@ t.test(
       { reserved: 0 },
       'nothing was reserved',
     );
+    // Every route, whatever its method, and paths no route takes.
+    for (const [method, path] of [
+      ['GET', '/v1/skus/cl'],
+      ['POST', '/v1/skus/cl/close'],
+      ['GET', '/healthz'],
+      ['GET', '/readyz'],
+      ['GET', '/metrics'],
+      ['GET', '/'],
+      ['GET', '/nowhere'],
+      ['DELETE', '/v1/skus/cl'],
+    ]) {
+      const reply = await rawExchange(
+        s.port,
+        `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n`,
+      );
+      t.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n[^]*"malformed_request"/, `${method} ${path}`);
+    }
+    t.match(
+      (await request(`${s.url}/v1/skus/cl`, 'GET')).body,
+      { closed: false },
+      'the close with a malformed length did nothing',
+    );
   },
 );
 
