@@ -62,6 +62,11 @@ export interface ReservationCommandOptions {
   userId?: string;
 }
 
+export interface GetSkusOptions {
+  /** A SKU whose shard is down is null in the answer instead of failing the whole call. */
+  skipUnavailable?: boolean;
+}
+
 export interface ShardDownInfo {
   shard: number;
   error: Error;
@@ -178,9 +183,13 @@ export class Engine extends EventEmitter {
   /**
    * The live state of several SKUs (null for one that is not defined), in the order asked: one
    * call per shard, however many SKUs. Fails with `shard_unavailable` if a shard they live on
-   * is down.
+   * is down; with `skipUnavailable`, such SKUs are null instead (a feed or a dashboard showing
+   * what it can, rather than nothing while one shard restarts).
    */
-  async getSkus(skus: readonly string[]): Promise<(SkuSnapshot | null)[]> {
+  async getSkus(
+    skus: readonly string[],
+    options: GetSkusOptions = {},
+  ): Promise<(SkuSnapshot | null)[]> {
     this.assertOpen();
     const out = new Array<SkuSnapshot | null>(skus.length).fill(null);
     const perShard = new Map<number, { skus: string[]; at: number[] }>();
@@ -195,9 +204,12 @@ export class Engine extends EventEmitter {
     await Promise.all(
       [...perShard].map(async ([shard, group]) => {
         const client = this.shards[shard];
+        if (client.down && options.skipUnavailable === true) return;
         if (client.down) throw new EngineError('shard_unavailable');
         await client.drain();
-        const snaps = await client.control.getMany(group.skus);
+        const snaps = await nullIfDown(client.control.getMany(group.skus));
+        if (snaps === null && options.skipUnavailable === true) return;
+        if (snaps === null) throw new EngineError('shard_unavailable');
         for (let k = 0; k < snaps.length; k++) out[group.at[k]] = snaps[k];
       }),
     );

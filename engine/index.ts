@@ -11,6 +11,7 @@ export type {
   EngineStats,
   ShardDownInfo,
   ShardUpInfo,
+  GetSkusOptions,
   ReservationCommandOptions,
 } from './engine.js';
 export type { ShardStats } from './shard-messages.js';

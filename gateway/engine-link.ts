@@ -12,6 +12,7 @@ import type {
   ReserveResult,
   RestockResult,
   SkuDefinition,
+  GetSkusOptions,
   SkuSnapshot,
   SkuUpdate,
 } from '../engine/index.js';
@@ -72,7 +73,8 @@ export interface EngineCalls {
   returnOrder(id: string, owner?: string): Promise<ConfirmResult>;
   getSku(sku: string): Promise<SkuSnapshot | null>;
   /** Several SKUs in one call per shard (null for one not defined); does not track them. */
-  getSkus(skus: string[]): Promise<(SkuSnapshot | null)[]>;
+  /** See `Engine.getSkus`: `skipUnavailable` makes a SKU on a down shard null. */
+  getSkus(skus: string[], options?: GetSkusOptions): Promise<(SkuSnapshot | null)[]>;
   /** Defines the SKU if it is new, else applies `update` (see `putSku` in engine-service.ts). */
   putSku(
     def: SkuDefinition | null,

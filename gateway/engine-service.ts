@@ -14,6 +14,7 @@ import type {
   ReserveRequest,
   ReserveResult,
   SkuDefinition,
+  GetSkusOptions,
   SkuSnapshot,
   SkuUpdate,
 } from '../engine/index.js';
@@ -134,8 +135,8 @@ export class EngineService implements EngineLink {
     return snap;
   }
 
-  getSkus(skus: string[]): Promise<(SkuSnapshot | null)[]> {
-    return this.need().getSkus(skus);
+  getSkus(skus: string[], options?: GetSkusOptions): Promise<(SkuSnapshot | null)[]> {
+    return this.need().getSkus(skus, options);
   }
 
   /**
@@ -223,7 +224,7 @@ export class EngineService implements EngineLink {
       appends: s.appends ?? 0,
       appendsFailed: s.appendsFailed ?? 0,
     }));
-    const snaps = await engine.getSkus([...this.tracked]).catch(() => []);
+    const snaps = await engine.getSkus([...this.tracked], { skipUnavailable: true });
     for (const s of snaps) {
       if (!s) continue;
       gauges.skus.push({

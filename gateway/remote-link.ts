@@ -5,7 +5,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { CatalogMethod } from './catalog-link.js';
-import type { ReserveRequest } from '../engine/index.js';
+import type { GetSkusOptions, ReserveRequest } from '../engine/index.js';
 import { wanted } from './engine-link.js';
 import type {
   CallMethod,
@@ -186,8 +186,8 @@ export class RemoteLink implements EngineLink {
   returnOrder = (id: string, owner?: string) =>
     this.call<Awaited<ReturnType<EngineLink['returnOrder']>>>('returnOrder', [id, owner]);
   getSku = (sku: string) => this.call<Awaited<ReturnType<EngineLink['getSku']>>>('getSku', [sku]);
-  getSkus = (skus: string[]) =>
-    this.call<Awaited<ReturnType<EngineLink['getSkus']>>>('getSkus', [skus]);
+  getSkus = (skus: string[], options?: GetSkusOptions) =>
+    this.call<Awaited<ReturnType<EngineLink['getSkus']>>>('getSkus', [skus, options]);
   putSku: EngineLink['putSku'] = (def, sku, update, stock) =>
     this.call('putSku', [def, sku, update, stock]);
   restock: EngineLink['restock'] = (sku, qty) => this.call('restock', [sku, qty]);

@@ -15,13 +15,17 @@
  *   timer (N/s, only while subscribed) ─▶ getSkus(every followed SKU) ─▶ seq moved? ─▶ publish
  *
  * Each `seq` of a SKU reaches a socket once: a new subscriber's first snapshot is sent to it
- * only when the poll will not publish that same `seq` (or an older one) anyway.
+ * alone only when the poll has published that same `seq` already, and is published to every
+ * follower when the poll has not published the SKU yet.
  */
 import type { TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import type { SkuSnapshot } from '../engine/index.js';
 import type { EngineLink } from './engine-link.js';
 
 export const ALL_SKUS = '*';
+
+/** The feed shows the SKUs it can while a shard restarts, rather than none. */
+const SKIP_DOWN = { skipUnavailable: true } as const;
 
 export function stockMessage(s: SkuSnapshot): string {
   return JSON.stringify({
@@ -98,11 +102,16 @@ export class StockFeed {
       return;
     }
     this.counts.delete(sku);
-    if (sku !== ALL_SKUS) this.lastSeq.delete(sku);
+    // Forget the last seq of a SKU nobody follows any more (its subscribers through `*` still
+    // have it): a new follower then gets the SKU published afresh.
+    if (sku === ALL_SKUS) {
+      for (const one of this.lastSeq.keys()) if (!this.counts.has(one)) this.lastSeq.delete(one);
+    } else if (!this.counts.has(ALL_SKUS)) {
+      this.lastSeq.delete(sku);
+    }
     if (this.counts.size === 0 && this.stockTimer !== null) {
       clearInterval(this.stockTimer);
       this.stockTimer = null;
-      this.lastSeq.clear();
     }
   }
 
@@ -118,27 +127,37 @@ export class StockFeed {
   }
 
   /**
-   * The snapshots of `sku` (or of every tracked SKU for `*`), for a socket that has just
-   * subscribed and already followed `had`: null when `sku` is not defined. Only the messages
-   * the poll will not publish, of SKUs the socket did not follow already, are returned (see the
-   * file comment).
+   * Gives a socket that has just subscribed to `sku` (or `*`), and already followed `had`, the
+   * snapshots it lacks, each `seq` once (see the file comment): one the poll has already
+   * published goes to this socket only (`deliver`); one the poll has not published yet is
+   * published to its topics now, so that every follower (this socket among them) gets it
+   * once; one whose `seq` moved since the last publish is left to the next poll.
    */
-  async firstSnapshots(sku: string, had: ReadonlySet<string>): Promise<string[] | null> {
+  async sendFirstSnapshots(
+    sku: string,
+    had: ReadonlySet<string>,
+    deliver: (msg: string) => void,
+  ): Promise<void> {
     const skus = sku === ALL_SKUS ? await this.link.trackedSkus() : [sku];
-    const snaps = await this.link.getSkus(skus);
-    if (sku !== ALL_SKUS && snaps[0] === null) return null;
+    const snaps = await this.link.getSkus(skus, SKIP_DOWN);
     // With `*` the socket already has every tracked SKU (and so this one, if tracked).
     const tracked =
       sku !== ALL_SKUS && had.has(ALL_SKUS) ? new Set(await this.link.trackedSkus()) : null;
-    const out: string[] = [];
+    if (this.closed) return;
     for (const s of snaps) {
-      if (s === null || had.has(s.sku) || tracked?.has(s.sku)) continue;
+      if (s === null || had.has(s.sku) || tracked?.has(s.sku) || !this.follows(s.sku)) continue;
       const last = this.lastSeq.get(s.sku);
-      if (last !== undefined && last !== s.seq) continue; // the poll publishes it, or did
-      if (last === undefined && this.follows(s.sku)) this.lastSeq.set(s.sku, s.seq);
-      out.push(stockMessage(s));
+      if (last === undefined) this.publish(s);
+      else if (last === s.seq) deliver(stockMessage(s));
+      // else: the poll publishes it (seq moved), or did (this one is older).
     }
-    return out;
+  }
+
+  private publish(s: SkuSnapshot): void {
+    this.lastSeq.set(s.sku, s.seq);
+    const msg = stockMessage(s);
+    this.app.publish(`stock/${s.sku}`, msg);
+    this.app.publish(`stock/${ALL_SKUS}`, msg);
   }
 
   private follows(sku: string): boolean {
@@ -159,15 +178,11 @@ export class StockFeed {
     for (const sku of this.counts.keys()) if (sku !== ALL_SKUS) skus.add(sku);
     if (this.counts.has(ALL_SKUS)) for (const sku of await this.link.trackedSkus()) skus.add(sku);
     if (skus.size === 0) return;
-    const snaps = await this.link.getSkus([...skus]);
+    const snaps = await this.link.getSkus([...skus], SKIP_DOWN);
     if (this.closed) return;
     for (const s of snaps) {
       // seq only moves forward: never publish one a subscriber already has, or an older one.
-      if (s === null || s.seq <= (this.lastSeq.get(s.sku) ?? -1)) continue;
-      this.lastSeq.set(s.sku, s.seq);
-      const msg = stockMessage(s);
-      this.app.publish(`stock/${s.sku}`, msg);
-      this.app.publish(`stock/${ALL_SKUS}`, msg);
+      if (s !== null && s.seq > (this.lastSeq.get(s.sku) ?? -1)) this.publish(s);
     }
   }
 

@@ -45,6 +45,13 @@ export class WsSession {
   open = true;
   readonly topics = new Set<string>();
   stats = false;
+  /**
+   * The socket's subscribe and unsubscribe messages, answered one after the other in the order
+   * they came (a subscribe waits on the engine; an unsubscribe sent after it must not overtake
+   * it), and how many wait (bounded by `CONTROL_PENDING_MAX`).
+   */
+  control: Promise<void> = Promise.resolve();
+  controlPending = 0;
   /** A plain field, not a getter: uWS copies a socket's user data by its own properties. */
   readonly userId: string | null;
   /** The token's principal, rechecked on every purchase: a socket outlives its token. */
@@ -282,35 +289,61 @@ function startFollowing(msg: Incoming, sku: string): Set<string> | ErrorReply {
  * followed, so nobody can make the feed poll ids that mean nothing. Bounded per socket and, in
  * SKUs followed, per gateway thread (the feed's `skusMax`).
  */
-function onSubscribe(msg: Incoming, m: Record<string, unknown>): void {
+async function onSubscribe(msg: Incoming, m: Record<string, unknown>): Promise<void> {
   const sku = m.sku;
   if (sku !== ALL_SKUS && !isSkuId(sku)) return answer(msg, errorReply('invalid', 'sku'));
-  const exists =
-    sku === ALL_SKUS
-      ? Promise.resolve(true)
-      : msg.ctx.link.getSkus([sku]).then((r) => r[0] !== null);
-  exists
-    .then((yes) => {
-      if (!msg.s.open) return;
-      if (!yes) return answer(msg, errorReply('unknown_sku'));
-      const had = startFollowing(msg, sku);
-      if (!(had instanceof Set)) return answer(msg, had);
-      // The first snapshot goes to this socket only; later ones are published when seq moves.
-      return msg.feed.firstSnapshots(sku, had).then((snapshots) => {
-        answer(msg, null, `{"type":"subscribed","id":${msg.id},"sku":${JSON.stringify(sku)}}`);
-        for (const snapshot of snapshots ?? []) send(msg.ws, msg.s, snapshot);
-      });
-    })
-    .catch((err: unknown) => answer(msg, errorReply(codeOfError(err))));
+  try {
+    // A SKU on a shard that is down is refused (shard_unavailable), not taken for unknown.
+    if (sku !== ALL_SKUS && (await msg.ctx.link.getSkus([sku]))[0] === null) {
+      return answer(msg, errorReply('unknown_sku'));
+    }
+  } catch (err) {
+    return answer(msg, errorReply(codeOfError(err)));
+  }
+  if (!msg.s.open) return;
+  const had = startFollowing(msg, sku);
+  if (!(had instanceof Set)) return answer(msg, had);
+  answer(msg, null, `{"type":"subscribed","id":${msg.id},"sku":${JSON.stringify(sku)}}`);
+  // The subscription stands from here: if the first snapshots fail, the next poll publishes.
+  const deliver = (snapshot: string) => send(msg.ws, msg.s, snapshot);
+  await msg.feed
+    .sendFirstSnapshots(sku, had, deliver)
+    .catch((err: unknown) => msg.ctx.log.warn({ err }, 'stock feed: first snapshots'));
 }
 
 function onUnsubscribe(msg: Incoming, m: Record<string, unknown>): void {
   const sku = typeof m.sku === 'string' ? m.sku : '';
-  if (msg.s.topics.has(sku)) {
+  if (msg.s.open && msg.s.topics.has(sku)) {
     unfollow(msg.ws, msg.s, sku);
     msg.feed.removed(sku);
   }
   answer(msg, null);
+}
+
+/**
+ * A socket's subscribe and unsubscribe messages waiting their turn, at most: room for a client
+ * that subscribes to all it may follow at once, and then some.
+ */
+const CONTROL_PENDING_MAX = 2 * TOPICS_PER_SOCKET_MAX;
+
+const CONTROL_FULL = errorReplyWithMessage(
+  'overloaded',
+  `At most ${CONTROL_PENDING_MAX} subscribe and unsubscribe messages may wait on one socket; wait for their answers.`,
+);
+
+/**
+ * Runs a subscribe or unsubscribe after the socket's earlier ones, admitted like a request (it
+ * counts toward `gateway.inflightMax`, and a busy gateway refuses it with `overloaded`).
+ */
+function inTurn(msg: Incoming, run: () => void | Promise<void>): void {
+  const { s, ctx } = msg;
+  if (s.controlPending >= CONTROL_PENDING_MAX) return answer(msg, CONTROL_FULL);
+  if (!ctx.admit()) return answer(msg, errorReply('overloaded'));
+  s.controlPending++;
+  s.control = s.control.then(run).finally(() => {
+    s.controlPending--;
+    ctx.release();
+  });
 }
 
 function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: ArrayBuffer): void {
@@ -332,9 +365,9 @@ function onMessage(ws: Socket, ctx: GatewayContext, feed: StockFeed, message: Ar
   const msg: Incoming = { ws, s, ctx, feed, id, started };
   switch (m.type) {
     case 'subscribe':
-      return onSubscribe(msg, m);
+      return inTurn(msg, () => onSubscribe(msg, m));
     case 'unsubscribe':
-      return onUnsubscribe(msg, m);
+      return inTurn(msg, () => onUnsubscribe(msg, m));
     case 'subscribe_stats':
       if (!s.stats && ws.subscribe('stats')) {
         s.stats = true;

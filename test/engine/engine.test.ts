@@ -292,6 +292,12 @@ t.test('a crashed shard is detected and reported; other shards keep serving', as
     stats.shards.map((s) => s.up),
     [false, true],
   );
+  await t.rejects(engine.getSkus([dead, alive]), { code: 'shard_unavailable' });
+  t.match(
+    await engine.getSkus([dead, alive, 'nope'], { skipUnavailable: true }),
+    [null, { sku: alive, available: 9 }, null],
+    'skipUnavailable: what can be read, null for the SKU on the down shard',
+  );
 });
 
 t.test('a closed engine throws engine_closed', async (t) => {
