@@ -127,7 +127,7 @@ export const ERROR_CATALOGUE = {
     description:
       'A configuration value is unknown or out of range; the message names the key and range.',
   },
-  // The MySQL projection (persistence/mysql/): raised to its onError path and retried there.
+  // The MySQL projection (persistence/stores/): raised to its onError path and retried there.
   projection_unavailable: {
     retriable: true,
     http: 503,
@@ -151,9 +151,8 @@ export const ERROR_CATALOGUE = {
     description:
       'The MySQL server is too old for the schema: it needs a NO PAD binary collation (MariaDB 10.2+, MySQL 8.0+).',
   },
-  // Products and image moderation (gateway/catalog.ts). The image_* and moderation_* codes
-  // repeat moderation/errors.ts, the pool's own catalogue, for the ones the HTTP routes answer
-  // with; a test checks the two agree on status and retriable.
+  // Products and image moderation (cli/catalog-service.ts, moderation/). moderation/errors.ts
+  // lists which of these codes the moderation pool rejects with; their entries live only here.
   unknown_product: { retriable: false, http: 404, description: 'No product with this id exists.' },
   version_conflict: {
     retriable: false,

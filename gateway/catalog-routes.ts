@@ -1,9 +1,9 @@
 /**
  * The product and moderation routes, and the sale gate of `PUT /v1/skus/{sku}`. They run the
- * same gate as every route (`begin` in routes.ts: ready → auth → content type → length →
- * admission) and answer through an `HttpExchange` (onAborted, corked reply), from the calls of
- * `ctx.catalog` (gateway/catalog.ts) — on the main thread directly, on a gateway worker thread
- * forwarded to the main thread.
+ * same gate as every route (`begin` in gate.ts: length → ready → auth → content type → length
+ * → admission) and answer through an `HttpExchange` (onAborted, corked reply), from the calls
+ * of `ctx.catalog` (a CatalogLink, gateway/catalog-link.ts) — on the main thread directly, on a
+ * gateway worker thread forwarded to the main thread.
  *
  * Image uploads are raw bytes (`Content-Type: image/jpeg | image/png | image/webp`), bounded by
  * `moderation.maxBytes` rather than `gateway.bodyBytesMax`: by `Content-Length` before the body

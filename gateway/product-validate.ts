@@ -86,7 +86,7 @@ export interface SaleGateFields {
 
 /**
  * Takes `productId` and `moderationOverride` out of a `PUT /v1/skus/{sku}` body. They belong to
- * the sale gate (gateway/catalog.ts), not to the engine's SKU definition.
+ * the sale gate (cli/catalog-service.ts), not to the engine's SKU definition.
  */
 export function takeSaleGate(body: Record<string, unknown>): Checked<SaleGateFields> {
   const { productId, moderationOverride, ...rest } = body;

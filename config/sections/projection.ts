@@ -1,7 +1,7 @@
 import { field } from '../field.js';
 
 /**
- * The MySQL projection (persistence/mysql/): the journal's events folded into `skus` and
+ * The MySQL projection (persistence/stores/): the journal's events folded into `skus` and
  * `reservations` tables, batch by batch, off the purchase path. Off by default, so `npm start`
  * needs no MySQL.
  */
