@@ -155,12 +155,13 @@ t.test(
 /** Records the engine's getSkus calls (the feed's polls among them) from now on. */
 function recordGetSkus(engine: Engine): { calls: string[][]; stop: () => void } {
   const calls: string[][] = [];
-  const original = engine.getSkus;
-  engine.getSkus = function (skus, options) {
+  const original = engine.getSkus.bind(engine);
+  engine.getSkus = (skus, options) => {
     calls.push([...skus]);
-    return original.call(this, skus, options);
+    return original(skus, options);
   };
-  return { calls, stop: () => (engine.getSkus = original) };
+  // The own property goes; the prototype's method shows through again.
+  return { calls, stop: () => Reflect.deleteProperty(engine, 'getSkus') };
 }
 
 t.test(
@@ -220,10 +221,10 @@ t.test('a subscribe and the unsubscribe right behind it are answered in order', 
   const ws = await WsClient.open(s.port);
   t.teardown(() => ws.close());
   // A busy shard: the subscribe waits on it, the unsubscribe right behind must not overtake it.
-  const getSkus = s.engine.getSkus;
-  s.engine.getSkus = async function (skus, options) {
+  const getSkus = s.engine.getSkus.bind(s.engine);
+  s.engine.getSkus = async (skus, options) => {
     await new Promise((r) => setTimeout(r, 100));
-    return getSkus.call(this, skus, options);
+    return getSkus(skus, options);
   };
   ws.send({ type: 'subscribe', id: 1, sku: 'x' });
   ws.send({ type: 'unsubscribe', id: 2, sku: 'x' });
