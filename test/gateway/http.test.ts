@@ -479,7 +479,8 @@ t.test(
 t.test('pipelined purchases: no unit is held for an answer that was never sent', async (t) => {
   // uWS.js 20.30 closes a connection on which a request arrives while an earlier answer is
   // still pending (a purchase waits for the journal), dropping the answers of that write. The
-  // gateway must then decide none of the purchases nobody will hear about.
+  // purchases of one write are all still waiting for their batch when it closes: the gateway
+  // must drop them, so that no unit is held for a buyer nobody told.
   const s = await startServer({ journal: { kind: 'none' } });
   t.teardown(() => s.close());
   await request(`${s.url}/v1/skus/pipe`, 'PUT', { stock: 100 });
