@@ -104,6 +104,12 @@ export const ERROR_CATALOGUE = {
     description:
       'Another writer extended this shard’s journal first (a new owner of the partition, or an earlier send that landed late): nothing was confirmed, and the shard rebuilds from the journal. Retry with the same idempotency key.',
   },
+  journal_unreplicated: {
+    retriable: false,
+    http: 500,
+    description:
+      'The Kafka journal topic can lose an acknowledged purchase (fewer than 2 replicas, `min.insync.replicas` below 2, or unclean leader election on) and `kafka.requireReplication` is on.',
+  },
   journal_locked: {
     retriable: false,
     http: 500,

@@ -180,7 +180,8 @@ async function serve(args: ServeArgs): Promise<void> {
   const open = handleSignals(log);
   // The gateway listens at once (healthz answers, readyz says 503) while the engine starts and,
   // with a journal, recovers; the demo sale is defined before readiness.
-  const engineReady = createEngine({ config }).then(async (engine) => {
+  const onWarning = (warning: string) => log.warn(warning);
+  const engineReady = createEngine({ config, onWarning }).then(async (engine) => {
     open.engine = engine;
     if (args.demo) {
       const r = await engine.defineSku(DEMO_SKU);

@@ -27,6 +27,7 @@ export interface KafkaSettings {
   readonly appendTimeoutMs: number;
   readonly connectionTimeoutMs: number;
   readonly replicationFactor: number;
+  readonly requireReplication: boolean;
   readonly messageBytesMax: number;
   readonly fetchBytesMax: number;
 }

@@ -19,7 +19,13 @@ import type {
 } from '../actors/index.js';
 import type { ShardStats } from './shard-messages.js';
 import type { RecoveryStats } from './shard-host.js';
-import { JournalError, lockJournalDir, prepareJournalDir } from '../persistence/journal/index.js';
+import {
+  JournalError,
+  KafkaJournal,
+  lockJournalDir,
+  prepareJournalDir,
+  replicationRisks,
+} from '../persistence/journal/index.js';
 import type { JournalDirLock } from '../persistence/journal/index.js';
 import { loadConfig, withOverrides } from '../config/index.js';
 import type { ConfigInput, StockadeConfig } from '../config/index.js';
@@ -45,6 +51,11 @@ export interface EngineOptions {
   overrides?: ConfigInput;
   /** A manual clock for tests; the system clock by default. */
   clock?: ManualClock;
+  /**
+   * Told what the engine found unsafe and ran with anyway (e.g. a Kafka topic that can lose an
+   * acknowledged purchase); by default, a process warning (printed to stderr).
+   */
+  onWarning?: (warning: string) => void;
 }
 
 export interface EngineStats {
@@ -119,6 +130,12 @@ export class Engine extends EventEmitter {
         }),
     );
   }
+
+  /**
+   * What the engine found unsafe when it started and ran anyway (e.g. a Kafka topic that can
+   * lose an acknowledged purchase); each was also given to `onWarning`.
+   */
+  readonly warnings: string[] = [];
 
   /** How the last start went: per shard, events replayed and how long it took. */
   recovery: { shards: RecoveryStats[]; readyMs: number } | null = null;
@@ -466,6 +483,31 @@ async function openJournalDir(config: StockadeConfig): Promise<JournalDirLock> {
 }
 
 /**
+ * Opens the Kafka journal's topic once for the whole process (created if missing, with
+ * min(3, brokers) replicas) and checks that an acknowledged append survives a broker's loss.
+ * Returns the warning to give when it cannot; with `kafka.requireReplication` it refuses.
+ */
+async function checkKafkaTopic(config: StockadeConfig): Promise<string | null> {
+  const journal = new KafkaJournal(config.kafka, config.engine.shards);
+  try {
+    const r = await journal.replication();
+    const risks = replicationRisks(r);
+    if (risks.length === 0) return null;
+    const why =
+      `kafka topic ${r.topic} can lose an acknowledged purchase if a broker is lost: ` +
+      `${risks.join(', ')}; production needs replication factor ≥ 3, min.insync.replicas ≥ 2 ` +
+      'and unclean leader election off';
+    if (config.kafka.requireReplication) throw new EngineError('journal_unreplicated', why);
+    return why;
+  } catch (err) {
+    if (err instanceof JournalError) throw new EngineError(err.code, err.message, { cause: err });
+    throw err;
+  } finally {
+    await journal.close();
+  }
+}
+
+/**
  * Starts an engine: validates the configuration, starts the shard workers and waits until they
  * answer.
  *
@@ -480,12 +522,18 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const config = options.overrides ? withOverrides(base, options.overrides) : base;
   const clock: ClockSpec = options.clock ? options.clock.spec : { kind: 'system' };
   const dirLock = config.journal.kind === 'file' ? await openJournalDir(config) : null;
+  const warning = config.journal.kind === 'kafka' ? await checkKafkaTopic(config) : null;
   let engine: Engine;
   try {
     engine = new Engine(config, clock, dirLock);
   } catch (err) {
     await dirLock?.release();
     throw err;
+  }
+  if (warning !== null) {
+    engine.warnings.push(warning);
+    const warn = options.onWarning ?? ((w) => process.emitWarning(w, { code: 'STOCKADE_UNSAFE' }));
+    warn(warning);
   }
   try {
     await engine.ready();

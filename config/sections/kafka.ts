@@ -62,8 +62,18 @@ export const kafkaFields = [
     default: 0,
     env: 'STOCKADE_KAFKA_REPLICATION_FACTOR',
     doc:
-      'Replicas of each partition when Stockade creates the topic; 0 uses the brokers’ ' +
-      '`default.replication.factor`.',
+      'Replicas of each partition when Stockade creates the topic; 0: min(3, brokers). A topic ' +
+      'created with 3 or more replicas gets `min.insync.replicas` 2.',
+  }),
+  field({
+    key: 'kafka.requireReplication',
+    kind: 'bool',
+    default: false,
+    env: 'STOCKADE_KAFKA_REQUIRE_REPLICATION',
+    doc:
+      'Refuse to start (`journal_unreplicated`) on a topic that can lose an acknowledged ' +
+      'purchase (fewer than 2 replicas, `min.insync.replicas` below 2, or unclean leader ' +
+      'election on) instead of warning.',
   }),
   field({
     key: 'kafka.messageBytesMax',

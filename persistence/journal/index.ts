@@ -11,8 +11,8 @@ export { FrameCheck, prepareJournalDir, lockJournalDir } from './journal-dir.js'
 export type { JournalDirLock } from './journal-dir.js';
 export { crc32c } from './crc32c.js';
 export { openJournal } from './open-journal.js';
-export { KafkaJournal } from './kafka-journal.js';
-export type { KafkaJournalOptions, JournalPayload } from './kafka-journal.js';
+export { KafkaJournal, replicationRisks } from './kafka-journal.js';
+export type { KafkaJournalOptions, JournalPayload, TopicReplication } from './kafka-journal.js';
 export { loadKafkajs, kafkajsPatched } from './kafkajs-loader.js';
 export { splitBySku } from './split-by-sku.js';
 export { fileJournalSource, kafkaJournalSource } from './journal-source.js';

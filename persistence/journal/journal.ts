@@ -43,7 +43,8 @@ export type JournalErrorCode =
   | 'journal_corrupt'
   | 'journal_mismatch'
   | 'journal_locked'
-  | 'journal_fenced';
+  | 'journal_fenced'
+  | 'journal_unreplicated';
 
 /**
  * An error thrown by a `read` visitor (e.g. a payload that does not decode), carried out of the

@@ -32,6 +32,34 @@ export interface KafkaJournalOptions {
   createTopic?: boolean;
 }
 
+/** How a topic keeps acknowledged appends (see `KafkaJournal.replication`, `replicationRisks`). */
+export interface TopicReplication {
+  topic: string;
+  brokers: number;
+  /** The fewest replicas any partition has. */
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  uncleanLeaderElection: boolean;
+}
+
+/**
+ * Why a topic can lose an acknowledged append, one reason per entry (none: it cannot, short
+ * of losing more brokers than it has replicas to spare). A Kafka ack comes from the leader's
+ * page cache; only replication makes it survive that broker. An ack waits for
+ * `min.insync.replicas` copies, so below 2 a single broker's loss can take it; unclean leader
+ * election lets a replica that missed it become leader.
+ */
+export function replicationRisks(r: TopicReplication): string[] {
+  const risks: string[] = [];
+  if (r.replicationFactor < 2) {
+    const one = r.brokers < 2 ? ` (the cluster has ${r.brokers} broker)` : '';
+    risks.push(`replication factor ${r.replicationFactor}${one}`);
+  }
+  if (r.minInsyncReplicas < 2) risks.push(`min.insync.replicas ${r.minInsyncReplicas}`);
+  if (r.uncleanLeaderElection) risks.push('unclean.leader.election.enable=true');
+  return risks;
+}
+
 /** Upper bounds of what a record and a record batch add to the keys and values (varints, CRC). */
 const RECORD_OVERHEAD_BYTES = 64;
 const BATCH_OVERHEAD_BYTES = 128;
@@ -520,6 +548,10 @@ export class KafkaJournal implements Journal {
 
   private async createJournalTopic(): Promise<void> {
     const admin = await this.adminClient();
+    const brokers = (await admin.describeCluster()).brokers.length;
+    const replicationFactor = this.settings.replicationFactor || Math.min(3, brokers);
+    // With 3 replicas an acknowledged write is on 2 of them, and one broker may be down.
+    const minInsync = replicationFactor >= 3 ? [{ name: 'min.insync.replicas', value: '2' }] : [];
     await admin.createTopics({
       waitForLeaders: true,
       timeout: this.settings.appendTimeoutMs,
@@ -527,7 +559,7 @@ export class KafkaJournal implements Journal {
         {
           topic: this.settings.topic,
           numPartitions: this.shards,
-          replicationFactor: this.settings.replicationFactor || -1, // -1: the broker's default
+          replicationFactor,
           // A journal is never expired or compacted: recovery replays each partition from 0,
           // and compaction would keep only the last message of each SKU.
           configEntries: [
@@ -535,6 +567,7 @@ export class KafkaJournal implements Journal {
             { name: 'retention.ms', value: '-1' },
             { name: 'retention.bytes', value: '-1' },
             { name: 'max.message.bytes', value: String(this.settings.messageBytesMax) },
+            ...minInsync,
           ],
         },
       ],
@@ -569,6 +602,44 @@ export class KafkaJournal implements Journal {
     }
     const topicMax = Number(value('max.message.bytes'));
     if (topicMax > 0) this.messageBytesMax = Math.min(this.settings.messageBytesMax, topicMax);
+  }
+
+  /**
+   * How the topic keeps an acknowledged append: its replicas, `min.insync.replicas` and unclean
+   * leader election, and the brokers there are (creates the topic first if it is missing).
+   */
+  async replication(): Promise<TopicReplication> {
+    const work = async (): Promise<TopicReplication> => {
+      await this.ready();
+      const admin = await this.adminClient();
+      const brokers = (await admin.describeCluster()).brokers.length;
+      const parts = await this.partitions();
+      const replicationFactor = Math.min(...parts.map((p) => p.replicas.length));
+      const names = ['min.insync.replicas', 'unclean.leader.election.enable'];
+      const res = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          {
+            type: this.lib.ConfigResourceTypes.TOPIC,
+            name: this.settings.topic,
+            configNames: names,
+          },
+        ],
+      });
+      const value = (name: string) =>
+        res.resources[0]?.configEntries.find((e) => e.configName === name)?.configValue ?? '';
+      return {
+        topic: this.settings.topic,
+        brokers,
+        replicationFactor,
+        minInsyncReplicas: Number(value('min.insync.replicas')) || 1,
+        uncleanLeaderElection: value('unclean.leader.election.enable') === 'true',
+      };
+    };
+    const checked = work().catch((err: unknown) => {
+      throw this.unavailable('reading the topic replication', err);
+    });
+    return this.withTimeout(checked, 'reading the topic replication');
   }
 
   private async adminClient(): Promise<Admin> {

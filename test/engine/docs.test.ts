@@ -39,6 +39,7 @@ t.test('every fault class is one StockadeError shape, from the one catalogue', a
         'journal_mismatch',
         'journal_locked',
         'journal_fenced',
+        'journal_unreplicated',
       ] as const
     ).map((code) => new JournalError(code, 'm')),
     ...(

@@ -19,6 +19,7 @@ import { kafkaRecoveryTests } from './kafka-recovery.js';
 import { kafkaEngineTests } from './kafka-engine.js';
 import { kafkaTailTests } from './kafka-tail.js';
 import { kafkaFencingTests } from './kafka-fencing.js';
+import { kafkaReplicationTests } from './kafka-replication.js';
 
 const probe = kafkaTestSettings('probe');
 if (await requireKafka(t, probe)) {
@@ -31,6 +32,7 @@ if (await requireKafka(t, probe)) {
   kafkaRecoveryTests();
   kafkaEngineTests();
   kafkaFencingTests();
+  kafkaReplicationTests();
   outageTest();
 }
 
