@@ -17,3 +17,13 @@ export function servedShardThreads(
   const inline = config.gateway.threads === 1 && cpus <= 2;
   return withOverrides(config, { engine: { shardThreads: inline ? 'inline' : 'workers' } });
 }
+
+/**
+ * What serve runs with: shard threads as the machine suits, and on the Kafka journal, always a
+ * member of the topic's cluster (a lone member owns every partition).
+ */
+export function servedConfig(config: StockadeConfig): StockadeConfig {
+  const served = servedShardThreads(config);
+  if (served.journal.kind !== 'kafka') return served;
+  return withOverrides(served, { cluster: { enabled: true } });
+}

@@ -9,7 +9,7 @@ import { migrateCommand, projectCommand, tail } from './index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, createEngine, isErrorCode, loadConfig } from '../engine/index.js';
 import { numberOrRaw as num, parseFlags } from './command.js';
-import { servedShardThreads } from './shard-threads.js';
+import { servedConfig } from './shard-threads.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
 import { createLogger, createVerifier, startGateway } from '../gateway/index.js';
 import type { Gateway, Logger } from '../gateway/index.js';
@@ -40,7 +40,15 @@ Options for serve (each also settable by its STOCKADE_* variable or a --config f
   --journal KIND    Journal backend: file (default), kafka or none (STOCKADE_JOURNAL)
   --data-dir DIR    Directory of the file journal (STOCKADE_DATA_DIR; default ./data)
   --kafka-brokers B Comma-separated Kafka brokers (STOCKADE_KAFKA_BROKERS)
-  --kafka-topic T   Kafka journal topic, one partition per shard (STOCKADE_KAFKA_TOPIC)
+  --kafka-topic T   Kafka journal topic, one partition per shard (STOCKADE_KAFKA_TOPIC).
+                    On the Kafka journal every serve of the topic is a member of one cluster:
+                    each partition served by one member, the others forward to it
+  --node-id ID      This member's name (STOCKADE_NODE_ID; default <hostname>-<pid>)
+  --advertise URL   How the other members reach this one, http://host:port (STOCKADE_ADVERTISE;
+                    default: its own listener on 127.0.0.1, for members on one machine)
+  --cluster-listen H:P  Where it listens for the other members (STOCKADE_CLUSTER_LISTEN; default
+                    127.0.0.1:0, or the advertised port on all interfaces). Beyond loopback,
+                    STOCKADE_CLUSTER_SECRET must be set, the same on every member
   --auth MODE       jwt (default) or none (STOCKADE_AUTH). none: anyone may buy as any user and
                     call the admin API; for development and benchmarks only
   --jwt-secret S    HS256 secret, at least 32 bytes (STOCKADE_JWT_SECRET)
@@ -116,6 +124,9 @@ const SERVE_FLAGS = {
     demo: { type: 'boolean', default: false },
     products: { type: 'boolean' },
     moderation: { type: 'boolean' },
+    'node-id': { type: 'string' },
+    advertise: { type: 'string' },
+    'cluster-listen': { type: 'string' },
   },
   positionals: true,
 } as const;
@@ -153,6 +164,11 @@ function parseServe(argv: string[]): ServeArgs | 'help' {
     audit: values.audit ? { enabled: true } : {},
     projection: values.project ? { mysql: true } : {},
     gateway,
+    cluster: {
+      nodeId: values['node-id'],
+      advertise: values.advertise,
+      listen: values['cluster-listen'],
+    },
   } as ConfigInput;
   return { overrides, file: flags.configFile, demo: values.demo };
 }
@@ -170,7 +186,7 @@ function warnAuthNone(config: StockadeConfig, log: Logger): void {
 }
 
 async function serve(args: ServeArgs): Promise<void> {
-  const config = servedShardThreads(loadConfig({ file: args.file, overrides: args.overrides }));
+  const config = servedConfig(loadConfig({ file: args.file, overrides: args.overrides }));
   const log = createLogger(config.log.level);
   // A bad auth setup stops the start before anything opens (or creates the data directory).
   createVerifier(config.gateway);

@@ -1,5 +1,6 @@
 import type { FieldSpec } from './field.js';
 import { auditFields } from './sections/audit.js';
+import { clusterFields } from './sections/cluster.js';
 import { engineFields } from './sections/engine.js';
 import { gatewayFields } from './sections/gateway.js';
 import { journalFields } from './sections/journal.js';
@@ -15,6 +16,7 @@ export const configFields: readonly FieldSpec[] = [
   ...engineFields,
   ...journalFields,
   ...kafkaFields,
+  ...clusterFields,
   ...logFields,
   ...moderationFields,
   ...gatewayFields,

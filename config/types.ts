@@ -32,6 +32,17 @@ export interface KafkaSettings {
   readonly fetchBytesMax: number;
 }
 
+export interface ClusterSettings {
+  readonly enabled: boolean;
+  readonly nodeId: string;
+  readonly listen: string;
+  readonly advertise: string;
+  readonly secret: string;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly forwardTimeoutMs: number;
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface LogSettings {
@@ -112,6 +123,7 @@ export interface StockadeConfig {
   readonly engine: EngineSettings;
   readonly journal: JournalSettings;
   readonly kafka: KafkaSettings;
+  readonly cluster: ClusterSettings;
   readonly log: LogSettings;
   readonly moderation: ModerationSettings;
   readonly gateway: GatewaySettings;

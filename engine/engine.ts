@@ -42,7 +42,13 @@ import type {
   RestockResult,
 } from './results.js';
 import { shardOf } from './router.js';
-import { ShardClient, Waiter } from './shard-client.js';
+import { ShardClient } from './shard-client.js';
+import type { ShardClientHooks } from './shard-client.js';
+import { Waiter } from './pending-batch.js';
+import type { ShardPort } from './shard-port.js';
+import { Cluster, NoOwner } from './cluster.js';
+import { RemoteShard } from './remote-shard.js';
+import type { ClusterFigures, ClusterView } from './cluster.js';
 
 export interface EngineOptions {
   /** A configuration from `loadConfig()`; without it, one is loaded (defaults, file, env). */
@@ -64,6 +70,12 @@ export interface EngineStats {
     queueDepth: number;
     batchesSent: number;
     restarts: number;
+    /**
+     * Who runs the shard: this engine, another member of the cluster (`ownerNodeId`), or
+     * nobody while it moves between members. Always `local` outside a cluster.
+     */
+    owner: 'local' | 'remote' | 'none';
+    ownerNodeId?: string;
   })[];
   subscribers: number;
 }
@@ -99,7 +111,9 @@ export interface ShardUpInfo {
  */
 export class Engine extends EventEmitter {
   readonly config: StockadeConfig;
-  private readonly shards: ShardClient[];
+  private readonly shards: ShardPort[];
+  /** The cluster this engine is a member of (`cluster.enabled`, Kafka journal), or null. */
+  private readonly cluster: Cluster | null;
   private readonly subscriptions = new Set<EventSubscription>();
   private readonly skuShards = new Map<string, number>();
   private closed = false;
@@ -118,17 +132,48 @@ export class Engine extends EventEmitter {
       holdTtlMsDefault: e.holdTtlMsDefault,
       timerTickMs: e.timerTickMs,
     };
-    this.shards = Array.from(
-      { length: e.shards },
-      (_, i) =>
-        new ShardClient(i, shardOptions, clock, config, {
-          onEvents: (events) => this.publish(events),
-          onDown: (shard, error, restarting) =>
-            this.emit('shard_down', { shard, error, restarting } satisfies ShardDownInfo),
-          onUp: (shard, recovery, restarts) =>
-            this.emit('shard_up', { shard, recovery, restarts } satisfies ShardUpInfo),
-        }),
-    );
+    const hooks: ShardClientHooks = {
+      onEvents: (events) => this.publish(events),
+      onDown: (shard, error, restarting) =>
+        this.emit('shard_down', { shard, error, restarting } satisfies ShardDownInfo),
+      onUp: (shard, recovery, restarts) =>
+        this.emit('shard_up', { shard, recovery, restarts } satisfies ShardUpInfo),
+    };
+    if (!config.cluster.enabled) {
+      this.cluster = null;
+      this.shards = Array.from(
+        { length: e.shards },
+        (_, i) => new ShardClient(i, shardOptions, clock, config, hooks),
+      );
+      return;
+    }
+    // In a cluster, shards start where this member owns them, once it knows (ready()).
+    this.shards = Array.from({ length: e.shards }, (_, i) => new NoOwner(i));
+    const shards = this.shards;
+    this.cluster = new Cluster(config, {
+      shardCount: e.shards,
+      port: (i) => shards[i],
+      install: (i, port) => {
+        port.forwarding = this.subscriptions.size > 0;
+        shards[i] = port;
+      },
+      startLocal: (i) => {
+        const c = new ShardClient(i, shardOptions, clock, config, hooks, this.cluster!.lease);
+        c.forwarding = this.subscriptions.size > 0;
+        return c;
+      },
+    });
+    this.cluster.onError = (err) => this.emit('cluster_error', err);
+  }
+
+  /** The cluster as this member sees it (null outside a cluster). */
+  clusterView(): ClusterView | null {
+    return this.cluster?.view() ?? null;
+  }
+
+  /** Ownership, forwarding and rebalance counters (null outside a cluster). */
+  clusterFigures(): ClusterFigures | null {
+    return this.cluster?.figures() ?? null;
   }
 
   /**
@@ -143,7 +188,9 @@ export class Engine extends EventEmitter {
   /** Resolves once every shard has replayed its journal and takes commands. */
   async ready(): Promise<void> {
     const started = performance.now();
-    const shards = await Promise.all(this.shards.map((s) => s.ready()));
+    if (this.cluster !== null) await this.cluster.start();
+    const local = this.shards.filter((s): s is ShardClient => s instanceof ShardClient);
+    const shards = await Promise.all(local.map((s) => s.ready()));
     this.recovery = { shards, readyMs: performance.now() - started };
   }
 
@@ -160,7 +207,7 @@ export class Engine extends EventEmitter {
     if (this.closed) throw new EngineError('engine_closed');
   }
 
-  private clientFor(sku: string): ShardClient {
+  private clientFor(sku: string): ShardPort {
     return this.shards[shardOf(sku, this.shards.length)];
   }
 
@@ -348,7 +395,16 @@ export class Engine extends EventEmitter {
     const shards = await Promise.all(
       this.shards.map(async (s) => {
         const up = !s.down && !this.closed;
-        const base = { up, queueDepth: s.depth, batchesSent: s.batchesSent, restarts: s.restarts };
+        const base = {
+          up,
+          queueDepth: s.depth,
+          batchesSent: s.batchesSent,
+          restarts: s.restarts,
+          owner: s.kind,
+          ...(s instanceof RemoteShard ? { ownerNodeId: s.ownerNodeId } : {}),
+        };
+        // Another member's shard: its owner has its figures.
+        if (s.kind !== 'local') return { ...emptyStats(s.index), ...base };
         // A closed engine's shards answer nothing: their counters here are all there is.
         if (!up) return { ...emptyStats(s.index), ...base };
         // A shard that dies before it answers is reported down, not as a failed call.
@@ -393,7 +449,7 @@ export class Engine extends EventEmitter {
    */
   async tick(): Promise<number> {
     const counts: number[] = await Promise.all(
-      this.shards.filter((s) => !s.down).map((s) => s.control.tick()),
+      this.shards.filter((s) => s.kind === 'local' && !s.down).map((s) => s.control.tick()),
     );
     let total = 0;
     for (const n of counts) total += n;
@@ -412,7 +468,8 @@ export class Engine extends EventEmitter {
     if (this.closing) return this.closing;
     this.closed = true;
     this.closing = (async () => {
-      await Promise.all(this.shards.map((s) => s.close()));
+      if (this.cluster !== null) await this.cluster.stop();
+      else await Promise.all(this.shards.map((s) => s.close()));
       for (const sub of this.subscriptions) sub.end();
       await this.dirLock?.release();
     })();
@@ -421,7 +478,9 @@ export class Engine extends EventEmitter {
 
   /** Test hook: kills one shard worker the way a crash would. */
   async crashShardForTest(shard: number): Promise<void> {
-    await this.shards[shard].crashForTest();
+    const s = this.shards[shard];
+    if (!(s instanceof ShardClient)) throw new Error(`shard ${shard} does not run here`);
+    await s.crashForTest();
   }
 }
 

@@ -21,6 +21,7 @@ export type { ErrorCode, CodeInfo } from './errors.js';
 export { isRejection, parseReservationId, reservationId, ReservedResult } from './results.js';
 export type * from './results.js';
 export { EventSubscription } from './event-subscription.js';
+export type { ClusterView, ClusterFigures } from './cluster.js';
 export { shardOf } from './router.js';
 export {
   ManualClock,

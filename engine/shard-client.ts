@@ -5,8 +5,6 @@ import {
   BatchWriter,
   Op,
   RESULT_STRIDE,
-  Status,
-  STATUS_NAMES,
   comlinkEndpoint,
   settledWithin,
   spawnWorker,
@@ -21,70 +19,12 @@ import type {
   WorkerToMain,
 } from './shard-messages.js';
 import { InlineShard } from './inline-shard.js';
-import {
-  ReservedResult,
-  rejection,
-  rejectionOf,
-  reservationId,
-  stateNameOrNull,
-} from './results.js';
+import { rejection } from './results.js';
+import type { Rejection } from './results.js';
+import { PendingBatch } from './pending-batch.js';
+import type { Waiter } from './pending-batch.js';
+import type { ShardPort } from './shard-port.js';
 import { EngineError, isErrorCode } from './errors.js';
-
-/** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
-export class Waiter {
-  readonly results: unknown[];
-  remaining: number;
-  constructor(
-    size: number,
-    private readonly done: (results: unknown[]) => void,
-  ) {
-    this.results = new Array<unknown>(size);
-    this.remaining = size;
-  }
-  settle(index: number, result: unknown): void {
-    this.results[index] = result;
-    if (--this.remaining === 0) this.done(this.results);
-  }
-}
-
-/**
- * What the main side keeps per request of a batch until the results come back, to build the
- * result objects. Column arrays that grow once and are reused batch after batch.
- */
-class PendingBatch {
-  n = 0;
-  nums = new Float64Array(1024); // qty for reserve and restock, reservation number for commands
-  slots = new Int32Array(1024);
-  skus: string[] = [];
-  waiters: Waiter[] = [];
-
-  add(sku: string, num: number, waiter: Waiter, slot: number): void {
-    const i = this.n++;
-    if (i === this.nums.length) this.grow();
-    this.nums[i] = num;
-    this.slots[i] = slot;
-    this.skus[i] = sku;
-    this.waiters[i] = waiter;
-  }
-
-  private grow(): void {
-    const nums = new Float64Array(this.nums.length * 2);
-    nums.set(this.nums);
-    const slots = new Int32Array(this.slots.length * 2);
-    slots.set(this.slots);
-    this.nums = nums;
-    this.slots = slots;
-  }
-
-  /** Forgets the references (so waiters can be collected) and makes the batch reusable. */
-  clear(): void {
-    this.skus.fill('', 0, this.n);
-    this.waiters.fill(NO_WAITER, 0, this.n);
-    this.n = 0;
-  }
-}
-
-const NO_WAITER = new Waiter(1, () => {});
 
 /** The control plane as the engine calls it: each call settles, even if the shard dies first. */
 export type ShardControlCalls = {
@@ -167,6 +107,22 @@ class SettlingCalls {
 
 function noop(): void {}
 
+/** A batch another member forwarded: its results go back to it as they are. */
+class ForwardedBatch {
+  constructor(
+    readonly n: number,
+    private readonly done: (r: Float64Array | Rejection) => void,
+  ) {}
+
+  settle(out: Float64Array): void {
+    this.done(out.slice(0, this.n * RESULT_STRIDE));
+  }
+
+  fail(r: Rejection): void {
+    this.done(r);
+  }
+}
+
 /** Spare buffers kept per shard: enough for the batches that are usually in flight. */
 const POOL_MAX = 16;
 
@@ -203,14 +159,15 @@ interface Incarnation {
   dead: boolean;
 }
 
-export class ShardClient {
+export class ShardClient implements ShardPort {
+  readonly kind = 'local' as const;
   /** Whether durable events are forwarded (subscribers exist); a restarted shard is told too. */
   forwarding = false;
   private current: Incarnation;
   private readonly writer: BatchWriter;
   private readonly batchSizeMax: number;
   private pending = new PendingBatch();
-  private readonly inFlight = new Map<number, PendingBatch>();
+  private readonly inFlight = new Map<number, PendingBatch | ForwardedBatch>();
   private readonly sparePending: PendingBatch[] = [];
   private readonly spareRequests: ArrayBuffer[] = [];
   private readonly spareResults: ArrayBuffer[] = [];
@@ -218,7 +175,14 @@ export class ShardClient {
   private flushScheduled = false;
   /** Requests accepted and not yet answered (queued here or in the worker). */
   depth = 0;
-  down = false;
+  /** The worker died and a new one has not recovered yet. */
+  private dead = false;
+  /**
+   * In a cluster, whether this member may serve its partitions now (its lease: see
+   * kafka-membership.ts); checked on every request, so a process that was paused answers
+   * nothing from its state until it has rejoined.
+   */
+  private readonly lease: (() => boolean) | null;
   closing = false;
   batchesSent = 0;
   restarts = 0;
@@ -230,10 +194,16 @@ export class ShardClient {
     private readonly clock: ClockSpec,
     private readonly config: StockadeConfig,
     private readonly hooks: ShardClientHooks,
+    lease: (() => boolean) | null = null,
   ) {
+    this.lease = lease;
     this.writer = new BatchWriter();
     this.batchSizeMax = config.engine.batchSizeMax;
     this.current = this.start(null);
+  }
+
+  get down(): boolean {
+    return this.dead || (this.lease !== null && !this.lease());
   }
 
   /** Its control calls, to the shard's current incarnation. */
@@ -369,10 +339,14 @@ export class ShardClient {
     const id = this.nextBatchId++;
     this.inFlight.set(id, this.pending);
     this.pending = this.sparePending.pop() ?? new PendingBatch();
-    if (this.down) {
+    if (this.dead) {
       this.failBatch(id);
       return;
     }
+    this.post(id, buffer, bytes, count);
+  }
+
+  private post(id: number, buffer: ArrayBuffer, bytes: number, count: number): void {
     const resultBytes = count * RESULT_STRIDE * 8;
     let results = this.spareResults.pop();
     if (!results || results.byteLength < resultBytes) {
@@ -383,6 +357,31 @@ export class ShardClient {
     this.batchesSent++;
   }
 
+  /**
+   * Applies a batch another member of the cluster encoded for this shard (it forwards the
+   * requests of its own callers for a shard this member owns), after whatever is queued here.
+   * Resolves with the shard's binary results, which go back as they are, or with the refusal
+   * of the whole batch (the shard is down, or its queue cannot take `count` more).
+   */
+  submitForwarded(bytes: Uint8Array, count: number): Promise<Float64Array | Rejection> {
+    if (this.down) return Promise.resolve(rejection('shard_unavailable'));
+    if (this.depth + count > this.config.engine.shardQueueMax) {
+      return Promise.resolve(rejection('overloaded'));
+    }
+    this.flush();
+    return new Promise((resolve) => {
+      const id = this.nextBatchId++;
+      this.inFlight.set(id, new ForwardedBatch(count, resolve));
+      this.depth += count;
+      let buffer = this.spareRequests.pop();
+      if (!buffer || buffer.byteLength < bytes.length) {
+        buffer = new ArrayBuffer(Math.max(64 * 1024, bytes.length));
+      }
+      new Uint8Array(buffer).set(bytes);
+      this.post(id, buffer, bytes.length, count);
+    });
+  }
+
   private onMessage(msg: WorkerToMain): void {
     if (msg.kind === 'events') {
       this.hooks.onEvents(msg.events);
@@ -391,19 +390,20 @@ export class ShardClient {
     const p = this.inFlight.get(msg.id);
     if (!p) return;
     this.inFlight.delete(msg.id);
-    const out = new Float64Array(msg.results);
-    const n = p.n;
-    this.depth -= n;
-    const { nums, slots, skus, waiters } = p;
-    for (let i = 0, o = 0; i < n; i++, o += RESULT_STRIDE) {
-      waiters[i].settle(slots[i], decode(skus[i], nums[i], out[o], out[o + 1], out[o + 2]));
-    }
+    this.depth -= p.n;
+    p.settle(new Float64Array(msg.results));
     this.recycle(p, msg.buffer, msg.results);
   }
 
-  private recycle(p: PendingBatch, request: ArrayBuffer, results: ArrayBuffer): void {
-    p.clear();
-    if (this.sparePending.length < POOL_MAX) this.sparePending.push(p);
+  private recycle(
+    p: PendingBatch | ForwardedBatch,
+    request: ArrayBuffer,
+    results: ArrayBuffer,
+  ): void {
+    if (p instanceof PendingBatch) {
+      p.clear();
+      if (this.sparePending.length < POOL_MAX) this.sparePending.push(p);
+    }
     if (this.spareRequests.length < POOL_MAX) this.spareRequests.push(request);
     if (this.spareResults.length < POOL_MAX) this.spareResults.push(results);
   }
@@ -413,9 +413,7 @@ export class ShardClient {
     if (!p) return;
     this.inFlight.delete(id);
     this.depth -= p.n;
-    const r = rejection('shard_unavailable');
-    for (let i = 0; i < p.n; i++) p.waiters[i].settle(p.slots[i], r);
-    p.clear();
+    p.fail(rejection('shard_unavailable'));
   }
 
   /**
@@ -427,8 +425,8 @@ export class ShardClient {
     if (incarnation !== this.current || incarnation.dead) return;
     incarnation.dead = true;
     incarnation.failNow(error);
-    const wasUp = !this.down;
-    this.down = true;
+    const wasUp = !this.dead;
+    this.dead = true;
     this.flush();
     for (const id of [...this.inFlight.keys()]) this.failBatch(id);
     if (!wasUp) return; // a restart attempt died: its ready() rejects and the loop retries
@@ -452,7 +450,7 @@ export class ShardClient {
         })
         .then(
           (recovery) => {
-            this.down = false;
+            this.dead = false;
             this.hooks.onUp(this.index, recovery, this.restarts);
           },
           () => {
@@ -467,7 +465,7 @@ export class ShardClient {
   /** Waits until every batch sent so far has been answered. */
   async drain(): Promise<void> {
     this.flush();
-    while (this.inFlight.size > 0 && !this.down) {
+    while (this.inFlight.size > 0 && !this.dead) {
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -485,7 +483,7 @@ export class ShardClient {
     await this.drain();
     this.closing = true;
     // The worker may already be gone, or stuck: it is terminated below either way.
-    if (!this.down) await settledWithin(this.control.shutdown(), shutdownBoundMs(this.config));
+    if (!this.dead) await settledWithin(this.control.shutdown(), shutdownBoundMs(this.config));
     this.current.remote[Comlink.releaseProxy]();
     await this.current.worker.terminate();
   }
@@ -493,28 +491,5 @@ export class ShardClient {
   /** For tests of crash handling: kills the worker as a crash would. */
   async crashForTest(): Promise<void> {
     await this.current.worker.terminate();
-  }
-}
-
-function decode(sku: string, num: number, word: number, value: number, expiresAt: number): unknown {
-  const status = word & 0xff;
-  const aux = word >>> 8;
-  switch (status) {
-    case Status.reserved:
-      return new ReservedResult(sku, value, num, expiresAt, aux === 1);
-    case Status.confirmed:
-    case Status.cancelled:
-    case Status.returned:
-      return {
-        status: STATUS_NAMES[status],
-        reservationId: reservationId(sku, num),
-        state: stateNameOrNull(aux),
-      };
-    case Status.restocked:
-      return { status: 'restocked', sku, available: value };
-    case Status.sale_closed:
-      return { status: 'sale_closed', sku };
-    default:
-      return rejectionOf(status, aux);
   }
 }

@@ -12,6 +12,7 @@ import type {
   ReserveResult,
   RestockResult,
   SkuDefinition,
+  ClusterView,
   GetSkusOptions,
   SkuSnapshot,
   SkuUpdate,
@@ -90,6 +91,8 @@ export interface EngineCalls {
   clusterMetrics(): Promise<{ metrics: MetricsSnapshot; gauges: EngineGauges }>;
   /** The dashboard's figures over the last second, across every gateway thread. */
   clusterStats(): Promise<IntervalStats>;
+  /** The cluster of Kafka members as this one sees it, or null outside a cluster. */
+  clusterView(): Promise<ClusterView | null>;
 }
 
 export interface EngineLink extends EngineCalls {
@@ -112,6 +115,7 @@ export const CALL_METHODS = [
   'trackedSkus',
   'clusterMetrics',
   'clusterStats',
+  'clusterView',
 ] as const satisfies readonly (keyof EngineCalls)[];
 export type CallMethod = (typeof CALL_METHODS)[number];
 

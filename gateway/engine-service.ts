@@ -14,6 +14,7 @@ import type {
   ReserveRequest,
   ReserveResult,
   SkuDefinition,
+  ClusterView,
   GetSkusOptions,
   SkuSnapshot,
   SkuUpdate,
@@ -211,6 +212,7 @@ export class EngineService implements EngineLink {
       ready: this.ready,
       audit: this.auditStats(),
       projection: this.projectionStats?.() ?? null,
+      cluster: this.engine?.clusterFigures() ?? null,
     };
     if (this.engine === null) return { metrics, gauges };
     const engine = this.engine;
@@ -223,6 +225,7 @@ export class EngineService implements EngineLink {
       holdsScheduled: s.holdsScheduled,
       appends: s.appends ?? 0,
       appendsFailed: s.appendsFailed ?? 0,
+      local: s.owner === 'local',
     }));
     const snaps = await engine.getSkus([...this.tracked], { skipUnavailable: true });
     for (const s of snaps) {
@@ -242,6 +245,10 @@ export class EngineService implements EngineLink {
    * Purchases per second, rejections by reason and latency over the last interval (≥ 0.9 s),
    * across all gateway threads. Cached, so every thread's dashboard feed may ask once a second.
    */
+  clusterView(): Promise<ClusterView | null> {
+    return Promise.resolve(this.engine?.clusterView() ?? null);
+  }
+
   clusterStats(): Promise<IntervalStats> {
     const now = performance.now();
     const last = this.lastStats;

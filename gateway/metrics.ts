@@ -7,6 +7,7 @@
 import { GATEWAY_CODES } from './errors.js';
 import type { GatewayCode } from './errors.js';
 import type { AuditStats, ProjectionGauges } from './ports.js';
+import type { ClusterFigures } from '../engine/index.js';
 
 export const ROUTES = [
   'reserve',
@@ -28,6 +29,7 @@ export const ROUTES = [
   'dashboard',
   'ws_upgrade',
   'ws_message',
+  'cluster',
   'unmatched',
 ] as const;
 export type Route = (typeof ROUTES)[number];
@@ -124,6 +126,8 @@ export interface EngineGauges {
     holdsScheduled: number;
     appends: number;
     appendsFailed: number;
+    /** This member runs the shard (always, outside a cluster). */
+    local: boolean;
   }[];
   skus: { sku: string; available: number; reserved: number; sold: number; stock: number }[];
   ready: boolean;
@@ -131,6 +135,8 @@ export interface EngineGauges {
   audit?: AuditStats | null;
   /** The MySQL projector's lag and counters, or null (absent) when it does not run here. */
   projection?: ProjectionGauges | null;
+  /** Ownership and forwarding figures, or null (absent) outside a cluster. */
+  cluster?: ClusterFigures | null;
 }
 
 /** Prometheus text exposition format 0.0.4. */
@@ -187,6 +193,7 @@ export function prometheusText(m: MetricsSnapshot, g: EngineGauges): string {
   skuGauges(out, g);
   if (g.audit) auditCounters(out, g.audit);
   if (g.projection) projectionGauges(out, g.projection);
+  if (g.cluster) clusterSeries(out, g.cluster);
   return out.join('\n') + '\n';
 }
 
@@ -220,6 +227,58 @@ function projectionGauges(out: string[], p: ProjectionGauges): void {
   ]);
 }
 
+function clusterSeries(out: string[], c: ClusterFigures): void {
+  gauge(
+    out,
+    'stockade_cluster_members',
+    'Members of the cluster, as this one last saw it.',
+    c.members,
+  );
+  gauge(
+    out,
+    'stockade_cluster_partitions_owned',
+    'Partitions this member serves.',
+    c.partitionsOwned,
+  );
+  counters(out, [
+    [
+      'stockade_cluster_rebalances_total',
+      'Group rebalances this member went through.',
+      c.rebalances,
+    ],
+    [
+      'stockade_cluster_partitions_gained_total',
+      'Partitions this member took over (replayed, then served).',
+      c.partitionsGained,
+    ],
+    [
+      'stockade_cluster_partitions_lost_total',
+      'Partitions this member handed over.',
+      c.partitionsLost,
+    ],
+    [
+      'stockade_cluster_forwarded_total',
+      'Batches and calls this member forwarded to the owners of other partitions.',
+      c.forwardedBatches,
+    ],
+    [
+      'stockade_cluster_forward_failures_total',
+      'Forwarded batches and calls that got no answer (their requests: shard_unavailable).',
+      c.forwardFailures,
+    ],
+    [
+      'stockade_cluster_served_batches_total',
+      'Batches other members forwarded to this one, applied.',
+      c.servedBatches,
+    ],
+    [
+      'stockade_cluster_served_calls_total',
+      'Control calls (reads, admin) other members forwarded to this one, answered.',
+      c.servedCalls,
+    ],
+  ]);
+}
+
 function auditCounters(out: string[], a: AuditStats): void {
   counters(out, [
     ['stockade_audit_written_total', 'Audit entries the audit store acknowledged.', a.written],
@@ -246,6 +305,11 @@ function shardGauges(out: string[], g: EngineGauges): void {
       (s) => (s.up ? 1 : 0),
     ],
     ['stockade_shard_skus', 'SKUs a shard owns.', (s) => s.skus],
+    [
+      'stockade_shard_local',
+      '1 when this member runs the shard (in a cluster, 0 for the shards other members own).',
+      (s) => (s.local ? 1 : 0),
+    ],
     ['stockade_shard_holds', 'Reservation holds scheduled for expiry.', (s) => s.holdsScheduled],
     ['stockade_journal_appends', 'Group commits appended to the shard journal.', (s) => s.appends],
     [

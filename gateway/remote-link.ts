@@ -5,7 +5,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { CatalogMethod } from './catalog-link.js';
-import type { GetSkusOptions, ReserveRequest } from '../engine/index.js';
+import type { ClusterView, GetSkusOptions, ReserveRequest } from '../engine/index.js';
 import { wanted } from './engine-link.js';
 import type {
   CallMethod,
@@ -195,4 +195,5 @@ export class RemoteLink implements EngineLink {
   trackedSkus = () => this.call<string[]>('trackedSkus', []);
   clusterMetrics: EngineLink['clusterMetrics'] = () => this.call('clusterMetrics', []);
   clusterStats = () => this.call<IntervalStats>('clusterStats', []);
+  clusterView = () => this.call<ClusterView | null>('clusterView', []);
 }

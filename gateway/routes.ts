@@ -119,6 +119,7 @@ const ALLOWED: [string, string][] = [
   ['/v1/skus/:sku', 'GET, PUT'],
   ['/v1/skus/:sku/restock', 'POST'],
   ['/v1/skus/:sku/close', 'POST'],
+  ['/v1/cluster', 'GET'],
   ['/healthz', 'GET'],
   ['/readyz', 'GET'],
   ['/metrics', 'GET'],
@@ -130,6 +131,7 @@ const GET_SKU = gate(RouteId.get_sku, 'public', false);
 const PUT_SKU = gate(RouteId.put_sku, 'admin', true);
 const RESTOCK = gate(RouteId.restock, 'admin', true);
 const CLOSE = gate(RouteId.close, 'admin', false);
+const CLUSTER = gate(RouteId.cluster, 'admin', false);
 
 export function registerHttpRoutes(app: TemplatedApp, ctx: GatewayContext): void {
   app.post('/v1/skus/:sku/reservations', (res, req) => {
@@ -155,6 +157,12 @@ export function registerHttpRoutes(app: TemplatedApp, ctx: GatewayContext): void
     if (!x) return;
     if (!isSkuId(x.param)) return x.fail(errorReply('invalid', 'sku'));
     answer(x, ctx.link.closeSale(x.param), ok200);
+  });
+  app.get('/v1/cluster', (res, req) => {
+    const x = begin(res, req, ctx, CLUSTER);
+    if (!x) return;
+    const view = ctx.link.clusterView().then((v) => v ?? { enabled: false });
+    answer(x, view, ok200);
   });
   registerCatalogRoutes(app, ctx);
   registerOpsRoutes(app, ctx);

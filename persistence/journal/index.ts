@@ -13,6 +13,8 @@ export { crc32c } from './crc32c.js';
 export { openJournal } from './open-journal.js';
 export { KafkaJournal, replicationRisks } from './kafka-journal.js';
 export type { KafkaJournalOptions, JournalPayload, TopicReplication } from './kafka-journal.js';
+export { KafkaMembership, assignPartitions } from './kafka-membership.js';
+export type { MemberInfo, Ownership, MembershipOptions } from './kafka-membership.js';
 export { loadKafkajs, kafkajsPatched } from './kafkajs-loader.js';
 export { splitBySku } from './split-by-sku.js';
 export { fileJournalSource, kafkaJournalSource } from './journal-source.js';
