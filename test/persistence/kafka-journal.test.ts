@@ -20,6 +20,7 @@ import { kafkaEngineTests } from './kafka-engine.js';
 import { kafkaTailTests } from './kafka-tail.js';
 import { kafkaFencingTests } from './kafka-fencing.js';
 import { kafkaReplicationTests } from './kafka-replication.js';
+import { kafkaClusterTests } from './kafka-cluster.js';
 
 const probe = kafkaTestSettings('probe');
 if (await requireKafka(t, probe)) {
@@ -33,6 +34,7 @@ if (await requireKafka(t, probe)) {
   kafkaEngineTests();
   kafkaFencingTests();
   kafkaReplicationTests();
+  kafkaClusterTests();
   outageTest();
 }
 
