@@ -118,7 +118,7 @@ function runWrk(
 }
 
 /** wrk against several ports at once (one wrk each), summed; latency from the slowest. */
-async function load(
+export async function load(
   ports: number[],
   script: string,
   connections: number,
@@ -152,7 +152,7 @@ async function load(
 }
 
 /** Starts a node script (the built .js, or the .ts source through tsx) and waits for `ready`. */
-function startChild(
+export function startChild(
   rel: string,
   args: string[],
   ready: RegExp,
@@ -193,8 +193,10 @@ function startChild(
 }
 
 /** Stops a child we started, by its PID, and waits for it. */
-async function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
+export async function stop(child: ChildProcess): Promise<number | null> {
+  // Already gone (a process killed by a signal has no exit code, only a signal code): its
+  // 'exit' event has fired and would never fire again.
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
@@ -205,7 +207,7 @@ async function stop(child: ChildProcess): Promise<number | null> {
   return code;
 }
 
-async function send(
+export async function send(
   url: string,
   method: string,
   body: unknown,
@@ -219,7 +221,7 @@ async function send(
 }
 
 /** Requests per second that were answered 2xx (wrk counts refusals as requests too). */
-function okPerSec(r: WrkResult): number {
+export function okPerSec(r: WrkResult): number {
   return r.requests > 0 ? (r.perSec * (r.requests - r.non2xx)) / r.requests : 0;
 }
 

@@ -12,6 +12,7 @@ const scenarios: Record<string, () => Promise<Scenario>> = {
   projection: async () => (await import('./projection.js')).run,
   'moderation-load': async () => (await import('./moderation-load.js')).run,
   recovery: async () => (await import('./recovery.js')).run,
+  cluster: async () => (await import('./cluster.js')).run,
 };
 
 async function main(): Promise<void> {

@@ -28,6 +28,7 @@ export interface KafkaSettings {
   readonly connectionTimeoutMs: number;
   readonly replicationFactor: number;
   readonly requireReplication: boolean;
+  readonly fencing: boolean;
   readonly messageBytesMax: number;
   readonly fetchBytesMax: number;
 }

@@ -10,7 +10,8 @@ import { PeerServer, PEER_CONTROL_METHODS } from './peer-server.js';
 import { PeerClient, RemoteShard } from './remote-shard.js';
 import { rejection } from './results.js';
 import type { Rejection } from './results.js';
-import type { ShardClient, ShardControlCalls } from './shard-client.js';
+import { ShardClient } from './shard-client.js';
+import type { ShardControlCalls } from './shard-port.js';
 import type { ShardControl } from './shard-messages.js';
 import type { ShardPort } from './shard-port.js';
 
@@ -45,6 +46,8 @@ export interface ClusterView {
     partition: number;
     owner: string | null;
     here: 'serving' | 'forwarding' | 'moving';
+    /** Where this member serves it: the replay that preceded (events, milliseconds). */
+    replay: { events: number; ms: number } | null;
   }[];
 }
 
@@ -318,9 +321,12 @@ export class Cluster {
     }));
     const partitions = Array.from({ length: this.host.shardCount }, (_, p) => {
       const owner = o?.members.find((m) => m.memberId === o.owners[p]);
-      const kind = this.host.port(p).kind;
-      const here = kind === 'local' ? 'serving' : kind === 'remote' ? 'forwarding' : 'moving';
-      return { partition: p, owner: owner?.nodeId ?? null, here } as const;
+      const port = this.host.port(p);
+      const here =
+        port.kind === 'local' ? 'serving' : port.kind === 'remote' ? 'forwarding' : 'moving';
+      const r = port instanceof ShardClient ? port.recovery : null;
+      const replay = r === null ? null : { events: r.events, ms: Math.round(r.ms) };
+      return { partition: p, owner: owner?.nodeId ?? null, here, replay } as const;
     });
     return {
       enabled: true,

@@ -6,7 +6,7 @@ import { EngineError, isErrorCode } from './errors.js';
 import { PendingBatch } from './pending-batch.js';
 import type { Waiter } from './pending-batch.js';
 import { rejection } from './results.js';
-import type { ShardControlCalls } from './shard-client.js';
+import type { ShardControlCalls } from './shard-port.js';
 import type { ShardControl } from './shard-messages.js';
 import type { ShardPort } from './shard-port.js';
 

@@ -23,15 +23,8 @@ import { rejection } from './results.js';
 import type { Rejection } from './results.js';
 import { PendingBatch } from './pending-batch.js';
 import type { Waiter } from './pending-batch.js';
-import type { ShardPort } from './shard-port.js';
+import type { ShardControlCalls, ShardPort } from './shard-port.js';
 import { EngineError, isErrorCode } from './errors.js';
-
-/** The control plane as the engine calls it: each call settles, even if the shard dies first. */
-export type ShardControlCalls = {
-  [K in keyof ShardControl]: (
-    ...args: Parameters<ShardControl[K]>
-  ) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
-};
 
 /**
  * How long `close` gives a shard to flush its journal before ending it anyway: 10 s, or two

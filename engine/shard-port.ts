@@ -1,6 +1,13 @@
 import type { OpCode } from '../actors/index.js';
-import type { ShardControlCalls } from './shard-client.js';
+import type { ShardControl } from './shard-messages.js';
 import type { Waiter } from './pending-batch.js';
+
+/** The control plane as the engine calls it: each call settles, even if the shard dies first. */
+export type ShardControlCalls = {
+  [K in keyof ShardControl]: (
+    ...args: Parameters<ShardControl[K]>
+  ) => Promise<Awaited<ReturnType<ShardControl[K]>>>;
+};
 
 /**
  * The engine's handle on one shard, whoever runs it: this process (`ShardClient`, a worker

@@ -76,6 +76,16 @@ export const kafkaFields = [
       'election on) instead of warning.',
   }),
   field({
+    key: 'kafka.fencing',
+    kind: 'bool',
+    default: true,
+    env: 'STOCKADE_KAFKA_FENCING',
+    doc:
+      'Stamp every message with the offset it was decided for, so that no stale write counts ' +
+      '(see Durability). Off only to measure what it costs (`npm run bench -- cluster`): ' +
+      'without it two nodes, a paused one or a late send can sell a unit twice.',
+  }),
+  field({
     key: 'kafka.messageBytesMax',
     kind: 'int',
     min: 16_384,
