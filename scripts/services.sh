@@ -148,8 +148,9 @@ spawn() {
   local pid=$! i
   printf '%s\n' "$pid" >"$(pidfile "$name")"
   SPAWNED_PID=$pid
-  # until the subshell has exec'ed, /proc/PID still shows this script: give it a moment
-  for ((i = 0; i < 50; i++)); do
+  # until the subshell has exec'ed, /proc/PID still shows this script: give it a moment (up to
+  # 20 s: on a loaded 2-core machine, fork + exec of a JVM has been seen to take seconds)
+  for ((i = 0; i < 200; i++)); do
     if is_ours "$name" "$pid" || ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.1
   done
@@ -162,7 +163,9 @@ wait_ready() {
   shift 4
   local deadline=$((SECONDS + timeout))
   while true; do
-    if [[ -n $pid ]] && ! is_ours "$name" "$pid"; then
+    # Gone only if it stays gone: one failed look (/proc read mid-exec, a loaded machine) is
+    # checked again a second later before the start is called failed.
+    if [[ -n $pid ]] && ! is_ours "$name" "$pid" && { sleep 1; ! is_ours "$name" "$pid"; }; then
       rm -f "$(pidfile "$name")"
       fail_with_logs "$name: process $pid exited before becoming ready" "$@"
     fi
