@@ -176,14 +176,15 @@ export const ERROR_CATALOGUE = {
   store_unavailable: {
     retriable: true,
     http: 503,
-    description:
-      'The product store (MySQL) did not answer, or this server runs without products ' +
-      '(`--products`); the message says which.',
+    description: 'The product store (MySQL) did not answer.',
   },
-  moderation_unavailable: {
+  feature_disabled: {
     retriable: false,
-    http: 503,
-    description: 'This server runs without image moderation (`stockade serve --moderation`).',
+    http: 404,
+    description:
+      'This server runs without the feature the route needs: products (`stockade serve ' +
+      '--products`) or image moderation (`--moderation`); the message says which. Retrying ' +
+      'cannot help.',
   },
   image_too_large: {
     retriable: false,

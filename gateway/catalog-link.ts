@@ -92,10 +92,13 @@ export function catalogRefusal(
 
 /** What a gateway without products answers (`stockade serve --products` turns them on). */
 export const NO_PRODUCTS = catalogRefusal(
-  'store_unavailable',
+  'feature_disabled',
   'This server runs without products: start it with `stockade serve --products`.',
 );
-export const NO_MODERATION = catalogRefusal('moderation_unavailable');
+export const NO_MODERATION = catalogRefusal(
+  'feature_disabled',
+  'This server runs without image moderation: start it with `stockade serve --moderation`.',
+);
 export const OK_EMPTY: CatalogReply = Object.freeze({ ok: true, created: false, body: '{}' });
 
 /** A gateway worker's catalog: each call runs on the main thread's `CatalogService`. */

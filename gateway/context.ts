@@ -51,7 +51,7 @@ export class GatewayContext {
   /**
    * Products and moderation (catalog.ts): the main thread's `CatalogService`, or a
    * `RemoteCatalog` on a gateway worker. Set by whoever starts the App; without one the
-   * routes answer 503 `store_unavailable` / `moderation_unavailable`.
+   * routes answer 404 `feature_disabled`.
    */
   catalog: CatalogLink = noCatalog();
   private drained: (() => void) | null = null;

@@ -31,8 +31,8 @@ t.test(
   'the pool’s codes are exactly the catalogue’s image_, moderation_ and model_ codes',
   async (t) => {
     // One catalogue: a pool code added there must be one isModerationError knows. (The sale
-    // gate's moderation_required and moderation_unavailable are the catalog's, not the pool's.)
-    const gate = ['moderation_required', 'moderation_unavailable'];
+    // gate's moderation_required is the catalog's, not the pool's.)
+    const gate = ['moderation_required'];
     const ours = Object.keys(ERROR_CATALOGUE).filter(
       (c) => /^(image|moderation|model)_/.test(c) && !gate.includes(c),
     );
@@ -219,8 +219,9 @@ t.test('requireModeration off: products do not gate sales', async (t) => {
   t.equal(unknown.status, 404);
   t.equal(unknown.body.error?.code, 'unknown_product');
   const img = await addImage(s.url, 'pen', 1);
-  t.equal(img.status, 503, 'products without moderation');
-  t.equal(img.body.error?.code, 'moderation_unavailable');
+  t.equal(img.status, 404, 'products without moderation');
+  t.equal(img.body.error?.code, 'feature_disabled');
+  t.match(img.body.error?.message, /--moderation/);
 });
 
 t.test('gateway worker threads forward products and moderation to the main thread', async (t) => {
@@ -258,20 +259,24 @@ t.test('gateway worker threads forward products and moderation to the main threa
 t.test('without --products and --moderation the routes say so', async (t) => {
   const s = await startServer();
   t.teardown(() => s.close());
+  // A feature this server runs without: a definite 404 saying how to turn it on, not a
+  // retriable 503 a client would retry for ever.
   const get = await request(`${s.url}/v1/products/p`, 'GET');
-  t.equal(get.status, 503);
-  t.equal(get.body.error.code, 'store_unavailable');
+  t.equal(get.status, 404);
+  t.equal(get.body.error.code, 'feature_disabled');
+  t.equal(get.body.error.retriable, false);
   t.match(get.body.error.message, /--products/);
   const put = await request(`${s.url}/v1/products/p`, 'PUT', { name: 'P' });
-  t.equal(put.body.error.code, 'store_unavailable');
+  t.equal(put.body.error.code, 'feature_disabled');
   const png = await noisePng(32, 32, 1);
   const m = await upload(`${s.url}/v1/moderation/images`, png, 'image/png');
-  t.equal(m.status, 503);
-  t.equal(m.body.error?.code, 'moderation_unavailable');
+  t.equal(m.status, 404);
+  t.equal(m.body.error?.code, 'feature_disabled');
   const sku = await request(`${s.url}/v1/skus/s1`, 'PUT', { stock: 2 });
   t.equal(sku.status, 201, 'sales are not gated without products');
   const named = await request(`${s.url}/v1/skus/s2`, 'PUT', { stock: 2, productId: 'p' });
-  t.equal(named.status, 503, 'a sale naming a product cannot be checked without products');
+  t.equal(named.status, 404, 'a sale naming a product cannot be checked without products');
+  t.equal(named.body.error?.code, 'feature_disabled');
 });
 
 t.test('uploads in progress are bounded by moderation.queueMax per gateway thread', async (t) => {
