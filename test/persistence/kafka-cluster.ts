@@ -27,6 +27,7 @@ import { startCli } from './cli-process.js';
 import type { CliProcess } from './cli-process.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
 import { projector } from './projection-helpers.js';
+import { WsClient } from '../gateway/helpers.js';
 
 const SHARDS = 4;
 const STOCK = 400;
@@ -256,11 +257,31 @@ async function threeProcesses(t: Test): Promise<void> {
   const cOwned = new Set(
     (await view(c))!.partitions.flatMap((p, i) => (p.owner === 'c' ? [i] : [])),
   );
+  // A WebSocket purchase through b, for a SKU b does not own: forwarded like an HTTP one.
+  const owners = (await view(b))!.partitions.map((p) => p.owner);
+  const elsewhere = skus.find((_, shard) => owners[shard] !== 'b')!;
+  const ws = await WsClient.open(b.port, '/v1/ws');
+  ws.send({
+    type: 'reserve',
+    id: 'w1',
+    sku: elsewhere,
+    qty: 1,
+    idempotencyKey: 'ws-1',
+    userId: 'ws',
+  });
+  const wsAnswer = (await ws.next()) as { type: string; reservationId: string };
+  ws.close();
+  t.match(
+    wsAnswer,
+    { type: 'reserved', id: 'w1', sku: elsewhere },
+    'a WebSocket purchase is forwarded',
+  );
 
   // 1,800 buyers, 450 per SKU (a little more than its stock, so that sales go on through both
   // faults), 24 at a time, each retrying with its own key until it gets a definite answer
   // (201 or a refusal), on whichever member is up.
   const acked = new Map<string, { sku: string; reservationId: string }>();
+  acked.set('ws-1', { sku: elsewhere, reservationId: wsAnswer.reservationId });
   const refusals = new Map<string, number>();
   let hangs = 0;
   let retries = 0;
