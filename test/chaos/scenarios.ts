@@ -1,0 +1,606 @@
+/**
+ * The reliability battery's scenarios. Each drives real `stockade serve` processes over HTTP,
+ * records a History (history.ts) and ends with its checker; each returns a report row with the
+ * figures (docs/reliability.md is made of them by `npm run chaos`). `npm test` runs them small
+ * (chaos.test.ts); `npm run chaos` runs them long (run.ts).
+ *
+ *   killNine    kill -9 of `stockade serve` (file journal, fsync) at random moments mid-sale,
+ *               every purchase sent 1–5 times at once (a duplicate storm, across the crashes
+ *               too), some keys reused with another body; restart-to-ready timed.
+ *   fullDisk    the file journal on a small filesystem that fills up mid-sale: buyers get the
+ *               retriable journal_unavailable, nothing half-written is replayed, and purchases
+ *               resume once room is made, without a restart.
+ */
+import { execFileSync } from 'node:child_process';
+import { rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createEngine, loadConfig } from '../../engine/index.js';
+import { prng } from '../simulation/simulation.js';
+import { startCli } from '../persistence/cli-process.js';
+import type { CliProcess } from '../persistence/cli-process.js';
+import { tempDir } from '../engine/helpers.js';
+import { History, check, fileJournalEvents, outcomeOf } from './history.js';
+import type { SkuState, Verdict } from './history.js';
+
+export interface Report extends Verdict {
+  scenario: string;
+  seed: number;
+  attempts: number;
+  ok: number;
+  refused: number;
+  unknown: number;
+  /** Unknown answers later settled by a retry with the same key. */
+  resolvedByRetry: number;
+  refusals: Record<string, number>;
+  extra: Record<string, unknown>;
+}
+
+/** One `stockade serve` on a data directory, restartable. */
+class Server {
+  proc: CliProcess | null = null;
+  port = 0;
+  readonly readyMs: number[] = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly env: Record<string, string> = {},
+  ) {}
+
+  async start(): Promise<void> {
+    const started = Date.now();
+    const proc = startCli(
+      [
+        'serve',
+        '--data-dir',
+        this.dir,
+        '--port',
+        '0',
+        '--auth',
+        'none',
+        '--rate-limit',
+        '0',
+        '--shards',
+        '2',
+      ],
+      { STOCKADE_LOG_LEVEL: 'warn', ...this.env },
+    );
+    this.proc = proc;
+    const port = Number((await proc.waitFor(/serving on http:\/\/[\d.]+:(\d+)/, 60_000))[1]);
+    for (;;) {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+      if (r?.status === 200) break;
+      await sleep(10);
+    }
+    this.port = port;
+    this.readyMs.push(Date.now() - started);
+  }
+
+  kill9(): Promise<unknown> {
+    const proc = this.proc!;
+    proc.child.kill('SIGKILL');
+    this.port = 0;
+    return proc.exit;
+  }
+
+  async stop(): Promise<number | null> {
+    const proc = this.proc;
+    if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return null;
+    proc.child.kill('SIGTERM');
+    return (await proc.exit).code;
+  }
+
+  /** Teardown: whatever still runs is killed. */
+  async end(): Promise<void> {
+    const proc = this.proc;
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
+      proc.child.kill('SIGKILL');
+      await proc.exit;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function http(
+  port: number,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number | null; json: Record<string, unknown> | null; failure?: string }> {
+  if (port === 0) return { status: null, json: null, failure: 'down' };
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await r.text();
+    let json: Record<string, unknown> | null = null;
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      json = null;
+    }
+    return { status: r.status, json };
+  } catch (e) {
+    return { status: null, json: null, failure: (e as Error).name };
+  }
+}
+
+function codeOf(json: Record<string, unknown> | null): string {
+  const e = json?.error as { code?: unknown } | undefined;
+  return typeof e?.code === 'string' ? e.code : 'no_code';
+}
+
+/** A purchase through `port`, recorded. */
+async function buy(
+  h: History,
+  port: number,
+  p: { key: string; sku: string; userId: string; qty: number },
+  conflicting = false,
+): Promise<'ok' | 'refused' | 'unknown'> {
+  const r = await http(port, 'POST', `/v1/skus/${p.sku}/reservations`, {
+    userId: p.userId,
+    qty: p.qty,
+    idempotencyKey: p.key,
+  });
+  const outcome = outcomeOf(r.status);
+  const detail = outcome === 'ok' ? String(r.json?.reservationId) : (r.failure ?? codeOf(r.json));
+  const op = { ...p, outcome, detail, at: Date.now() };
+  if (conflicting) h.conflicting.push(op);
+  else h.add(op);
+  return outcome;
+}
+
+/** Retries every key that got only unknown answers until each has a definite one. */
+async function settleUnknowns(h: History, server: Server, deadlineMs: number): Promise<number> {
+  const keys = h.unresolved();
+  const deadline = Date.now() + deadlineMs;
+  for (const key of keys) {
+    const body = h.bodies.get(key)!;
+    while ((await buy(h, server.port, { key, ...body })) === 'unknown') {
+      if (Date.now() > deadline) throw new Error(`key ${key} still unknown after retries`);
+      await sleep(50);
+    }
+  }
+  return keys.length;
+}
+
+/** A fresh engine's replay of the directory: each SKU's state. */
+async function replay(dir: string, skus: string[]): Promise<Map<string, SkuState | null>> {
+  const engine = await createEngine({
+    config: loadConfig({
+      env: {},
+      overrides: { engine: { shards: 2 }, journal: { kind: 'file', dir } },
+    }),
+  });
+  try {
+    const snaps = await engine.getSkus(skus);
+    return new Map(skus.map((sku, i) => [sku, snaps[i]]));
+  } finally {
+    await engine.close();
+  }
+}
+
+function tally(h: History): Pick<Report, 'attempts' | 'ok' | 'refused' | 'unknown' | 'refusals'> {
+  const refusals: Record<string, number> = {};
+  for (const o of h.ops) {
+    if (o.outcome === 'refused') refusals[o.detail] = (refusals[o.detail] ?? 0) + 1;
+  }
+  return {
+    attempts: h.ops.length,
+    ok: h.count('ok'),
+    refused: h.count('refused'),
+    unknown: h.count('unknown'),
+    refusals,
+  };
+}
+
+async function defineSkus(server: Server, skus: string[], stock: number): Promise<void> {
+  for (const sku of skus) {
+    const r = await http(server.port, 'PUT', `/v1/skus/${sku}`, { stock, holdTtlMs: 3_600_000 });
+    if (r.status !== 201) throw new Error(`PUT ${sku}: ${r.status} ${JSON.stringify(r.json)}`);
+  }
+}
+
+export interface KillNineOptions {
+  seed: number;
+  kills: number;
+  lanes: number;
+  skus: number;
+  stock: number;
+  /** Each process lives a random time in [minLifeMs, maxLifeMs) before its kill -9. */
+  minLifeMs: number;
+  maxLifeMs: number;
+  progress?: (line: string) => void;
+}
+
+export async function killNine(o: KillNineOptions): Promise<Report> {
+  const rand = prng(o.seed);
+  const dir = tempDir('stockade-chaos-kill9-');
+  const server = new Server(dir);
+  const h = new History();
+  const skus = Array.from({ length: o.skus }, (_, i) => `chaos-${i}`);
+  try {
+    await server.start();
+    await defineSkus(server, skus, o.stock);
+    let running = true;
+    let n = 0;
+    const lane = async (id: number) => {
+      while (running) {
+        const p = {
+          key: `k${id}-${n++}`,
+          sku: skus[Math.floor(rand() * skus.length)],
+          userId: `u${id}-${n % 997}`,
+          qty: 1 + Math.floor(rand() * 2),
+        };
+        // The same purchase 1–5 times at once: every copy must get the same answer.
+        const copies = 1 + Math.floor(rand() * 5);
+        const port = server.port;
+        const outcomes = await Promise.all(Array.from({ length: copies }, () => buy(h, port, p)));
+        if (outcomes.includes('ok') && rand() < 0.05) {
+          await buy(h, server.port, { ...p, qty: p.qty + 1 }, true); // same key, other body
+        }
+        if (outcomes.every((x) => x === 'unknown')) await sleep(20);
+      }
+    };
+    const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+    for (let k = 0; k < o.kills; k++) {
+      await sleep(o.minLifeMs + rand() * (o.maxLifeMs - o.minLifeMs));
+      await server.kill9();
+      await server.start();
+      if ((k + 1) % 10 === 0 || k + 1 === o.kills) {
+        o.progress?.(`kill9: ${k + 1}/${o.kills} kills, ${h.count('ok')} acknowledged`);
+      }
+    }
+    await sleep(200);
+    running = false;
+    await Promise.all(lanes);
+    const resolved = await settleUnknowns(h, server, 60_000);
+    const code = await server.stop();
+    if (code !== 0) throw new Error(`the last serve exited ${code}`);
+    const verdict = check(
+      h,
+      await fileJournalEvents(dir),
+      await replay(dir, skus),
+      new Map(skus.map((s) => [s, o.stock])),
+    );
+    const ready = [...server.readyMs].sort((a, b) => a - b);
+    return {
+      scenario: 'kill -9 of stockade serve (file journal, fsync), duplicate storms',
+      seed: o.seed,
+      ...tally(h),
+      resolvedByRetry: resolved,
+      ...verdict,
+      extra: {
+        kills: o.kills,
+        restartToReadyMs: {
+          p50: ready[Math.floor(ready.length / 2)],
+          max: ready[ready.length - 1],
+        },
+        conflictingBodies: h.conflicting.length,
+      },
+    };
+  } finally {
+    await server.end();
+  }
+}
+
+export interface FullDiskOptions {
+  seed: number;
+  lanes: number;
+  progress?: (line: string) => void;
+}
+
+/**
+ * A 16 MiB tmpfs holds the journal; a filler file takes all but 384 KiB of it, so the journal
+ * runs out of room mid-sale. While it is full, buyers must get journal_unavailable (retriable,
+ * nothing confirmed); then the filler is removed and purchases must resume, same process.
+ */
+export async function fullDisk(o: FullDiskOptions): Promise<Report> {
+  const rand = prng(o.seed);
+  const mount = tempDir('stockade-chaos-fs-');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mount]);
+  const dir = join(mount, 'journal');
+  // Small preallocation, so that the room left is what the frames fill, not zeros laid ahead.
+  const server = new Server(dir, { STOCKADE_JOURNAL_PREALLOC_BYTES: String(64 << 10) });
+  const h = new History();
+  const skus = ['disk-0', 'disk-1'];
+  const stock = 1_000_000;
+  try {
+    await server.start();
+    await defineSkus(server, skus, stock);
+    const free = () => {
+      const s = statfsSync(mount);
+      return s.bavail * s.bsize;
+    };
+    writeFileSync(join(mount, 'filler'), Buffer.alloc(Math.max(0, free() - (384 << 10)), 1));
+    let running = true;
+    let n = 0;
+    let fullAt = 0;
+    const lane = async (id: number) => {
+      while (running) {
+        const p = {
+          key: `d${id}-${n++}`,
+          sku: skus[Math.floor(rand() * skus.length)],
+          userId: `u${id}-${n}`,
+          qty: 1,
+        };
+        const outcome = await buy(h, server.port, p);
+        if (outcome === 'unknown' && fullAt === 0) fullAt = Date.now();
+        if (outcome === 'unknown') await sleep(10);
+      }
+    };
+    const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+    const deadline = Date.now() + 60_000;
+    while (fullAt === 0) {
+      if (Date.now() > deadline) throw new Error('the filesystem never filled up');
+      await sleep(20);
+    }
+    o.progress?.(`fullDisk: full after ${h.count('ok')} purchases`);
+    await sleep(1_000); // a second of a full disk under load
+    const okWhileFull = h.count('ok');
+    const codesWhileFull = new Set(
+      h.ops.filter((x) => x.outcome === 'unknown' && x.at > fullAt).map((x) => x.detail),
+    );
+    rmSync(join(mount, 'filler'));
+    const freedAt = Date.now();
+    const resumeDeadline = Date.now() + 30_000;
+    while (h.count('ok') < okWhileFull + 100) {
+      if (Date.now() > resumeDeadline) throw new Error('purchases did not resume');
+      await sleep(10);
+    }
+    const resumedMs = Date.now() - freedAt;
+    running = false;
+    await Promise.all(lanes);
+    const resolved = await settleUnknowns(h, server, 60_000);
+    const code = await server.stop();
+    if (code !== 0) throw new Error(`serve exited ${code}`);
+    const verdict = check(
+      h,
+      await fileJournalEvents(dir),
+      await replay(dir, skus),
+      new Map(skus.map((s) => [s, stock])),
+    );
+    return {
+      scenario: 'disk full mid-sale (file journal on a 16 MiB tmpfs), then room made',
+      seed: o.seed,
+      ...tally(h),
+      resolvedByRetry: resolved,
+      ...verdict,
+      extra: { codesWhileFull: [...codesWhileFull], resumedAfterRoomMs: resumedMs },
+    };
+  } finally {
+    await server.end();
+    execFileSync('umount', ['-l', mount]);
+  }
+}
+
+export interface HostileOptions {
+  seed: number;
+  cases: number;
+  progress?: (line: string) => void;
+}
+
+const ROUTES = [
+  ['POST', '/v1/skus/{s}/reservations'],
+  ['POST', '/v1/reservations/{s}/confirm'],
+  ['POST', '/v1/reservations/{s}/cancel'],
+  ['POST', '/v1/orders/{s}/return'],
+  ['GET', '/v1/skus/{s}'],
+  ['PUT', '/v1/skus/{s}'],
+  ['POST', '/v1/skus/{s}/restock'],
+  ['PUT', '/v1/products/{s}'],
+  ['GET', '/v1/products/{s}'],
+  ['GET', '/v1/cluster'],
+  ['GET', '/readyz'],
+] as const;
+
+/**
+ * Generated requests (fast-check) against every route: odd methods, path segments and query
+ * strings, content types, and bodies from valid-looking to hostile (deep nesting, `__proto__`
+ * and `constructor` keys, wrong types, huge and non-finite numbers, negative and fractional
+ * quantities, odd Unicode, oversized). Every answer must be a 2xx or a 4xx with an error code,
+ * never a 5xx; the server must live through all of it with its memory bounded. Plus raw
+ * requests fetch cannot send: conflicting Content-Length / Transfer-Encoding, a malformed
+ * Content-Length, headers past uWS's buffer.
+ */
+export async function hostile(o: HostileOptions): Promise<Report & { fiveXx: string[] }> {
+  const fc = (await import('fast-check')).default;
+  const dir = tempDir('stockade-chaos-hostile-');
+  const server = new Server(dir);
+  const fiveXx: string[] = [];
+  const statuses: Record<string, number> = {};
+  /** Requests whose connection was closed without an answer: a sample, to say why. */
+  const closed: string[] = [];
+  try {
+    await server.start();
+    await defineSkus(server, ['h-0'], 1_000_000);
+    const rssBefore = await rssOf(server.proc!.pid);
+    const number = fc.oneof(
+      fc.integer(),
+      fc.double(),
+      fc.constantFrom(1, 0, -1, 0.5, 1e308, -1e308, 2 ** 53, Number.MAX_SAFE_INTEGER + 2),
+    );
+    const leaf = fc.oneof(
+      number,
+      fc.string(),
+      fc.string({ unit: 'grapheme' }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constantFrom('\ud800', 'a\u0000b', '\uffff', 'x'.repeat(300)),
+    );
+    const body = fc.oneof(
+      fc
+        .record(
+          {
+            qty: fc.oneof(number, leaf),
+            idempotencyKey: leaf,
+            userId: leaf,
+            stock: fc.oneof(number, leaf),
+            perUserLimit: fc.oneof(number, leaf),
+            name: leaf,
+            __proto__: fc.dictionary(fc.string(), leaf),
+            constructor: leaf,
+          },
+          { requiredKeys: [] },
+        )
+        .map((r) => JSON.stringify(r)),
+      fc.json({ depthSize: 'large' }),
+      fc.string(),
+      fc.constantFrom(
+        '',
+        '{',
+        '{"qty":1,',
+        '[]',
+        'null',
+        '"str"',
+        '{"__proto__":{"admin":true},"qty":1,"idempotencyKey":"k"}',
+        '{"constructor":{"prototype":{"x":1}}}',
+        '['.repeat(5000) + ']'.repeat(5000),
+        '{"a":'.repeat(3000) + '1' + '}'.repeat(3000),
+        JSON.stringify({ qty: 1, idempotencyKey: 'k'.repeat(70_000) }),
+      ),
+    );
+    const request = fc.record({
+      route: fc.constantFrom(...ROUTES),
+      method: fc.oneof(
+        fc.constant(null),
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'BREW'),
+      ),
+      segment: fc.oneof(
+        fc.constantFrom('h-0', 'h-0:1', 'nope', '%ZZ', '..', '%00', 'a%2Fb', '%F0%9F%98%80'),
+        fc.webSegment(),
+        fc.string({ maxLength: 300 }).map(encodeURIComponent),
+      ),
+      query: fc.oneof(
+        fc.constant(''),
+        fc.webQueryParameters().map((q) => `?${q}`),
+      ),
+      type: fc.constantFrom(
+        'application/json',
+        'application/json; charset=utf-8',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        '',
+      ),
+      body,
+      auth: fc.constantFrom(null, 'Bearer x', 'Bearer a.b.c', 'Basic Zm9vOmJhcg=='),
+    });
+    let done = 0;
+    await fc
+      .assert(
+        fc.asyncProperty(request, async (r) => {
+          const method = r.method ?? r.route[0];
+          const path = r.route[1].replace('{s}', r.segment) + r.query;
+          const headers: Record<string, string> = {};
+          if (r.type) headers['content-type'] = r.type;
+          if (r.auth) headers.authorization = r.auth;
+          let status = 0;
+          try {
+            const res = await fetch(`http://127.0.0.1:${server.port}${path}`, {
+              method,
+              headers,
+              body: method === 'GET' ? undefined : r.body,
+              signal: AbortSignal.timeout(10_000),
+            });
+            status = res.status;
+            await res.arrayBuffer();
+          } catch (e) {
+            // A connection uWS closes on purpose (an oversized body) is not a failure; a server
+            // that is gone is, and shows below.
+            status = -1;
+            if (closed.length < 5) {
+              const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
+              closed.push(`${method} ${path.slice(0, 60)} ${r.body.length} bytes: ${cause}`);
+            }
+          }
+          statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
+          if (status >= 500) fiveXx.push(`${method} ${path} (${r.type}) ${r.body.slice(0, 200)}`);
+          if (++done % 10_000 === 0) o.progress?.(`hostile: ${done}/${o.cases}`);
+          return status < 500;
+        }),
+        { seed: o.seed, numRuns: o.cases, endOnFailure: true },
+      )
+      .catch((e: Error) => fiveXx.push(e.message.split('\n').slice(0, 6).join(' ')));
+    const raw = [
+      'POST /v1/skus/h-0/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      'POST /v1/skus/h-0/reservations HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n',
+      'POST /v1/skus/h-0/reservations HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n' +
+        'Content-Length: 7\r\n\r\n{}',
+      `GET /v1/skus/h-0 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(400_000)}\r\n\r\n`,
+      'BREW /v1/skus/h-0 HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET /v1/skus/h-0 HTTP/1.0\r\n\r\n',
+      '\r\n\r\n\r\n',
+      'GET / HTTP/9.9\r\nHost: x\r\n\r\n',
+    ];
+    for (const text of raw) {
+      const head = await rawExchange(server.port, text);
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
+      statuses[`raw ${status || 'closed'}`] = (statuses[`raw ${status || 'closed'}`] ?? 0) + 1;
+      if (status >= 500) fiveXx.push(`raw: ${text.slice(0, 80)} → ${status}`);
+    }
+    const alive = await http(server.port, 'GET', '/healthz');
+    const snap = await http(server.port, 'GET', '/v1/skus/h-0');
+    const rssAfter = await rssOf(server.proc!.pid);
+    const code = await server.stop();
+    return {
+      scenario: 'hostile HTTP input (fast-check): every route, raw framing attacks',
+      seed: o.seed,
+      attempts: done + raw.length,
+      ok: 0,
+      refused: 0,
+      unknown: 0,
+      resolvedByRetry: 0,
+      refusals: statuses,
+      violations: [
+        ...fiveXx.map((x) => `5xx or failure: ${x}`),
+        ...(alive.status === 200 ? [] : ['the server did not survive']),
+        ...(snap.status === 200 ? [] : ['the SKU could not be read afterwards']),
+        ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
+        ...(rssAfter - rssBefore < 256 ? [] : [`RSS grew ${rssAfter - rssBefore} MB`]),
+      ],
+      acknowledged: 0,
+      inJournal: 0,
+      lost: 0,
+      duplicated: 0,
+      oversold: 0,
+      fiveXx,
+      extra: { rssMb: { before: rssBefore, after: rssAfter }, closedWithoutAnswer: closed },
+    };
+  } finally {
+    await server.end();
+  }
+}
+
+/** A process's resident memory in MB (Linux /proc). */
+async function rssOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+/** Writes `text` raw and returns what comes back before the server answers or closes. */
+async function rawExchange(port: number, text: string): Promise<string> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let got = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(got);
+    };
+    const timer = setTimeout(done, 3_000);
+    socket.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      if (got.includes('\r\n\r\n')) done();
+    });
+    socket.on('close', done);
+    socket.on('error', done);
+  });
+}
