@@ -1,10 +1,9 @@
 import { Agent, request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { BatchWriter, Op, RESULT_STRIDE } from '../actors/index.js';
-import type { OpCode } from '../actors/index.js';
+import { RESULT_STRIDE } from '../actors/index.js';
 import { EngineError, isErrorCode } from './errors.js';
+import { BatchingPort } from './batching-port.js';
 import { PendingBatch } from './pending-batch.js';
-import type { Waiter } from './pending-batch.js';
 import { rejection } from './results.js';
 import type { ShardControlCalls } from './shard-port.js';
 import type { ShardControl } from './shard-messages.js';
@@ -124,17 +123,13 @@ function float64s(body: Buffer): Float64Array {
   return new Float64Array(copy.buffer);
 }
 
-export class RemoteShard implements ShardPort {
+export class RemoteShard extends BatchingPort implements ShardPort {
   readonly kind = 'remote' as const;
   readonly down = false;
   forwarding = false;
   batchesSent = 0;
   readonly restarts = 0;
-  depth = 0;
   readonly control: ShardControlCalls;
-  private readonly writer = new BatchWriter();
-  private pending = new PendingBatch();
-  private flushScheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -142,8 +137,9 @@ export class RemoteShard implements ShardPort {
     readonly peer: PeerClient,
     /** The owner's node id, for stats and `GET /v1/cluster`. */
     readonly ownerNodeId: string,
-    private readonly batchSizeMax: number,
+    batchSizeMax: number,
   ) {
+    super(batchSizeMax);
     const call =
       <K extends keyof ShardControl>(method: K) =>
       (...args: Parameters<ShardControl[K]>) =>
@@ -162,48 +158,6 @@ export class RemoteShard implements ShardPort {
       shutdown: () => Promise.resolve(),
     };
   }
-
-  enqueueReserve(
-    sku: string,
-    qty: number,
-    userId: unknown,
-    key: unknown,
-    waiter: Waiter,
-    slot: number,
-  ): number {
-    const bad = this.writer.reserve(sku, qty, userId, key);
-    if (bad === 0) this.track(sku, qty, waiter, slot);
-    return bad;
-  }
-
-  enqueueCommand(
-    op: OpCode,
-    sku: string,
-    n: number,
-    waiter: Waiter,
-    slot: number,
-    owner = '',
-  ): void {
-    if (op === Op.restock) this.writer.restock(sku, n);
-    else if (op === Op.close) this.writer.close(sku);
-    else this.writer.reservationCommand(op, sku, n, owner);
-    this.track(sku, n, waiter, slot);
-  }
-
-  private track(sku: string, n: number, waiter: Waiter, slot: number): void {
-    this.pending.add(sku, n, waiter, slot);
-    this.depth++;
-    if (this.writer.count >= this.batchSizeMax) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushSoon);
-    }
-  }
-
-  private readonly flushSoon = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
 
   flush(): void {
     if (this.writer.count === 0) return;

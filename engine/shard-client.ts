@@ -1,15 +1,8 @@
 import { MessageChannel } from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import {
-  BatchWriter,
-  Op,
-  RESULT_STRIDE,
-  comlinkEndpoint,
-  settledWithin,
-  spawnWorker,
-} from '../actors/index.js';
-import type { ClockSpec, OpCode, ShardOptions, SkuEvent } from '../actors/index.js';
+import { RESULT_STRIDE, comlinkEndpoint, settledWithin, spawnWorker } from '../actors/index.js';
+import type { ClockSpec, ShardOptions, SkuEvent } from '../actors/index.js';
 import type { StockadeConfig } from '../config/index.js';
 import type { RecoveryStats } from './shard-host.js';
 import type {
@@ -21,8 +14,8 @@ import type {
 import { InlineShard } from './inline-shard.js';
 import { rejection } from './results.js';
 import type { Rejection } from './results.js';
+import { BatchingPort } from './batching-port.js';
 import { PendingBatch } from './pending-batch.js';
-import type { Waiter } from './pending-batch.js';
 import type { ShardControlCalls, ShardPort } from './shard-port.js';
 import { EngineError, isErrorCode } from './errors.js';
 
@@ -152,22 +145,16 @@ interface Incarnation {
   dead: boolean;
 }
 
-export class ShardClient implements ShardPort {
+export class ShardClient extends BatchingPort implements ShardPort {
   readonly kind = 'local' as const;
   /** Whether durable events are forwarded (subscribers exist); a restarted shard is told too. */
   forwarding = false;
   private current: Incarnation;
-  private readonly writer: BatchWriter;
-  private readonly batchSizeMax: number;
-  private pending = new PendingBatch();
   private readonly inFlight = new Map<number, PendingBatch | ForwardedBatch>();
   private readonly sparePending: PendingBatch[] = [];
   private readonly spareRequests: ArrayBuffer[] = [];
   private readonly spareResults: ArrayBuffer[] = [];
   private nextBatchId = 1;
-  private flushScheduled = false;
-  /** Requests accepted and not yet answered (queued here or in the worker). */
-  depth = 0;
   /** The worker died and a new one has not recovered yet. */
   private dead = false;
   /**
@@ -189,9 +176,8 @@ export class ShardClient implements ShardPort {
     private readonly hooks: ShardClientHooks,
     lease: (() => boolean) | null = null,
   ) {
+    super(config.engine.batchSizeMax);
     this.lease = lease;
-    this.writer = new BatchWriter();
-    this.batchSizeMax = config.engine.batchSizeMax;
     this.current = this.start(null);
   }
 
@@ -276,54 +262,6 @@ export class ShardClient implements ShardPort {
     return this.recovery;
   }
 
-  /**
-   * Queues a request whose SKU id and qty the caller has checked, as it has `depth` against the
-   * shard's bound. Returns 0, or -1 / -2 when the user id / idempotency key is invalid (then
-   * nothing was queued).
-   */
-  enqueueReserve(
-    sku: string,
-    qty: number,
-    userId: unknown,
-    key: unknown,
-    waiter: Waiter,
-    slot: number,
-  ): number {
-    const bad = this.writer.reserve(sku, qty, userId, key);
-    if (bad === 0) this.track(sku, qty, waiter, slot);
-    return bad;
-  }
-
-  enqueueCommand(
-    op: OpCode,
-    sku: string,
-    n: number,
-    waiter: Waiter,
-    slot: number,
-    owner = '',
-  ): void {
-    if (op === Op.restock) this.writer.restock(sku, n);
-    else if (op === Op.close) this.writer.close(sku);
-    else this.writer.reservationCommand(op, sku, n, owner);
-    this.track(sku, n, waiter, slot);
-  }
-
-  private track(sku: string, n: number, waiter: Waiter, slot: number): void {
-    this.pending.add(sku, n, waiter, slot);
-    this.depth++;
-    if (this.writer.count >= this.batchSizeMax) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushSoon);
-    }
-  }
-
-  private readonly flushSoon = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
-
-  /** Sends what is queued as one batch. */
   flush(): void {
     if (this.writer.count === 0) return;
     const { buffer, bytes, count } = this.writer.take(
