@@ -166,6 +166,21 @@ async function settleUnknowns(h: History, server: Server, deadlineMs: number): P
       await sleep(50);
     }
   }
+  // A reused key whose send found no server (a kill in between) is sent again: only a definite
+  // answer says whether the conflict was refused.
+  const conflicts = h.conflicting.splice(0);
+  for (const op of conflicts) {
+    if (op.outcome !== 'unknown') {
+      h.conflicting.push(op);
+      continue;
+    }
+    const again = { key: op.key, sku: op.sku, userId: op.userId, qty: op.qty };
+    while ((await buy(h, server.port, again, true)) === 'unknown') {
+      h.conflicting.pop();
+      if (Date.now() > deadline) throw new Error(`reused key ${op.key} still unknown`);
+      await sleep(50);
+    }
+  }
   return keys.length;
 }
 
