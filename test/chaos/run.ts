@@ -10,6 +10,10 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/index.js';
+import { deleteTopics } from '../../bench/kafka-journal.js';
+import { brokerReachable } from '../persistence/kafka-helpers.js';
+import { brokerPause } from './kafka-scenarios.js';
 import { fullDisk, hostile, killNine } from './scenarios.js';
 import type { Report } from './scenarios.js';
 
@@ -45,6 +49,23 @@ if (process.getuid?.() === 0) {
   reports.push(await fullDisk({ seed, lanes: 8, progress }));
 } else {
   process.stdout.write('disk full: skipped (needs root to mount a tmpfs)\n');
+}
+const kafka = loadConfig({
+  env: Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k.startsWith('STOCKADE_KAFKA_')),
+  ) as Record<string, string>,
+}).kafka;
+if (await brokerReachable(kafka.brokers)) {
+  for (const pauseMs of [5_000, 60_000]) {
+    process.stdout.write(`Kafka broker stopped for ${pauseMs / 1000} s ...\n`);
+    const topic = `stockade-chaos-${Date.now()}-pause${pauseMs / 1000}`;
+    reports.push(
+      await brokerPause({ seed, settings: { ...kafka, topic }, pauseMs, lanes: 8, progress }),
+    );
+  }
+  await deleteTopics(kafka, 'stockade-chaos-');
+} else {
+  process.stdout.write(`Kafka: skipped (no broker at ${kafka.brokers.join(',')})\n`);
 }
 process.stdout.write('hostile input ...\n');
 reports.push(await hostile({ seed, cases: Number(values.cases), progress }));
@@ -92,7 +113,8 @@ uWS.js closes the connection, without an answer, on a request line it cannot par
 method such as \`BREW\`, \`HTTP/9.9\`) and on conflicting \`Content-Length\`/\`Transfer-Encoding\`:
 those count as "closed" above, never as a 5xx (the server's RSS before and after is above).
 
-Not in this battery yet: a stalled or killed Kafka broker, MariaDB, Redis or FerretDB under
+Not in this battery yet: the Kafka broker killed (it is stopped with SIGSTOP here; a broker
+restart is in \`npm test\`: test/persistence/kafka-engine.ts), MariaDB, Redis or FerretDB under
 load, a cluster member killed or paused (that one is in \`npm test\`:
 test/persistence/kafka-cluster.ts), slow and never-reading clients, and WebSocket input.
 `;

@@ -36,13 +36,14 @@ export interface Report extends Verdict {
 }
 
 /** One `stockade serve` on a data directory, restartable. */
-class Server {
+export class Server {
   proc: CliProcess | null = null;
   port = 0;
   readonly readyMs: number[] = [];
 
   constructor(
-    private readonly dir: string,
+    /** Where the journal is: `--data-dir DIR`, or `--journal kafka ...`. */
+    private readonly journal: string[],
     private readonly env: Record<string, string> = {},
   ) {}
 
@@ -51,8 +52,7 @@ class Server {
     const proc = startCli(
       [
         'serve',
-        '--data-dir',
-        this.dir,
+        ...this.journal,
         '--port',
         '0',
         '--auth',
@@ -99,11 +99,11 @@ class Server {
   }
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function http(
+export async function http(
   port: number,
   method: string,
   path: string,
@@ -136,7 +136,7 @@ function codeOf(json: Record<string, unknown> | null): string {
 }
 
 /** A purchase through `port`, recorded. */
-async function buy(
+export async function buy(
   h: History,
   port: number,
   p: { key: string; sku: string; userId: string; qty: number },
@@ -156,7 +156,11 @@ async function buy(
 }
 
 /** Retries every key that got only unknown answers until each has a definite one. */
-async function settleUnknowns(h: History, server: Server, deadlineMs: number): Promise<number> {
+export async function settleUnknowns(
+  h: History,
+  server: Server,
+  deadlineMs: number,
+): Promise<number> {
   const keys = h.unresolved();
   const deadline = Date.now() + deadlineMs;
   for (const key of keys) {
@@ -200,7 +204,9 @@ async function replay(dir: string, skus: string[]): Promise<Map<string, SkuState
   }
 }
 
-function tally(h: History): Pick<Report, 'attempts' | 'ok' | 'refused' | 'unknown' | 'refusals'> {
+export function tally(
+  h: History,
+): Pick<Report, 'attempts' | 'ok' | 'refused' | 'unknown' | 'refusals'> {
   const refusals: Record<string, number> = {};
   for (const o of h.ops) {
     if (o.outcome === 'refused') refusals[o.detail] = (refusals[o.detail] ?? 0) + 1;
@@ -214,7 +220,7 @@ function tally(h: History): Pick<Report, 'attempts' | 'ok' | 'refused' | 'unknow
   };
 }
 
-async function defineSkus(server: Server, skus: string[], stock: number): Promise<void> {
+export async function defineSkus(server: Server, skus: string[], stock: number): Promise<void> {
   for (const sku of skus) {
     const r = await http(server.port, 'PUT', `/v1/skus/${sku}`, { stock, holdTtlMs: 3_600_000 });
     if (r.status !== 201) throw new Error(`PUT ${sku}: ${r.status} ${JSON.stringify(r.json)}`);
@@ -236,7 +242,7 @@ export interface KillNineOptions {
 export async function killNine(o: KillNineOptions): Promise<Report> {
   const rand = prng(o.seed);
   const dir = tempDir('stockade-chaos-kill9-');
-  const server = new Server(dir);
+  const server = new Server(['--data-dir', dir]);
   const h = new History();
   const skus = Array.from({ length: o.skus }, (_, i) => `chaos-${i}`);
   try {
@@ -321,7 +327,9 @@ export async function fullDisk(o: FullDiskOptions): Promise<Report> {
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mount]);
   const dir = join(mount, 'journal');
   // Small preallocation, so that the room left is what the frames fill, not zeros laid ahead.
-  const server = new Server(dir, { STOCKADE_JOURNAL_PREALLOC_BYTES: String(64 << 10) });
+  const server = new Server(['--data-dir', dir], {
+    STOCKADE_JOURNAL_PREALLOC_BYTES: String(64 << 10),
+  });
   const h = new History();
   const skus = ['disk-0', 'disk-1'];
   const stock = 1_000_000;
@@ -426,7 +434,7 @@ const ROUTES = [
 export async function hostile(o: HostileOptions): Promise<Report & { fiveXx: string[] }> {
   const fc = (await import('fast-check')).default;
   const dir = tempDir('stockade-chaos-hostile-');
-  const server = new Server(dir);
+  const server = new Server(['--data-dir', dir]);
   const fiveXx: string[] = [];
   const statuses: Record<string, number> = {};
   /** Requests whose connection was closed without an answer: a sample, to say why. */

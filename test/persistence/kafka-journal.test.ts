@@ -21,6 +21,7 @@ import { kafkaTailTests } from './kafka-tail.js';
 import { kafkaFencingTests } from './kafka-fencing.js';
 import { kafkaReplicationTests } from './kafka-replication.js';
 import { kafkaClusterTests } from './kafka-cluster.js';
+import { brokerPause } from '../chaos/kafka-scenarios.js';
 
 const probe = kafkaTestSettings('probe');
 if (await requireKafka(t, probe)) {
@@ -35,7 +36,27 @@ if (await requireKafka(t, probe)) {
   kafkaFencingTests();
   kafkaReplicationTests();
   kafkaClusterTests();
+  chaosTests();
   outageTest();
+}
+
+/** The reliability battery's Kafka scenarios, small (test/chaos/; `npm run chaos` runs them long). */
+function chaosTests() {
+  t.test('chaos: the broker stopped for 5 s mid-sale (SIGSTOP), then resumed', async (t) => {
+    const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+    const settings = kafkaTestSettings('chaos-pause');
+    const r = await brokerPause({ seed, settings, pauseMs: 5_000, lanes: 6 });
+    t.comment(`seed ${seed}: ${JSON.stringify({ ...r, violations: undefined })}`);
+    t.same(r.violations, [], 'no violation: nothing confirmed while away, no hang, no loss');
+    t.equal(r.lost, 0);
+    t.ok(r.extra.okBeforePause, 'purchases were confirmed before the pause');
+    t.ok(r.unknown > 0, 'and refused (retriable) while the broker was away');
+    const codes = r.extra.codesWhilePaused as string[];
+    t.ok(
+      codes.every((c) => ['journal_unavailable', 'shard_unavailable', 'not_ready'].includes(c)),
+      `only retriable refusals while away: ${codes.join(', ')}`,
+    );
+  });
 }
 
 /** A journal on a fresh topic, closed when the test ends. */

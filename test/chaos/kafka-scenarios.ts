@@ -1,0 +1,176 @@
+/**
+ * The battery's scenarios on the Kafka journal (registered by kafka-journal.test.ts, which runs
+ * the Kafka tests one after the other: pausing the shared broker must not hit another Kafka
+ * test; `npm run chaos` runs them long).
+ *
+ *   brokerPause   the broker SIGSTOPped mid-sale for `pauseMs`, then SIGCONTed: while it is
+ *                 away no purchase is confirmed, every request gets an answer (a retriable
+ *                 503) within the append timeout plus a margin — no hang — and the server
+ *                 resumes by itself; then the history is held against the topic and a replay.
+ */
+import { readFileSync } from 'node:fs';
+import { decodeEvents } from '../../actors/index.js';
+import type { SkuEvent } from '../../actors/index.js';
+import type { KafkaSettings } from '../../config/index.js';
+import { createEngine, loadConfig } from '../../engine/index.js';
+import { KafkaJournal } from '../../persistence/journal/index.js';
+import { prng } from '../simulation/simulation.js';
+import { History, check } from './history.js';
+import type { SkuState } from './history.js';
+import { Server, buy, defineSkus, settleUnknowns, sleep, tally } from './scenarios.js';
+import type { Report } from './scenarios.js';
+
+const SHARDS = 2;
+const APPEND_TIMEOUT_MS = 2_500;
+
+/** The PID of the broker `scripts/services.sh` started (it alone may be paused). */
+function brokerPid(): number {
+  const file = new URL('../../.services/kafka.pid', import.meta.url);
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no broker PID in ${file.pathname}`);
+  return pid;
+}
+
+async function topicEvents(s: KafkaSettings): Promise<SkuEvent[]> {
+  const j = new KafkaJournal(s, SHARDS);
+  try {
+    const events: SkuEvent[] = [];
+    for (let p = 0; p < SHARDS; p++) await j.read(p, 0, (b) => events.push(...decodeEvents(b)));
+    return events;
+  } finally {
+    await j.close();
+  }
+}
+
+async function replayTopic(s: KafkaSettings, skus: string[]) {
+  const engine = await createEngine({
+    config: loadConfig({
+      env: {},
+      overrides: {
+        engine: { shards: SHARDS },
+        journal: { kind: 'kafka' },
+        kafka: { brokers: [...s.brokers], topic: s.topic },
+      },
+    }),
+    onWarning: () => {},
+  });
+  try {
+    const snaps = await engine.getSkus(skus);
+    return new Map<string, SkuState | null>(skus.map((sku, i) => [sku, snaps[i]]));
+  } finally {
+    await engine.close();
+  }
+}
+
+export interface BrokerPauseOptions {
+  seed: number;
+  settings: KafkaSettings;
+  pauseMs: number;
+  lanes: number;
+  progress?: (line: string) => void;
+}
+
+export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
+  const rand = prng(o.seed);
+  const s = o.settings;
+  const server = new Server(
+    ['--journal', 'kafka', '--kafka-brokers', s.brokers.join(','), '--kafka-topic', s.topic],
+    { STOCKADE_KAFKA_APPEND_TIMEOUT_MS: String(APPEND_TIMEOUT_MS) },
+  );
+  const h = new History();
+  const skus = ['k-0', 'k-1', 'k-2'];
+  const stock = 1_000_000;
+  const pid = brokerPid();
+  let paused = false;
+  try {
+    await server.start();
+    await defineSkus(server, skus, stock);
+    let running = true;
+    let n = 0;
+    let pausedAt = Infinity;
+    let resumedAt = Infinity;
+    let slowest = 0;
+    let firstOkAfterResume = 0;
+    const okDuringPause: string[] = [];
+    const lane = async (id: number) => {
+      while (running) {
+        const p = {
+          key: `b${id}-${n++}`,
+          sku: skus[Math.floor(rand() * skus.length)],
+          userId: `u${id}-${n}`,
+          qty: 1,
+        };
+        const sent = Date.now();
+        const outcome = await buy(h, server.port, p);
+        const answered = Date.now();
+        if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, answered - sent);
+        // A 201 that arrives while the broker is stopped was acknowledged before it stopped:
+        // its send may end a little after the SIGSTOP, not later than a scheduling tick.
+        if (outcome === 'ok' && answered > pausedAt + 250 && answered < resumedAt) {
+          okDuringPause.push(`${p.key} answered ${answered - pausedAt} ms into the pause`);
+        }
+        if (outcome === 'ok' && sent > resumedAt && firstOkAfterResume === 0) {
+          firstOkAfterResume = answered - resumedAt;
+        }
+        if (outcome !== 'ok') await sleep(20);
+      }
+    };
+    const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+    await sleep(1_000);
+    const okBefore = h.count('ok');
+    process.kill(pid, 'SIGSTOP');
+    paused = true;
+    pausedAt = Date.now();
+    o.progress?.(`brokerPause: broker stopped for ${o.pauseMs} ms after ${okBefore} purchases`);
+    await sleep(o.pauseMs);
+    process.kill(pid, 'SIGCONT');
+    paused = false;
+    resumedAt = Date.now();
+    const codesWhilePaused = new Set(
+      h.ops
+        .filter((x) => x.at > pausedAt + 250 && x.at < resumedAt && x.outcome !== 'ok')
+        .map((x) => x.detail),
+    );
+    const deadline = Date.now() + 120_000;
+    while (firstOkAfterResume === 0) {
+      if (Date.now() > deadline)
+        throw new Error('no purchase confirmed 120 s after the broker came back');
+      await sleep(50);
+    }
+    await sleep(1_000);
+    running = false;
+    await Promise.all(lanes);
+    const resolved = await settleUnknowns(h, server, 120_000);
+    const code = await server.stop();
+    const verdict = check(
+      h,
+      await topicEvents(s),
+      await replayTopic(s, skus),
+      new Map(skus.map((sku) => [sku, stock])),
+    );
+    const hangBound = APPEND_TIMEOUT_MS + 5_000;
+    const violations = [
+      ...verdict.violations,
+      ...okDuringPause.map((x) => `confirmed while the broker was stopped: ${x}`),
+      ...(slowest < hangBound ? [] : [`a request sent during the pause waited ${slowest} ms`]),
+      ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
+    ];
+    return {
+      scenario: `Kafka broker stopped (SIGSTOP) for ${o.pauseMs / 1000} s mid-sale, then resumed`,
+      seed: o.seed,
+      ...tally(h),
+      resolvedByRetry: resolved,
+      ...verdict,
+      violations,
+      extra: {
+        okBeforePause: okBefore,
+        codesWhilePaused: [...codesWhilePaused].sort(),
+        slowestAnswerDuringPauseMs: slowest,
+        firstConfirmationAfterResumeMs: firstOkAfterResume,
+      },
+    };
+  } finally {
+    if (paused) process.kill(pid, 'SIGCONT');
+    await server.end();
+  }
+}
