@@ -53,7 +53,7 @@ if (process.getuid?.() === 0) {
 const kafka = loadConfig({
   env: Object.fromEntries(
     Object.entries(process.env).filter(([k]) => k.startsWith('STOCKADE_KAFKA_')),
-  ) as Record<string, string>,
+  ),
 }).kafka;
 if (await brokerReachable(kafka.brokers)) {
   for (const pauseMs of [5_000, 60_000]) {

@@ -40,7 +40,7 @@ if (await requireKafka(t, probe)) {
   outageTest();
 }
 
-/** The reliability battery's Kafka scenarios, small (test/chaos/; `npm run chaos` runs them long). */
+/** The reliability battery's Kafka scenarios, small (test/chaos/; `npm run chaos`: long). */
 function chaosTests() {
   t.test('chaos: the broker stopped for 5 s mid-sale (SIGSTOP), then resumed', async (t) => {
     const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
