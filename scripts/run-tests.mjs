@@ -5,8 +5,10 @@
 //
 // Coverage: every process of the run (tap's test processes and the servers they start) writes
 // V8 coverage to a temporary directory; c8 then reports it against the source (.c8rc.json) and,
-// for a whole run, holds it to the floor in .c8rc.json's `check` (today's figures, rounded
-// down): a run that falls below it counts one failure more. `--no-coverage` skips it (a flag, not
+// for a whole run, holds it to the floor in .c8rc.json's `check` (today's figures rounded down,
+// less a point for branches: which fault paths a run takes depends on timing, and branch
+// coverage moves by ~0.8 points between runs): a run that falls below it counts one failure
+// more. Files that hold only types are excluded: they compile to nothing that could run. `--no-coverage` skips it (a flag, not
 // a STOCKADE_ variable: the engine refuses STOCKADE_ variables it does not know, and the tests'
 // child processes inherit the environment).
 import { spawn, spawnSync } from 'node:child_process';

@@ -18,7 +18,7 @@ import { prng } from '../simulation/simulation.js';
 import { History, check } from './history.js';
 import type { SkuState } from './history.js';
 import { Server, buy, defineSkus, settleUnknowns, sleep, tally } from './scenarios.js';
-import type { Report } from './scenarios.js';
+import type { JournalUnderTest, Report } from './scenarios.js';
 
 const SHARDS = 2;
 const APPEND_TIMEOUT_MS = 2_500;
@@ -62,6 +62,17 @@ async function replayTopic(s: KafkaSettings, skus: string[]) {
   }
 }
 
+/** A Kafka topic as the journal of the scenarios (`killNine` takes it too). */
+export function kafkaJournal(s: KafkaSettings): JournalUnderTest {
+  return {
+    name: 'Kafka journal',
+    args: ['--journal', 'kafka', '--kafka-brokers', s.brokers.join(','), '--kafka-topic', s.topic],
+    env: { STOCKADE_KAFKA_APPEND_TIMEOUT_MS: String(APPEND_TIMEOUT_MS) },
+    events: () => topicEvents(s),
+    replay: (skus) => replayTopic(s, skus),
+  };
+}
+
 export interface BrokerPauseOptions {
   seed: number;
   settings: KafkaSettings;
@@ -73,10 +84,8 @@ export interface BrokerPauseOptions {
 export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
   const rand = prng(o.seed);
   const s = o.settings;
-  const server = new Server(
-    ['--journal', 'kafka', '--kafka-brokers', s.brokers.join(','), '--kafka-topic', s.topic],
-    { STOCKADE_KAFKA_APPEND_TIMEOUT_MS: String(APPEND_TIMEOUT_MS) },
-  );
+  const journal = kafkaJournal(s);
+  const server = new Server(journal.args, journal.env);
   const h = new History();
   const skus = ['k-0', 'k-1', 'k-2'];
   const stock = 1_000_000;
@@ -144,8 +153,8 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     const code = await server.stop();
     const verdict = check(
       h,
-      await topicEvents(s),
-      await replayTopic(s, skus),
+      await journal.events(),
+      await journal.replay(skus),
       new Map(skus.map((sku) => [sku, stock])),
     );
     const hangBound = APPEND_TIMEOUT_MS + 5_000;

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/index.js';
 import { deleteTopics } from '../../bench/kafka-journal.js';
 import { brokerReachable } from '../persistence/kafka-helpers.js';
-import { brokerPause } from './kafka-scenarios.js';
+import { brokerPause, kafkaJournal } from './kafka-scenarios.js';
 import { fullDisk, hostile, killNine } from './scenarios.js';
 import type { Report } from './scenarios.js';
 
@@ -56,6 +56,20 @@ const kafka = loadConfig({
   ),
 }).kafka;
 if (await brokerReachable(kafka.brokers)) {
+  process.stdout.write('kill -9 of serve on the Kafka journal ...\n');
+  reports.push(
+    await killNine({
+      seed,
+      journal: kafkaJournal({ ...kafka, topic: `stockade-chaos-${Date.now()}-kill9` }),
+      kills: Math.min(20, Number(values.kills)), // each restart waits out the session timeout
+      lanes: 8,
+      skus: 4,
+      stock: 40_000,
+      minLifeMs: 1_000,
+      maxLifeMs: 4_000,
+      progress,
+    }),
+  );
   for (const pauseMs of [5_000, 60_000]) {
     process.stdout.write(`Kafka broker stopped for ${pauseMs / 1000} s ...\n`);
     const topic = `stockade-chaos-${Date.now()}-pause${pauseMs / 1000}`;

@@ -21,6 +21,7 @@ import type { CliProcess } from '../persistence/cli-process.js';
 import { tempDir } from '../engine/helpers.js';
 import { History, check, fileJournalEvents, outcomeOf } from './history.js';
 import type { SkuState, Verdict } from './history.js';
+import type { SkuEvent } from '../../actors/index.js';
 
 export interface Report extends Verdict {
   scenario: string;
@@ -227,8 +228,30 @@ export async function defineSkus(server: Server, skus: string[], stock: number):
   }
 }
 
+/** Where a scenario's server journals, and how the checker reads it back afterwards. */
+export interface JournalUnderTest {
+  name: string;
+  args: string[];
+  env?: Record<string, string>;
+  events(): Promise<SkuEvent[]>;
+  replay(skus: string[]): Promise<Map<string, SkuState | null>>;
+}
+
+/** The fsync'd file journal in a fresh directory. */
+export function fileJournal(): JournalUnderTest {
+  const dir = tempDir('stockade-chaos-');
+  return {
+    name: 'file journal, fsync',
+    args: ['--data-dir', dir],
+    events: () => fileJournalEvents(dir),
+    replay: (skus) => replay(dir, skus),
+  };
+}
+
 export interface KillNineOptions {
   seed: number;
+  /** Default: the file journal. */
+  journal?: JournalUnderTest;
   kills: number;
   lanes: number;
   skus: number;
@@ -241,8 +264,8 @@ export interface KillNineOptions {
 
 export async function killNine(o: KillNineOptions): Promise<Report> {
   const rand = prng(o.seed);
-  const dir = tempDir('stockade-chaos-kill9-');
-  const server = new Server(['--data-dir', dir]);
+  const journal = o.journal ?? fileJournal();
+  const server = new Server(journal.args, journal.env);
   const h = new History();
   const skus = Array.from({ length: o.skus }, (_, i) => `chaos-${i}`);
   try {
@@ -250,6 +273,8 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
     await defineSkus(server, skus, o.stock);
     let running = true;
     let n = 0;
+    let killedAt = 0;
+    const recoveries: number[] = [];
     const lane = async (id: number) => {
       while (running) {
         const p = {
@@ -261,7 +286,12 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
         // The same purchase 1–5 times at once: every copy must get the same answer.
         const copies = 1 + Math.floor(rand() * 5);
         const port = server.port;
+        const sent = Date.now();
         const outcomes = await Promise.all(Array.from({ length: copies }, () => buy(h, port, p)));
+        if (killedAt > 0 && sent > killedAt && outcomes.includes('ok')) {
+          recoveries.push(Date.now() - killedAt); // the first 201 sent after the last kill
+          killedAt = 0;
+        }
         if (outcomes.includes('ok') && rand() < 0.05) {
           await buy(h, server.port, { ...p, qty: p.qty + 1 }, true); // same key, other body
         }
@@ -272,6 +302,7 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
     for (let k = 0; k < o.kills; k++) {
       await sleep(o.minLifeMs + rand() * (o.maxLifeMs - o.minLifeMs));
       await server.kill9();
+      killedAt = Date.now();
       await server.start();
       if ((k + 1) % 10 === 0 || k + 1 === o.kills) {
         o.progress?.(`kill9: ${k + 1}/${o.kills} kills, ${h.count('ok')} acknowledged`);
@@ -285,13 +316,14 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
     if (code !== 0) throw new Error(`the last serve exited ${code}`);
     const verdict = check(
       h,
-      await fileJournalEvents(dir),
-      await replay(dir, skus),
+      await journal.events(),
+      await journal.replay(skus),
       new Map(skus.map((s) => [s, o.stock])),
     );
     const ready = [...server.readyMs].sort((a, b) => a - b);
+    recoveries.sort((a, b) => a - b);
     return {
-      scenario: 'kill -9 of stockade serve (file journal, fsync), duplicate storms',
+      scenario: `kill -9 of stockade serve (${journal.name}), duplicate storms`,
       seed: o.seed,
       ...tally(h),
       resolvedByRetry: resolved,
@@ -301,6 +333,12 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
         restartToReadyMs: {
           p50: ready[Math.floor(ready.length / 2)],
           max: ready[ready.length - 1],
+        },
+        // From the kill to the first 201 of a purchase sent after it (a restart's replay, and on
+        // Kafka the session timeout that frees the dead member's partitions).
+        killToFirstConfirmationMs: {
+          p50: recoveries[Math.floor(recoveries.length / 2)] ?? null,
+          max: recoveries[recoveries.length - 1] ?? null,
         },
         conflictingBodies: h.conflicting.length,
       },

@@ -21,7 +21,8 @@ import { kafkaTailTests } from './kafka-tail.js';
 import { kafkaFencingTests } from './kafka-fencing.js';
 import { kafkaReplicationTests } from './kafka-replication.js';
 import { kafkaClusterTests } from './kafka-cluster.js';
-import { brokerPause } from '../chaos/kafka-scenarios.js';
+import { brokerPause, kafkaJournal } from '../chaos/kafka-scenarios.js';
+import { killNine } from '../chaos/scenarios.js';
 
 const probe = kafkaTestSettings('probe');
 if (await requireKafka(t, probe)) {
@@ -42,6 +43,27 @@ if (await requireKafka(t, probe)) {
 
 /** The reliability battery's Kafka scenarios, small (test/chaos/; `npm run chaos`: long). */
 function chaosTests() {
+  t.test(
+    'chaos: kill -9 of serve on the Kafka journal, every purchase sent 1–5 times',
+    async (t) => {
+      const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+      const journal = kafkaJournal(kafkaTestSettings('chaos-kill9'));
+      const r = await killNine({
+        seed,
+        journal,
+        kills: 2,
+        lanes: 4,
+        skus: 2,
+        stock: 300,
+        minLifeMs: 500,
+        maxLifeMs: 1_500,
+      });
+      t.comment(`seed ${seed}: ${JSON.stringify({ ...r, violations: undefined })}`);
+      t.same(r.violations, [], 'no violation of the history');
+      t.equal(r.lost + r.duplicated + r.oversold, 0, 'nothing lost, duplicated or oversold');
+      t.ok(r.acknowledged > 20, `${r.acknowledged} purchases confirmed across the kills`);
+    },
+  );
   t.test('chaos: the broker stopped for 5 s mid-sale (SIGSTOP), then resumed', async (t) => {
     const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
     const settings = kafkaTestSettings('chaos-pause');
