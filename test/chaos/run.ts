@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/index.js';
 import { deleteTopics } from '../../bench/kafka-journal.js';
 import { brokerReachable } from '../persistence/kafka-helpers.js';
+import { mysqlProblem, mysqlTestUrl } from '../persistence/mysql-helpers.js';
+import { mysqlPause } from './store-scenarios.js';
 import { brokerPause, kafkaJournal } from './kafka-scenarios.js';
 import { fullDisk, hostile, killNine } from './scenarios.js';
 import type { Report } from './scenarios.js';
@@ -81,6 +83,14 @@ if (await brokerReachable(kafka.brokers)) {
 } else {
   process.stdout.write(`Kafka: skipped (no broker at ${kafka.brokers.join(',')})\n`);
 }
+const mysqlUrl = mysqlTestUrl();
+const mysqlDown = await mysqlProblem(mysqlUrl);
+if (mysqlDown === null) {
+  process.stdout.write('MariaDB stopped for 10 s ...\n');
+  reports.push(await mysqlPause({ seed, mysqlUrl, pauseMs: 10_000, lanes: 8, progress }));
+} else {
+  process.stdout.write(`MariaDB: skipped (${mysqlDown})\n`);
+}
 process.stdout.write('hostile input ...\n');
 reports.push(await hostile({ seed, cases: Number(values.cases), progress }));
 
@@ -128,8 +138,8 @@ method such as \`BREW\`, \`HTTP/9.9\`) and on conflicting \`Content-Length\`/\`T
 those count as "closed" above, never as a 5xx (the server's RSS before and after is above).
 
 Not in this battery yet: the Kafka broker killed (it is stopped with SIGSTOP here; a broker
-restart is in \`npm test\`: test/persistence/kafka-engine.ts), MariaDB, Redis or FerretDB under
-load, a cluster member killed or paused (that one is in \`npm test\`:
+restart is in \`npm test\`: test/persistence/kafka-engine.ts), MariaDB killed (it is stopped
+here), Redis or FerretDB under load, a cluster member killed or paused (that one is in \`npm test\`:
 test/persistence/kafka-cluster.ts), slow and never-reading clients, and WebSocket input.
 `;
 writeFileSync(values.out, text);
