@@ -3,7 +3,7 @@
 // for what each does and history.ts for what the checker holds the buyers' history against.
 import t from 'tap';
 import type { Test } from 'tap';
-import { fullDisk, hostile, killNine } from './scenarios.js';
+import { fullDisk, hostile, hostileWs, killNine } from './scenarios.js';
 import type { Report } from './scenarios.js';
 
 const root = process.getuid?.() === 0;
@@ -59,4 +59,11 @@ t.test('hostile HTTP input: never a 5xx, never a crash', async (t) => {
   t.comment(`statuses ${JSON.stringify(r.refusals)}; RSS ${JSON.stringify(r.extra.rssMb)}`);
   t.same(r.violations, [], 'only 2xx and 4xx, the server alive, memory bounded');
   t.ok(r.attempts >= 3_000);
+});
+
+t.test('hostile WebSocket messages: never a server fault, never a crash', async (t) => {
+  const r = await hostileWs({ seed, cases: 500 });
+  t.comment(`answers ${JSON.stringify(r.refusals)}; ${JSON.stringify(r.extra)}`);
+  t.same(r.violations, [], 'only answers and client-fault errors, the server alive');
+  t.ok(r.attempts >= 500);
 });

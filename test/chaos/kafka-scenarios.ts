@@ -3,17 +3,22 @@
  * the Kafka tests one after the other: pausing the shared broker must not hit another Kafka
  * test; `npm run chaos` runs them long).
  *
- *   brokerPause   the broker SIGSTOPped mid-sale for `pauseMs`, then SIGCONTed: while it is
- *                 away no purchase is confirmed, every request gets an answer (a retriable
- *                 503) within the append timeout plus a margin — no hang — and the server
- *                 resumes by itself; then the history is held against the topic and a replay.
+ *   brokerPause   the broker SIGSTOPped mid-sale for `pauseMs`, then SIGCONTed: no purchase
+ *                sent while it is away is confirmed before it is back, every request gets an
+ *                answer (a retriable 503) within the append timeout plus a margin — no hang —
+ *                and the server resumes by itself; then the history is held against the topic
+ *                and a replay. The topic keeps the broker's append time on every message
+ *                (LogAppendTime), so the checker also sees that no 201 was sent before the
+ *                broker had appended its reservation: confirmed means durable, checked from the
+ *                outside, not assumed.
  */
 import { readFileSync } from 'node:fs';
 import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import type { KafkaSettings } from '../../config/index.js';
 import { createEngine, loadConfig } from '../../engine/index.js';
-import { KafkaJournal } from '../../persistence/journal/index.js';
+import { KafkaJournal, loadKafkajs } from '../../persistence/journal/index.js';
+import { KafkaReader } from '../../persistence/journal/kafka-reader.js';
 import { prng } from '../simulation/simulation.js';
 import { History, check } from './history.js';
 import type { SkuState } from './history.js';
@@ -40,6 +45,70 @@ async function topicEvents(s: KafkaSettings): Promise<SkuEvent[]> {
   } finally {
     await j.close();
   }
+}
+
+/** Makes the broker stamp every message of the topic with its own append time. */
+async function useLogAppendTime(s: KafkaSettings): Promise<void> {
+  const { Kafka, logLevel } = loadKafkajs();
+  const admin = new Kafka({ brokers: [...s.brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    // AlterConfigs replaces the topic's settings: the journal's own are given again.
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: 2, // TOPIC
+          name: s.topic,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'delete' },
+            { name: 'retention.ms', value: '-1' },
+            { name: 'retention.bytes', value: '-1' },
+            { name: 'max.message.bytes', value: String(s.messageBytesMax) },
+            { name: 'message.timestamp.type', value: 'LogAppendTime' },
+          ],
+        },
+      ],
+    });
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: 2, name: s.topic, configNames: ['message.timestamp.type'] }],
+    });
+    const type = described.resources[0]?.configEntries[0]?.configValue;
+    if (type !== 'LogAppendTime') throw new Error(`${s.topic}: message.timestamp.type is ${type}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Each reserved idempotency key's broker append time (valid, unfenced messages only). */
+async function appendTimes(s: KafkaSettings): Promise<Map<string, number>> {
+  const { Kafka, logLevel } = loadKafkajs();
+  const kafka = new Kafka({ brokers: [...s.brokers], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const times = new Map<string, number>();
+  try {
+    const ends = await admin.fetchTopicOffsets(s.topic);
+    const reader = new KafkaReader(kafka, s.topic, s.fetchBytesMax);
+    try {
+      for (const { partition, high } of ends) {
+        for await (const records of reader.fetches(partition, 0, Number(high))) {
+          for (const r of records) {
+            const at = Number((r as { timestamp?: string }).timestamp);
+            for (const e of decodeEvents(r.value!)) {
+              if (e.type === 'reserved') times.set(e.idempotencyKey, at);
+            }
+          }
+        }
+      }
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  return times;
 }
 
 async function replayTopic(s: KafkaSettings, skus: string[]) {
@@ -93,6 +162,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
   let paused = false;
   try {
     await server.start();
+    await useLogAppendTime(s);
     await defineSkus(server, skus, stock);
     let running = true;
     let n = 0;
@@ -101,6 +171,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     let slowest = 0;
     let firstOkAfterResume = 0;
     const okDuringPause: string[] = [];
+    const answeredAt = new Map<string, number>();
     const lane = async (id: number) => {
       while (running) {
         const p = {
@@ -113,11 +184,13 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
         const outcome = await buy(h, server.port, p);
         const answered = Date.now();
         if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, answered - sent);
-        // A 201 that arrives while the broker is stopped was acknowledged before it stopped:
-        // its send may end a little after the SIGSTOP, not later than a scheduling tick.
-        if (outcome === 'ok' && answered > pausedAt + 250 && answered < resumedAt) {
-          okDuringPause.push(`${p.key} answered ${answered - pausedAt} ms into the pause`);
+        // Sent after the broker stopped, it cannot be durable before the broker is back. (A 201
+        // for an earlier request may still arrive during the pause: its append was acknowledged
+        // before, and the append-time check below holds it to that.)
+        if (outcome === 'ok' && sent >= pausedAt && answered < resumedAt) {
+          okDuringPause.push(`${p.key} sent ${sent - pausedAt} ms into the pause`);
         }
+        if (outcome === 'ok' && !answeredAt.has(p.key)) answeredAt.set(p.key, answered);
         if (outcome === 'ok' && sent > resumedAt && firstOkAfterResume === 0) {
           firstOkAfterResume = answered - resumedAt;
         }
@@ -158,9 +231,16 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
       new Map(skus.map((sku) => [sku, stock])),
     );
     const hangBound = APPEND_TIMEOUT_MS + 5_000;
+    // Confirmed means durable: no 201 left before the broker had appended its reservation (one
+    // clock, this machine's; 1 ms of rounding).
+    const appended = await appendTimes(s);
+    const early = [...answeredAt].filter(([key, at]) => (appended.get(key) ?? Infinity) > at + 1);
     const violations = [
       ...verdict.violations,
       ...okDuringPause.map((x) => `confirmed while the broker was stopped: ${x}`),
+      ...early
+        .slice(0, 10)
+        .map(([k, at]) => `${k}: 201 at ${at}, appended at ${appended.get(k) ?? 'never'}`),
       ...(slowest < hangBound ? [] : [`a request sent during the pause waited ${slowest} ms`]),
       ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
     ];
@@ -176,6 +256,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
         codesWhilePaused: [...codesWhilePaused].sort(),
         slowestAnswerDuringPauseMs: slowest,
         firstConfirmationAfterResumeMs: firstOkAfterResume,
+        confirmationsCheckedAgainstAppendTime: answeredAt.size,
       },
     };
   } finally {

@@ -16,7 +16,7 @@ import { brokerReachable } from '../persistence/kafka-helpers.js';
 import { mysqlProblem, mysqlTestUrl } from '../persistence/mysql-helpers.js';
 import { mysqlPause } from './store-scenarios.js';
 import { brokerPause, kafkaJournal } from './kafka-scenarios.js';
-import { fullDisk, hostile, killNine } from './scenarios.js';
+import { fullDisk, hostile, hostileWs, killNine } from './scenarios.js';
 import type { Report } from './scenarios.js';
 
 const { values } = parseArgs({
@@ -93,6 +93,9 @@ if (mysqlDown === null) {
 }
 process.stdout.write('hostile input ...\n');
 reports.push(await hostile({ seed, cases: Number(values.cases), progress }));
+process.stdout.write('hostile WebSocket input ...\n');
+// One message at a time, each waiting up to 1 s for its answer: a twentieth of the HTTP cases.
+reports.push(await hostileWs({ seed, cases: Math.ceil(Number(values.cases) / 20), progress }));
 
 const failed = reports.filter((r) => r.violations.length > 0);
 const row = (r: Report) =>
@@ -140,7 +143,7 @@ those count as "closed" above, never as a 5xx (the server's RSS before and after
 Not in this battery yet: the Kafka broker killed (it is stopped with SIGSTOP here; a broker
 restart is in \`npm test\`: test/persistence/kafka-engine.ts), MariaDB killed (it is stopped
 here), Redis or FerretDB under load, a cluster member killed or paused (that one is in \`npm test\`:
-test/persistence/kafka-cluster.ts), slow and never-reading clients, and WebSocket input.
+test/persistence/kafka-cluster.ts), and slow or never-reading clients.
 `;
 writeFileSync(values.out, text);
 process.stdout.write(`\n${text}\nwrote ${values.out}\n`);

@@ -665,3 +665,120 @@ async function rawExchange(port: number, text: string): Promise<string> {
     socket.on('error', done);
   });
 }
+
+/**
+ * Generated WebSocket messages (fast-check), one at a time on one socket: valid-looking and
+ * hostile purchases, subscribes and unsubscribes, unknown types, wrong types, `__proto__`
+ * keys, deep nesting, odd Unicode, non-JSON and oversized text. Every answer must be a normal
+ * one or an error whose code is a client's fault (its catalogue status below 500); a socket
+ * the server closes (an oversized message) is opened again; the server must live through it.
+ */
+export async function hostileWs(o: HostileOptions): Promise<Report> {
+  const fc = (await import('fast-check')).default;
+  const { WsClient } = await import('../gateway/helpers.js');
+  const { ERROR_CATALOGUE, isErrorCode } = await import('../../engine/index.js');
+  const server = new Server(['--data-dir', tempDir('stockade-chaos-ws-')]);
+  const answers: Record<string, number> = {};
+  const serverFaults: string[] = [];
+  let reopened = 0;
+  try {
+    await server.start();
+    await defineSkus(server, ['w-0'], 1_000_000);
+    const rssBefore = await rssOf(server.proc!.pid);
+    const leaf = fc.oneof(
+      fc.integer(),
+      fc.double(),
+      fc.string(),
+      fc.string({ unit: 'grapheme' }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constantFrom('w-0', '*', 'nope', '\ud800', 'x'.repeat(300), -1, 0.5, 1e308),
+    );
+    const message = fc.oneof(
+      fc
+        .record(
+          {
+            type: fc.oneof(
+              fc.constantFrom('reserve', 'subscribe', 'unsubscribe', 'subscribe_stats', 'nope'),
+              leaf,
+            ),
+            id: fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), leaf),
+            sku: leaf,
+            qty: leaf,
+            idempotencyKey: leaf,
+            userId: leaf,
+            __proto__: fc.dictionary(fc.string(), leaf),
+          },
+          { requiredKeys: [] },
+        )
+        .map((r) => JSON.stringify(r)),
+      fc.json({ depthSize: 'large' }),
+      fc.string(),
+      fc.constantFrom(
+        '',
+        '{',
+        'null',
+        '[]',
+        '{"type":"reserve"}',
+        '['.repeat(5000) + ']'.repeat(5000),
+        // Past gateway.bodyBytesMax (the test client frames at most 64 KiB).
+        JSON.stringify({ type: 'reserve', sku: 'w-0', qty: 1, idempotencyKey: 'k'.repeat(60_000) }),
+      ),
+    );
+    let ws = await WsClient.open(server.port, '/v1/ws');
+    let done = 0;
+    await fc
+      .assert(
+        fc.asyncProperty(message, async (text) => {
+          if (ws.isClosed) {
+            ws = await WsClient.open(server.port, '/v1/ws');
+            reopened++;
+          }
+          ws.send(text);
+          const reply = (await ws.nextWithin(1_000)) as {
+            type?: string;
+            error?: { code?: string };
+          } | null;
+          const code = reply?.error?.code;
+          const key =
+            reply === null ? (ws.isClosed ? 'closed' : 'no answer') : (code ?? reply.type);
+          answers[String(key)] = (answers[String(key)] ?? 0) + 1;
+          const fault =
+            code !== undefined && (!isErrorCode(code) || ERROR_CATALOGUE[code].http >= 500);
+          if (fault) serverFaults.push(`${text.slice(0, 120)} → ${code}`);
+          if (++done % 1_000 === 0) o.progress?.(`hostileWs: ${done}/${o.cases}`);
+          return !fault;
+        }),
+        { seed: o.seed, numRuns: o.cases, endOnFailure: true },
+      )
+      .catch((e: Error) => serverFaults.push(e.message.split('\n').slice(0, 6).join(' ')));
+    ws.close();
+    const alive = await http(server.port, 'GET', '/healthz');
+    const rssAfter = await rssOf(server.proc!.pid);
+    const code = await server.stop();
+    return {
+      scenario: 'hostile WebSocket messages (fast-check)',
+      seed: o.seed,
+      attempts: done,
+      ok: 0,
+      refused: 0,
+      unknown: 0,
+      resolvedByRetry: 0,
+      refusals: answers,
+      violations: [
+        ...serverFaults.map((x) => `server fault: ${x}`),
+        ...(alive.status === 200 ? [] : ['the server did not survive']),
+        ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
+        ...(rssAfter - rssBefore < 256 ? [] : [`RSS grew ${rssAfter - rssBefore} MB`]),
+      ],
+      acknowledged: 0,
+      inJournal: 0,
+      lost: 0,
+      duplicated: 0,
+      oversold: 0,
+      extra: { rssMb: { before: rssBefore, after: rssAfter }, socketsReopened: reopened },
+    };
+  } finally {
+    await server.end();
+  }
+}
