@@ -36,11 +36,12 @@ function brokerPid(): number {
   return pid;
 }
 
-async function topicEvents(s: KafkaSettings): Promise<SkuEvent[]> {
-  const j = new KafkaJournal(s, SHARDS);
+/** Every valid event of the topic's `shards` partitions, as the journal's own replay reads them. */
+export async function topicEvents(s: KafkaSettings, shards = SHARDS): Promise<SkuEvent[]> {
+  const j = new KafkaJournal(s, shards);
   try {
     const events: SkuEvent[] = [];
-    for (let p = 0; p < SHARDS; p++) await j.read(p, 0, (b) => events.push(...decodeEvents(b)));
+    for (let p = 0; p < shards; p++) await j.read(p, 0, (b) => events.push(...decodeEvents(b)));
     return events;
   } finally {
     await j.close();

@@ -605,37 +605,58 @@ export async function hostile(o: HostileOptions): Promise<Report & { fiveXx: str
       statuses[`raw ${status || 'closed'}`] = (statuses[`raw ${status || 'closed'}`] ?? 0) + 1;
       if (status >= 500) fiveXx.push(`raw: ${text.slice(0, 80)} → ${status}`);
     }
-    const alive = await http(server.port, 'GET', '/healthz');
     const snap = await http(server.port, 'GET', '/v1/skus/h-0');
-    const rssAfter = await rssOf(server.proc!.pid);
-    const code = await server.stop();
+    const faults = [
+      ...fiveXx.map((x) => `5xx or failure: ${x}`),
+      ...(snap.status === 200 ? [] : ['the SKU could not be read afterwards']),
+    ];
+    const { rssAfterMb, ...figures } = await hostileEnd(server, rssBefore, faults);
     return {
+      ...figures,
       scenario: 'hostile HTTP input (fast-check): every route, raw framing attacks',
       seed: o.seed,
       attempts: done + raw.length,
-      ok: 0,
-      refused: 0,
-      unknown: 0,
-      resolvedByRetry: 0,
       refusals: statuses,
-      violations: [
-        ...fiveXx.map((x) => `5xx or failure: ${x}`),
-        ...(alive.status === 200 ? [] : ['the server did not survive']),
-        ...(snap.status === 200 ? [] : ['the SKU could not be read afterwards']),
-        ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
-        ...(rssAfter - rssBefore < 256 ? [] : [`RSS grew ${rssAfter - rssBefore} MB`]),
-      ],
-      acknowledged: 0,
-      inJournal: 0,
-      lost: 0,
-      duplicated: 0,
-      oversold: 0,
       fiveXx,
-      extra: { rssMb: { before: rssBefore, after: rssAfter }, closedWithoutAnswer: closed },
+      extra: { rssMb: { before: rssBefore, after: rssAfterMb }, closedWithoutAnswer: closed },
     };
   } finally {
     await server.end();
   }
+}
+
+/**
+ * The end of a hostile scenario: the server must still answer, stop cleanly on SIGTERM, and not
+ * have grown by 256 MB. Its figures (no purchases to count) and every violation, `faults` first.
+ */
+async function hostileEnd(
+  server: Server,
+  rssBefore: number,
+  faults: string[],
+): Promise<
+  Omit<Report, 'scenario' | 'seed' | 'attempts' | 'refusals' | 'extra'> & { rssAfterMb: number }
+> {
+  const alive = await http(server.port, 'GET', '/healthz');
+  const rssAfter = await rssOf(server.proc!.pid);
+  const code = await server.stop();
+  return {
+    ok: 0,
+    refused: 0,
+    unknown: 0,
+    resolvedByRetry: 0,
+    violations: [
+      ...faults,
+      ...(alive.status === 200 ? [] : ['the server did not survive']),
+      ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
+      ...(rssAfter - rssBefore < 256 ? [] : [`RSS grew ${rssAfter - rssBefore} MB`]),
+    ],
+    acknowledged: 0,
+    inJournal: 0,
+    lost: 0,
+    duplicated: 0,
+    oversold: 0,
+    rssAfterMb: rssAfter,
+  };
 }
 
 /** A process's resident memory in MB (Linux /proc). */
@@ -753,30 +774,15 @@ export async function hostileWs(o: HostileOptions): Promise<Report> {
       )
       .catch((e: Error) => serverFaults.push(e.message.split('\n').slice(0, 6).join(' ')));
     ws.close();
-    const alive = await http(server.port, 'GET', '/healthz');
-    const rssAfter = await rssOf(server.proc!.pid);
-    const code = await server.stop();
+    const faults = serverFaults.map((x) => `server fault: ${x}`);
+    const { rssAfterMb, ...figures } = await hostileEnd(server, rssBefore, faults);
     return {
+      ...figures,
       scenario: 'hostile WebSocket messages (fast-check)',
       seed: o.seed,
       attempts: done,
-      ok: 0,
-      refused: 0,
-      unknown: 0,
-      resolvedByRetry: 0,
       refusals: answers,
-      violations: [
-        ...serverFaults.map((x) => `server fault: ${x}`),
-        ...(alive.status === 200 ? [] : ['the server did not survive']),
-        ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
-        ...(rssAfter - rssBefore < 256 ? [] : [`RSS grew ${rssAfter - rssBefore} MB`]),
-      ],
-      acknowledged: 0,
-      inJournal: 0,
-      lost: 0,
-      duplicated: 0,
-      oversold: 0,
-      extra: { rssMb: { before: rssBefore, after: rssAfter }, socketsReopened: reopened },
+      extra: { rssMb: { before: rssBefore, after: rssAfterMb }, socketsReopened: reopened },
     };
   } finally {
     await server.end();

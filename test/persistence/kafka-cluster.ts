@@ -18,8 +18,7 @@ import type { Test } from 'tap';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import type { Engine } from '../../engine/index.js';
 import type { KafkaSettings } from '../../config/index.js';
-import { KafkaJournal, kafkaJournalSource } from '../../persistence/journal/index.js';
-import { decodeEvents } from '../../actors/index.js';
+import { kafkaJournalSource } from '../../persistence/journal/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import { tempDir } from '../engine/helpers.js';
 import { kafkaTestSettings } from './kafka-helpers.js';
@@ -28,6 +27,7 @@ import type { CliProcess } from './cli-process.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
 import { projector } from './projection-helpers.js';
 import { WsClient } from '../gateway/helpers.js';
+import { topicEvents } from '../chaos/kafka-scenarios.js';
 
 const SHARDS = 4;
 const STOCK = 400;
@@ -73,15 +73,8 @@ async function until(what: string, ms: number, check: () => Promise<boolean> | b
 }
 
 /** Every event of every partition, as a fresh reader sees it. */
-async function journalEvents(s: KafkaSettings): Promise<SkuEvent[]> {
-  const j = new KafkaJournal(s, SHARDS);
-  try {
-    const events: SkuEvent[] = [];
-    for (let p = 0; p < SHARDS; p++) await j.read(p, 0, (b) => events.push(...decodeEvents(b)));
-    return events;
-  } finally {
-    await j.close();
-  }
+function journalEvents(s: KafkaSettings): Promise<SkuEvent[]> {
+  return topicEvents(s, SHARDS);
 }
 
 export function kafkaClusterTests(): void {
