@@ -265,7 +265,6 @@ export class Cluster {
       const client = this.host.startLocal(p);
       try {
         await client.ready();
-        if (client.forwarding) await client.control.setEventForwarding(true);
       } catch (err) {
         await client.close().catch(() => {});
         this.onError(err);

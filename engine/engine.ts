@@ -154,14 +154,15 @@ export class Engine extends EventEmitter {
       shardCount: e.shards,
       port: (i) => shards[i],
       install: (i, port) => {
-        port.forwarding = this.subscriptions.size > 0;
+        // A local shard is told what subscribers want as it starts serving, whatever they
+        // wanted when its replay began (a subscribe during the replay found it not installed).
+        const on = this.subscriptions.size > 0;
+        port.forwarding = on;
         shards[i] = port;
+        if (port.kind === 'local') void port.control.setEventForwarding(on).catch(() => {});
       },
-      startLocal: (i) => {
-        const c = new ShardClient(i, shardOptions, clock, config, hooks, this.cluster!.lease);
-        c.forwarding = this.subscriptions.size > 0;
-        return c;
-      },
+      startLocal: (i) =>
+        new ShardClient(i, shardOptions, clock, config, hooks, this.cluster!.lease),
     });
     this.cluster.onError = (err) => this.emit('cluster_error', err);
   }

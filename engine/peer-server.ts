@@ -147,6 +147,8 @@ function readBody(req: IncomingMessage, done: (body: Buffer | null) => void): vo
     req.resume();
     return done(null);
   }
+  // A sender that goes away mid-body: nobody to answer, and no unhandled 'error' either.
+  req.on('error', () => req.destroy());
   const chunks: Buffer[] = [];
   let size = 0;
   let over = false;

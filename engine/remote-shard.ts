@@ -54,6 +54,15 @@ export class PeerClient {
   post(path: string, body: Uint8Array, headers: Record<string, string>): Promise<PeerReply> {
     this.sent++;
     return new Promise<PeerReply>((resolve, reject) => {
+      // The bound holds until the answer is read whole: cleared only when the call settles.
+      const done = (r: PeerReply) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      };
       const req = request(
         {
           agent: this.agent,
@@ -66,13 +75,11 @@ export class PeerClient {
             'content-length': String(body.length),
             ...(this.secret ? { authorization: `Bearer ${this.secret}` } : {}),
           },
-          timeout: this.timeoutMs,
         },
-        (res) => readReply(res, resolve, reject),
+        (res) => readReply(res, done, fail),
       );
       const timer = setTimeout(() => req.destroy(new Error('no answer in time')), this.timeoutMs);
-      req.on('close', () => clearTimeout(timer));
-      req.on('error', reject);
+      req.on('error', fail);
       req.end(body);
     }).catch((err: unknown) => {
       this.failed++;

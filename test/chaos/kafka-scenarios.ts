@@ -12,7 +12,6 @@
  *                broker had appended its reservation: confirmed means durable, checked from the
  *                outside, not assumed.
  */
-import { readFileSync } from 'node:fs';
 import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
 import type { KafkaSettings } from '../../config/index.js';
@@ -21,20 +20,20 @@ import { KafkaJournal, loadKafkajs } from '../../persistence/journal/index.js';
 import { KafkaReader } from '../../persistence/journal/kafka-reader.js';
 import { prng } from '../simulation/simulation.js';
 import { History, check } from './history.js';
-import type { SkuState } from './history.js';
-import { Server, buy, defineSkus, settleUnknowns, sleep, tally } from './scenarios.js';
-import type { JournalUnderTest, Report } from './scenarios.js';
+import type { Outcome, SkuState } from './history.js';
+import {
+  Server,
+  defineSkus,
+  servicePid,
+  settleUnknowns,
+  sleep,
+  startBuyers,
+  tally,
+} from './scenarios.js';
+import type { JournalUnderTest, Purchase, Report } from './scenarios.js';
 
 const SHARDS = 2;
 const APPEND_TIMEOUT_MS = 2_500;
-
-/** The PID of the broker `scripts/services.sh` started (it alone may be paused). */
-function brokerPid(): number {
-  const file = new URL('../../.services/kafka.pid', import.meta.url);
-  const pid = Number(readFileSync(file, 'utf8').trim());
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no broker PID in ${file.pathname}`);
-  return pid;
-}
 
 /** Every valid event of the topic's `shards` partitions, as the journal's own replay reads them. */
 export async function topicEvents(s: KafkaSettings, shards = SHARDS): Promise<SkuEvent[]> {
@@ -159,46 +158,32 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
   const h = new History();
   const skus = ['k-0', 'k-1', 'k-2'];
   const stock = 1_000_000;
-  const pid = brokerPid();
+  const pid = servicePid('kafka');
   let paused = false;
   try {
     await server.start();
     await useLogAppendTime(s);
     await defineSkus(server, skus, stock);
-    let running = true;
-    let n = 0;
     let pausedAt = Infinity;
     let resumedAt = Infinity;
     let slowest = 0;
     let firstOkAfterResume = 0;
     const okDuringPause: string[] = [];
     const answeredAt = new Map<string, number>();
-    const lane = async (id: number) => {
-      while (running) {
-        const p = {
-          key: `b${id}-${n++}`,
-          sku: skus[Math.floor(rand() * skus.length)],
-          userId: `u${id}-${n}`,
-          qty: 1,
-        };
-        const sent = Date.now();
-        const outcome = await buy(h, server.port, p);
-        const answered = Date.now();
-        if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, answered - sent);
-        // Sent after the broker stopped, it cannot be durable before the broker is back. (A 201
-        // for an earlier request may still arrive during the pause: its append was acknowledged
-        // before, and the append-time check below holds it to that.)
-        if (outcome === 'ok' && sent >= pausedAt && answered < resumedAt) {
-          okDuringPause.push(`${p.key} sent ${sent - pausedAt} ms into the pause`);
-        }
-        if (outcome === 'ok' && !answeredAt.has(p.key)) answeredAt.set(p.key, answered);
-        if (outcome === 'ok' && sent > resumedAt && firstOkAfterResume === 0) {
-          firstOkAfterResume = answered - resumedAt;
-        }
-        if (outcome !== 'ok') await sleep(20);
+    const seen = (p: Purchase, outcome: Outcome, sent: number, answered: number) => {
+      if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, answered - sent);
+      // Sent after the broker stopped, it cannot be durable before the broker is back. (A 201
+      // for an earlier request may still arrive during the pause: its append was acknowledged
+      // before, and the append-time check below holds it to that.)
+      if (outcome === 'ok' && sent >= pausedAt && answered < resumedAt) {
+        okDuringPause.push(`${p.key} sent ${sent - pausedAt} ms into the pause`);
+      }
+      if (outcome === 'ok' && !answeredAt.has(p.key)) answeredAt.set(p.key, answered);
+      if (outcome === 'ok' && sent > resumedAt && firstOkAfterResume === 0) {
+        firstOkAfterResume = answered - resumedAt;
       }
     };
-    const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+    const buyers = startBuyers({ h, server, rand, skus, lanes: o.lanes, prefix: 'b', seen });
     await sleep(1_000);
     const okBefore = h.count('ok');
     process.kill(pid, 'SIGSTOP');
@@ -221,8 +206,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
       await sleep(50);
     }
     await sleep(1_000);
-    running = false;
-    await Promise.all(lanes);
+    await buyers.stop();
     const resolved = await settleUnknowns(h, server, 120_000);
     const code = await server.stop();
     const verdict = check(

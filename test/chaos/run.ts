@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/index.js';
 import { deleteTopics } from '../../bench/kafka-journal.js';
 import { brokerReachable } from '../persistence/kafka-helpers.js';
+import { serviceEnv } from '../persistence/service-helpers.js';
 import { mysqlProblem, mysqlTestUrl } from '../persistence/mysql-helpers.js';
 import { mysqlPause } from './store-scenarios.js';
 import { brokerPause, kafkaJournal } from './kafka-scenarios.js';
@@ -52,11 +53,7 @@ if (process.getuid?.() === 0) {
 } else {
   process.stdout.write('disk full: skipped (needs root to mount a tmpfs)\n');
 }
-const kafka = loadConfig({
-  env: Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => k.startsWith('STOCKADE_KAFKA_')),
-  ),
-}).kafka;
+const kafka = loadConfig({ env: serviceEnv('STOCKADE_KAFKA_') }).kafka;
 if (await brokerReachable(kafka.brokers)) {
   process.stdout.write('kill -9 of serve on the Kafka journal ...\n');
   reports.push(

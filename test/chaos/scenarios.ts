@@ -12,7 +12,7 @@
  *               resume once room is made, without a restart.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import { prng } from '../simulation/simulation.js';
@@ -20,7 +20,7 @@ import { startCli } from '../persistence/cli-process.js';
 import type { CliProcess } from '../persistence/cli-process.js';
 import { tempDir } from '../engine/helpers.js';
 import { History, check, fileJournalEvents, outcomeOf } from './history.js';
-import type { SkuState, Verdict } from './history.js';
+import type { Outcome, SkuState, Verdict } from './history.js';
 import type { SkuEvent } from '../../actors/index.js';
 
 export interface Report extends Verdict {
@@ -221,6 +221,61 @@ export function tally(
   };
 }
 
+export interface Purchase {
+  key: string;
+  sku: string;
+  userId: string;
+  qty: number;
+}
+
+/**
+ * Buyers on `lanes` lanes, each one purchase at a time with a fresh key (`prefix`, lane, count),
+ * a random SKU of `skus` and qty 1, until `stop()`. `seen` hears every answer with the times it
+ * was sent and answered; a lane waits `backoffMs` after an answer that was not a 201.
+ */
+export function startBuyers(o: {
+  h: History;
+  server: Server;
+  rand: () => number;
+  skus: string[];
+  lanes: number;
+  prefix: string;
+  backoffMs?: number;
+  seen?: (p: Purchase, outcome: Outcome, sent: number, answered: number) => void;
+}): { stop(): Promise<void> } {
+  let running = true;
+  let n = 0;
+  const lane = async (id: number) => {
+    while (running) {
+      const p = {
+        key: `${o.prefix}${id}-${n++}`,
+        sku: o.skus[Math.floor(o.rand() * o.skus.length)],
+        userId: `u${id}-${n}`,
+        qty: 1,
+      };
+      const sent = Date.now();
+      const outcome = await buy(o.h, o.server.port, p);
+      o.seen?.(p, outcome, sent, Date.now());
+      if (outcome !== 'ok') await sleep(o.backoffMs ?? 20);
+    }
+  };
+  const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(lanes);
+    },
+  };
+}
+
+/** The PID of a service `scripts/services.sh` started (only those may be paused). */
+export function servicePid(name: string): number {
+  const file = new URL(`../../.services/${name}.pid`, import.meta.url);
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no PID in ${file.pathname}`);
+  return pid;
+}
+
 export async function defineSkus(server: Server, skus: string[], stock: number): Promise<void> {
   for (const sku of skus) {
     const r = await http(server.port, 'PUT', `/v1/skus/${sku}`, { stock, holdTtlMs: 3_600_000 });
@@ -379,23 +434,13 @@ export async function fullDisk(o: FullDiskOptions): Promise<Report> {
       return s.bavail * s.bsize;
     };
     writeFileSync(join(mount, 'filler'), Buffer.alloc(Math.max(0, free() - (384 << 10)), 1));
-    let running = true;
-    let n = 0;
     let fullAt = 0;
-    const lane = async (id: number) => {
-      while (running) {
-        const p = {
-          key: `d${id}-${n++}`,
-          sku: skus[Math.floor(rand() * skus.length)],
-          userId: `u${id}-${n}`,
-          qty: 1,
-        };
-        const outcome = await buy(h, server.port, p);
+    const buyers = startBuyers({
+      ...{ h, server, rand, skus, lanes: o.lanes, prefix: 'd', backoffMs: 10 },
+      seen: (_p, outcome) => {
         if (outcome === 'unknown' && fullAt === 0) fullAt = Date.now();
-        if (outcome === 'unknown') await sleep(10);
-      }
-    };
-    const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+      },
+    });
     const deadline = Date.now() + 60_000;
     while (fullAt === 0) {
       if (Date.now() > deadline) throw new Error('the filesystem never filled up');
@@ -415,8 +460,7 @@ export async function fullDisk(o: FullDiskOptions): Promise<Report> {
       await sleep(10);
     }
     const resumedMs = Date.now() - freedAt;
-    running = false;
-    await Promise.all(lanes);
+    await buyers.stop();
     const resolved = await settleUnknowns(h, server, 60_000);
     const code = await server.stop();
     if (code !== 0) throw new Error(`serve exited ${code}`);

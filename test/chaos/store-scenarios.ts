@@ -7,20 +7,21 @@
  *                (the journal is the record), the projector's lag grows, and once MariaDB is
  *                back the projection catches up by itself with every 201 in MySQL exactly once.
  */
-import { readFileSync } from 'node:fs';
 import { createConnection } from 'mysql2/promise';
 import { migrate, openMysqlPool, withDatabase } from '../../persistence/stores/index.js';
 import { prng } from '../simulation/simulation.js';
 import { History, check } from './history.js';
-import { Server, buy, defineSkus, fileJournal, settleUnknowns, sleep, tally } from './scenarios.js';
+import {
+  Server,
+  defineSkus,
+  fileJournal,
+  servicePid,
+  settleUnknowns,
+  sleep,
+  startBuyers,
+  tally,
+} from './scenarios.js';
 import type { Report } from './scenarios.js';
-
-function servicePid(name: string): number {
-  const file = new URL(`../../.services/${name}.pid`, import.meta.url);
-  const pid = Number(readFileSync(file, 'utf8').trim());
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no PID in ${file.pathname}`);
-  return pid;
-}
 
 /** The projector's lag summed over shards, from the server's /metrics (null: not readable). */
 async function projectionLag(server: Server): Promise<number | null> {
@@ -63,26 +64,15 @@ export async function mysqlPause(o: MysqlPauseOptions): Promise<Report> {
   try {
     await server.start();
     await defineSkus(server, skus, stock);
-    let running = true;
-    let n = 0;
     let pausedAt = Infinity;
     let resumedAt = Infinity;
     let slowest = 0;
-    const lane = async (id: number) => {
-      while (running) {
-        const p = {
-          key: `m${id}-${n++}`,
-          sku: skus[Math.floor(rand() * skus.length)],
-          userId: `u${id}-${n}`,
-          qty: 1,
-        };
-        const sent = Date.now();
-        const outcome = await buy(h, server.port, p);
-        if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, Date.now() - sent);
-        if (outcome !== 'ok') await sleep(20);
-      }
-    };
-    const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+    const buyers = startBuyers({
+      ...{ h, server, rand, skus, lanes: o.lanes, prefix: 'm' },
+      seen: (_p, _outcome, sent, answered) => {
+        if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, answered - sent);
+      },
+    });
     await sleep(1_000);
     process.kill(pid, 'SIGSTOP');
     paused = true;
@@ -95,8 +85,7 @@ export async function mysqlPause(o: MysqlPauseOptions): Promise<Report> {
       await sleep(250);
     }
     // The buyers stop with the pause, so that the catch-up is timed on a fixed backlog.
-    running = false;
-    await Promise.all(lanes);
+    await buyers.stop();
     const okWhilePaused = h.count('ok') - okBefore;
     process.kill(pid, 'SIGCONT');
     paused = false;

@@ -15,12 +15,12 @@
  */
 import t from 'tap';
 import type { Test } from 'tap';
-import { createEngine, loadConfig } from '../../engine/index.js';
+import { createEngine, loadConfig, shardOf } from '../../engine/index.js';
 import type { Engine } from '../../engine/index.js';
 import type { KafkaSettings } from '../../config/index.js';
 import { kafkaJournalSource } from '../../persistence/journal/index.js';
 import type { SkuEvent } from '../../actors/index.js';
-import { tempDir } from '../engine/helpers.js';
+import { eventually, tempDir } from '../engine/helpers.js';
 import { kafkaTestSettings } from './kafka-helpers.js';
 import { startCli } from './cli-process.js';
 import type { CliProcess } from './cli-process.js';
@@ -56,20 +56,16 @@ function plainConfig(s: KafkaSettings) {
 }
 
 /** One SKU id per shard: `${prefix}<shard>-<n>` for the first n that hashes there. */
-function skuPerShard(e: Engine | null, prefix: string, shardOf?: (sku: string) => number) {
-  const of = shardOf ?? ((sku: string) => e!.shardOf(sku));
+function skuPerShard(prefix: string) {
   return Array.from({ length: SHARDS }, (_, shard) => {
-    for (let n = 0; ; n++)
-      if (of(`${prefix}${shard}-${n}`) === shard) return `${prefix}${shard}-${n}`;
+    for (let n = 0; ; n++) {
+      if (shardOf(`${prefix}${shard}-${n}`, SHARDS) === shard) return `${prefix}${shard}-${n}`;
+    }
   });
 }
 
-async function until(what: string, ms: number, check: () => Promise<boolean> | boolean) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function until(what: string, ms: number, check: () => Promise<boolean> | boolean) {
+  return eventually(check, ms, what);
 }
 
 /** Every event of every partition, as a fresh reader sees it. */
@@ -94,7 +90,7 @@ async function inProcessPair(t: Test): Promise<void> {
     ['serving', 'serving', 'serving', 'serving'],
     'alone, a member owns every partition',
   );
-  const skus = skuPerShard(a, 'pair');
+  const skus = skuPerShard('pair');
   for (const sku of skus) t.match(await a.defineSku({ sku, stock: 10 }), { status: 'defined' });
   const b = await createEngine({ config: memberConfig(s, 'b'), onWarning: () => {} });
   let bClosed = false;
@@ -238,11 +234,8 @@ async function threeProcesses(t: Test): Promise<void> {
         v.partitions.every((p) => p.owner !== null && p.here !== 'moving'),
     );
   });
-  t.pass('three members, each partition owned by one');
   // One SKU per partition, each with 400 units, defined through a (forwarded where not a's).
-  const probe = await createEngine({ config: plainConfig(kafkaTestSettings('probe-hash')) });
-  const skus = skuPerShard(probe, 'hot');
-  await probe.close();
+  const skus = skuPerShard('hot');
   for (const sku of skus) {
     const r = await call(a, 'PUT', `/v1/skus/${sku}`, { stock: STOCK });
     t.match(r, { status: 201 }, `${sku} defined through a`);

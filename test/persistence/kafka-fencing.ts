@@ -19,7 +19,7 @@ import type { KafkaSettings } from '../../config/index.js';
 import { KafkaJournal, kafkaJournalSource, loadKafkajs } from '../../persistence/journal/index.js';
 import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
-import { tempDir } from '../engine/helpers.js';
+import { eventually, tempDir } from '../engine/helpers.js';
 import { kafkaTestSettings } from './kafka-helpers.js';
 import { KafkaProxy } from './kafka-proxy.js';
 import { freshDatabase, requireMysql } from './mysql-helpers.js';
@@ -179,7 +179,7 @@ async function lateWrite(t: Test, crash: boolean): Promise<void> {
   proxy.holdProduce = true;
   const first = engine.reserve({ sku: 'last', userId: 'u1', qty: 1, idempotencyKey: 'first' });
   if (crash) {
-    while (proxy.heldProduces === 0) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => proxy.heldProduces > 0, 10_000, 'the Produce request held');
     await engine.crashShardForTest(shard);
   }
   t.match(await first, { retriable: true }, 'the held purchase is answered 503, not confirmed');
@@ -188,8 +188,12 @@ async function lateWrite(t: Test, crash: boolean): Promise<void> {
   t.match(second, { status: 'reserved' }, 'the shard rebuilt and sold the unit again');
 
   proxy.release();
-  while ((await highWater(direct, shard)) < end + 2) await new Promise((r) => setTimeout(r, 20));
-  t.pass('the late request landed after the second sale');
+  // The late request lands after the second sale (a bound, not a wait without end).
+  await eventually(
+    async () => (await highWater(direct, shard)) >= end + 2,
+    10_000,
+    'the late request to land after the second sale',
+  );
 
   const events = await replay(direct, shard, 2);
   const reserved = events.filter((e) => e.type === 'reserved');
