@@ -33,6 +33,12 @@ const progress = (line: string) => process.stdout.write(`  ${line}\n`);
 process.stdout.write(`chaos: seed ${seed}\n`);
 
 const reports: Report[] = [];
+/** Scenarios this run could not do, and why: the report lists them. */
+const skipped: string[] = [];
+const skip = (why: string) => {
+  skipped.push(why);
+  process.stdout.write(`skipped: ${why}\n`);
+};
 const started = Date.now();
 process.stdout.write('kill -9 of serve ...\n');
 reports.push(
@@ -51,7 +57,7 @@ if (process.getuid?.() === 0) {
   process.stdout.write('disk full ...\n');
   reports.push(await fullDisk({ seed, lanes: 8, progress }));
 } else {
-  process.stdout.write('disk full: skipped (needs root to mount a tmpfs)\n');
+  skip('disk full: needs root to mount a tmpfs');
 }
 const kafka = loadConfig({ env: serviceEnv('STOCKADE_KAFKA_') }).kafka;
 if (await brokerReachable(kafka.brokers)) {
@@ -78,7 +84,7 @@ if (await brokerReachable(kafka.brokers)) {
   }
   await deleteTopics(kafka, 'stockade-chaos-');
 } else {
-  process.stdout.write(`Kafka: skipped (no broker at ${kafka.brokers.join(',')})\n`);
+  skip(`Kafka (kill -9, broker paused): no broker at ${kafka.brokers.join(',')}`);
 }
 const mysqlUrl = mysqlTestUrl();
 const mysqlDown = await mysqlProblem(mysqlUrl);
@@ -86,7 +92,7 @@ if (mysqlDown === null) {
   process.stdout.write('MariaDB stopped for 10 s ...\n');
   reports.push(await mysqlPause({ seed, mysqlUrl, pauseMs: 10_000, lanes: 8, progress }));
 } else {
-  process.stdout.write(`MariaDB: skipped (${mysqlDown})\n`);
+  skip(`MariaDB paused: ${mysqlDown}`);
 }
 process.stdout.write('hostile input ...\n');
 reports.push(await hostile({ seed, cases: Number(values.cases), progress }));
@@ -133,7 +139,7 @@ ${reports
   )
   .join('\n\n')}
 
-uWS.js closes the connection, without an answer, on a request line it cannot parse (an unknown
+${skipped.length > 0 ? `**Skipped in this run:** ${skipped.join('; ')}.\n\n` : ''}uWS.js closes the connection, without an answer, on a request line it cannot parse (an unknown
 method such as \`BREW\`, \`HTTP/9.9\`) and on conflicting \`Content-Length\`/\`Transfer-Encoding\`:
 those count as "closed" above, never as a 5xx (the server's RSS before and after is above).
 
