@@ -4,6 +4,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { fullDisk, hostile, hostileWs, killNine } from './scenarios.js';
+import { slowClients } from './slow-clients.js';
 import type { Report } from './scenarios.js';
 
 const root = process.getuid?.() === 0;
@@ -66,4 +67,22 @@ t.test('hostile WebSocket messages: never a server fault, never a crash', async 
   t.comment(`answers ${JSON.stringify(r.refusals)}; ${JSON.stringify(r.extra)}`);
   t.same(r.violations, [], 'only answers and client-fault errors, the server alive');
   t.ok(r.attempts >= 500);
+});
+
+t.test('slowloris and never-reading clients beside honest buyers', async (t) => {
+  const r = await slowClients({
+    seed,
+    slowloris: 1_000,
+    neverReading: 100,
+    wsNeverReading: 4,
+    wsMessagesPerS: 3_000,
+    phaseMs: 12_000,
+    lanes: 4,
+    latencyBound: false, // other test files share the CPUs here; npm run chaos holds it
+  });
+  holds(t, r);
+  const closed = r.extra.attackersClosedByServer as Record<string, number>;
+  t.ok(closed['slowloris headers'] >= 500, 'every slowloris was closed by the server');
+  t.ok(closed['ws never reading'] >= 1, 'a WebSocket that never read was dropped');
+  t.equal(r.unknown + r.refused, 0, 'every honest purchase went through');
 });

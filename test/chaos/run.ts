@@ -18,6 +18,7 @@ import { mysqlProblem, mysqlTestUrl } from '../persistence/mysql-helpers.js';
 import { mysqlPause } from './store-scenarios.js';
 import { brokerPause, kafkaJournal } from './kafka-scenarios.js';
 import { fullDisk, hostile, hostileWs, killNine } from './scenarios.js';
+import { slowClients } from './slow-clients.js';
 import type { Report } from './scenarios.js';
 
 const { values } = parseArgs({
@@ -99,6 +100,21 @@ reports.push(await hostile({ seed, cases: Number(values.cases), progress }));
 process.stdout.write('hostile WebSocket input ...\n');
 // One message at a time, each waiting up to 1 s for its answer: a twentieth of the HTTP cases.
 reports.push(await hostileWs({ seed, cases: Math.ceil(Number(values.cases) / 20), progress }));
+
+process.stdout.write('slow and never-reading clients ...\n');
+reports.push(
+  await slowClients({
+    seed,
+    slowloris: 4_000,
+    neverReading: 400,
+    wsNeverReading: 4,
+    wsMessagesPerS: 3_000,
+    phaseMs: 30_000,
+    lanes: 4,
+    latencyBound: true,
+    progress,
+  }),
+);
 
 const failed = reports.filter((r) => r.violations.length > 0);
 const row = (r: Report) =>
