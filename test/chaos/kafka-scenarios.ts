@@ -3,7 +3,8 @@
  * the Kafka tests one after the other: pausing the shared broker must not hit another Kafka
  * test; `npm run chaos` runs them long).
  *
- *   brokerPause   the broker SIGSTOPped mid-sale for `pauseMs`, then SIGCONTed: no purchase
+ *   brokerPause   the broker SIGSTOPped mid-sale for `pauseMs`, then SIGCONTed (or kill -9'd,
+ *                then restarted after `pauseMs` with scripts/services.sh): no purchase
  *                sent while it is away is confirmed before it is back, every request gets an
  *                answer (a retriable 503) within the append timeout plus a margin — no hang —
  *                and the server resumes by itself; then the history is held against the topic
@@ -19,6 +20,7 @@ import { createEngine, loadConfig } from '../../engine/index.js';
 import { KafkaJournal, loadKafkajs } from '../../persistence/journal/index.js';
 import { KafkaReader } from '../../persistence/journal/kafka-reader.js';
 import { prng } from '../simulation/simulation.js';
+import { kafkaServices } from '../persistence/kafka-helpers.js';
 import { History, check } from './history.js';
 import type { Outcome, SkuState } from './history.js';
 import {
@@ -145,6 +147,8 @@ export function kafkaJournal(s: KafkaSettings): JournalUnderTest {
 export interface BrokerPauseOptions {
   seed: number;
   settings: KafkaSettings;
+  /** SIGSTOP then SIGCONT after `pauseMs`, or kill -9 then a restart after `pauseMs`. */
+  fault: 'pause' | 'kill';
   pauseMs: number;
   lanes: number;
   progress?: (line: string) => void;
@@ -160,6 +164,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
   const stock = 1_000_000;
   const pid = servicePid('kafka');
   let paused = false;
+  let killed = false;
   try {
     await server.start();
     await useLogAppendTime(s);
@@ -186,14 +191,21 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     const buyers = startBuyers({ h, server, rand, skus, lanes: o.lanes, prefix: 'b', seen });
     await sleep(1_000);
     const okBefore = h.count('ok');
-    process.kill(pid, 'SIGSTOP');
-    paused = true;
+    process.kill(pid, o.fault === 'pause' ? 'SIGSTOP' : 'SIGKILL');
+    paused = o.fault === 'pause';
+    killed = o.fault === 'kill';
     pausedAt = Date.now();
-    o.progress?.(`brokerPause: broker stopped for ${o.pauseMs} ms after ${okBefore} purchases`);
+    o.progress?.(
+      `brokerPause: broker ${o.fault}ed for ${o.pauseMs} ms after ${okBefore} purchases`,
+    );
     await sleep(o.pauseMs);
-    process.kill(pid, 'SIGCONT');
-    paused = false;
+    // From here the broker may append again (a killed one once its restart is under way).
     resumedAt = Date.now();
+    if (paused) process.kill(pid, 'SIGCONT');
+    paused = false;
+    if (killed) await kafkaServices('up'); // the project's script, as an operator would
+    killed = false;
+    const backAfterMs = Date.now() - resumedAt;
     const codesWhilePaused = new Set(
       h.ops
         .filter((x) => x.at > pausedAt + 250 && x.at < resumedAt && x.outcome !== 'ok')
@@ -230,7 +242,10 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
       ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
     ];
     return {
-      scenario: `Kafka broker stopped (SIGSTOP) for ${o.pauseMs / 1000} s mid-sale, then resumed`,
+      scenario:
+        o.fault === 'pause'
+          ? `Kafka broker stopped (SIGSTOP) for ${o.pauseMs / 1000} s mid-sale, then resumed`
+          : `Kafka broker killed (kill -9) mid-sale, restarted after ${o.pauseMs / 1000} s`,
       seed: o.seed,
       ...tally(h),
       resolvedByRetry: resolved,
@@ -241,11 +256,13 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
         codesWhilePaused: [...codesWhilePaused].sort(),
         slowestAnswerDuringPauseMs: slowest,
         firstConfirmationAfterResumeMs: firstOkAfterResume,
+        ...(o.fault === 'kill' ? { brokerRestartToReadyMs: backAfterMs } : {}),
         confirmationsCheckedAgainstAppendTime: answeredAt.size,
       },
     };
   } finally {
     if (paused) process.kill(pid, 'SIGCONT');
+    if (killed) await kafkaServices('up'); // leave the broker as it was found, even on failure
     await server.end();
   }
 }

@@ -76,16 +76,24 @@ if (await brokerReachable(kafka.brokers)) {
       progress,
     }),
   );
-  for (const pauseMs of [5_000, 60_000]) {
-    process.stdout.write(`Kafka broker stopped for ${pauseMs / 1000} s ...\n`);
-    const topic = `stockade-chaos-${Date.now()}-pause${pauseMs / 1000}`;
-    reports.push(
-      await brokerPause({ seed, settings: { ...kafka, topic }, pauseMs, lanes: 8, progress }),
-    );
+  for (const fault of ['pause', 'kill'] as const) {
+    for (const pauseMs of [5_000, 60_000]) {
+      process.stdout.write(
+        `Kafka broker ${fault === 'pause' ? 'stopped' : 'killed'} for ${pauseMs / 1000} s ...\n`,
+      );
+      const topic = `stockade-chaos-${Date.now()}-${fault}${pauseMs / 1000}`;
+      reports.push(
+        await brokerPause({
+          ...{ seed, settings: { ...kafka, topic }, fault, pauseMs, lanes: 8, progress },
+        }),
+      );
+    }
   }
   await deleteTopics(kafka, 'stockade-chaos-');
 } else {
-  skip(`Kafka (kill -9, broker paused): no broker at ${kafka.brokers.join(',')}`);
+  skip(
+    `Kafka (kill -9 of serve, broker paused and killed): no broker at ${kafka.brokers.join(',')}`,
+  );
 }
 const mysqlUrl = mysqlTestUrl();
 const mysqlDown = await mysqlProblem(mysqlUrl);

@@ -64,21 +64,27 @@ function chaosTests() {
       t.ok(r.acknowledged > 20, `${r.acknowledged} purchases confirmed across the kills`);
     },
   );
-  t.test('chaos: the broker stopped for 5 s mid-sale (SIGSTOP), then resumed', async (t) => {
-    const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
-    const settings = kafkaTestSettings('chaos-pause');
-    const r = await brokerPause({ seed, settings, pauseMs: 5_000, lanes: 6 });
-    t.comment(`seed ${seed}: ${JSON.stringify({ ...r, violations: undefined })}`);
-    t.same(r.violations, [], 'no violation: nothing confirmed while away, no hang, no loss');
-    t.equal(r.lost, 0);
-    t.ok(r.extra.okBeforePause, 'purchases were confirmed before the pause');
-    t.ok(r.unknown > 0, 'and refused (retriable) while the broker was away');
-    const codes = r.extra.codesWhilePaused as string[];
-    t.ok(
-      codes.every((c) => ['journal_unavailable', 'shard_unavailable', 'not_ready'].includes(c)),
-      `only retriable refusals while away: ${codes.join(', ')}`,
-    );
-  });
+  for (const fault of ['pause', 'kill'] as const) {
+    const what =
+      fault === 'pause'
+        ? 'the broker stopped for 5 s mid-sale (SIGSTOP), then resumed'
+        : 'the broker killed mid-sale (kill -9), restarted 5 s later';
+    t.test(`chaos: ${what}`, async (t) => {
+      const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+      const settings = kafkaTestSettings(`chaos-${fault}`);
+      const r = await brokerPause({ seed, settings, fault, pauseMs: 5_000, lanes: 6 });
+      t.comment(`seed ${seed}: ${JSON.stringify({ ...r, violations: undefined })}`);
+      t.same(r.violations, [], 'no violation: nothing confirmed while away, no hang, no loss');
+      t.equal(r.lost, 0);
+      t.ok(r.extra.okBeforePause, 'purchases were confirmed before the fault');
+      t.ok(r.unknown > 0, 'and refused (retriable) while the broker was away');
+      const codes = r.extra.codesWhilePaused as string[];
+      t.ok(
+        codes.every((c) => ['journal_unavailable', 'shard_unavailable', 'not_ready'].includes(c)),
+        `only retriable refusals while away: ${codes.join(', ')}`,
+      );
+    });
+  }
 }
 
 /** A journal on a fresh topic, closed when the test ends. */
