@@ -13,9 +13,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/index.js';
 import { deleteTopics } from '../../bench/kafka-journal.js';
 import { brokerReachable } from '../persistence/kafka-helpers.js';
-import { serviceEnv } from '../persistence/service-helpers.js';
+import { serviceEnv, tcpReachable } from '../persistence/service-helpers.js';
 import { mysqlProblem, mysqlTestUrl } from '../persistence/mysql-helpers.js';
-import { mysqlPause } from './store-scenarios.js';
+import { storeFault } from './store-scenarios.js';
+import { mongoUrl, redisUrl } from '../persistence/store-helpers.js';
 import { brokerPause, kafkaJournal } from './kafka-scenarios.js';
 import { fullDisk, hostile, hostileWs, killNine } from './scenarios.js';
 import { slowClients } from './slow-clients.js';
@@ -95,13 +96,26 @@ if (await brokerReachable(kafka.brokers)) {
     `Kafka (kill -9 of serve, broker paused and killed): no broker at ${kafka.brokers.join(',')}`,
   );
 }
-const mysqlUrl = mysqlTestUrl();
-const mysqlDown = await mysqlProblem(mysqlUrl);
-if (mysqlDown === null) {
-  process.stdout.write('MariaDB stopped for 10 s ...\n');
-  reports.push(await mysqlPause({ seed, mysqlUrl, pauseMs: 10_000, lanes: 8, progress }));
+const stores = { mysqlUrl: mysqlTestUrl(), redisUrl: redisUrl(), mongoUrl: mongoUrl() };
+const storesDown =
+  (await mysqlProblem(stores.mysqlUrl)) ??
+  ((await tcpReachable('127.0.0.1', Number(new URL(stores.redisUrl).port || 6379)))
+    ? null
+    : `no Redis at ${stores.redisUrl}`) ??
+  ((await tcpReachable('127.0.0.1', Number(new URL(stores.mongoUrl).port || 27017)))
+    ? null
+    : `no MongoDB-compatible server at ${stores.mongoUrl}`);
+if (storesDown === null) {
+  for (const store of ['mariadb', 'redis', 'ferretdb'] as const) {
+    for (const fault of ['pause', 'kill'] as const) {
+      process.stdout.write(`${store} ${fault === 'pause' ? 'stopped' : 'killed'} for 10 s ...\n`);
+      reports.push(
+        await storeFault({ seed, store, fault, faultMs: 10_000, ...stores, lanes: 8, progress }),
+      );
+    }
+  }
 } else {
-  skip(`MariaDB paused: ${mysqlDown}`);
+  skip(`MariaDB, Redis and FerretDB stopped and killed: ${storesDown}`);
 }
 process.stdout.write('hostile input ...\n');
 reports.push(await hostile({ seed, cases: Number(values.cases), progress }));

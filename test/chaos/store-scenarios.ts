@@ -1,20 +1,32 @@
 /**
- * The battery's scenarios for the read-side stores (`npm run chaos` only: pausing the shared
- * MariaDB inside `npm test` would stall the MySQL tests that run beside it).
+ * The battery's scenarios for the stores beside the journal (`npm run chaos` only: stopping the
+ * shared MariaDB, Redis or FerretDB inside `npm test` would stall the store tests that run
+ * beside it).
  *
- *   mysqlPause   MariaDB SIGSTOPped for `pauseMs` under purchase load, with the MySQL projector
- *                running in the server (`serve --project`): purchases go on while it is away
- *                (the journal is the record), the projector's lag grows, and once MariaDB is
- *                back the projection catches up by itself with every 201 in MySQL exactly once.
+ *   storeFault   one of MariaDB, Redis and the MongoDB-compatible server SIGSTOPped (or
+ *                kill -9'd and restarted by scripts/services.sh) for `faultMs` under purchase
+ *                and product-read load, with everything that uses them running in the server:
+ *                the MySQL projector (`--project`), the audit log (`--audit`), the product
+ *                API and its Redis cache (`--products`) and the Redis rate limiter
+ *                (`--rate-limit-store redis`, at a rate no honest buyer reaches). Purchases must
+ *                go on while the store is away (the journal is the record) and never wait for
+ *                it; product reads keep being answered while the cache is down; afterwards,
+ *                by itself, the projection catches up with every 201 in MySQL exactly once, the
+ *                audit log holds a `reserved` document for every 201 and dropped none, and the
+ *                cache refills.
  */
 import { createConnection } from 'mysql2/promise';
+import { MongoClient } from 'mongodb';
+import { Redis } from 'ioredis';
 import { migrate, openMysqlPool, withDatabase } from '../../persistence/stores/index.js';
+import { services } from '../persistence/service-helpers.js';
 import { prng } from '../simulation/simulation.js';
 import { History, check } from './history.js';
 import {
   Server,
   defineSkus,
   fileJournal,
+  http,
   servicePid,
   settleUnknowns,
   sleep,
@@ -23,86 +35,172 @@ import {
 } from './scenarios.js';
 import type { Report } from './scenarios.js';
 
-/** The projector's lag summed over shards, from the server's /metrics (null: not readable). */
-async function projectionLag(server: Server): Promise<number | null> {
+export type Store = 'mariadb' | 'redis' | 'ferretdb';
+
+/** A counter or gauge of the server's /metrics, summed over its labels (null: not readable). */
+async function metric(server: Server, name: string): Promise<number | null> {
   try {
     const r = await fetch(`http://127.0.0.1:${server.port}/metrics`, {
       signal: AbortSignal.timeout(5_000),
     });
     const text = await r.text();
-    const lags = [...text.matchAll(/^stockade_projection_lag\{shard="\d+"\} (\d+)/gm)];
-    return lags.length === 0 ? null : lags.reduce((sum, m) => sum + Number(m[1]), 0);
+    const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))];
+    return values.length === 0 ? null : values.reduce((sum, m) => sum + Number(m[1]), 0);
   } catch {
     return null;
   }
 }
 
-export interface MysqlPauseOptions {
+export interface StoreFaultOptions {
   seed: number;
+  store: Store;
+  fault: 'pause' | 'kill';
+  faultMs: number;
   /** `mysql.url` of a user who may create databases (STOCKADE_MYSQL_URL). */
   mysqlUrl: string;
-  pauseMs: number;
+  redisUrl: string;
+  /** `mongo.url`; the scenario uses a database of its own on that server. */
+  mongoUrl: string;
   lanes: number;
   progress?: (line: string) => void;
 }
 
-export async function mysqlPause(o: MysqlPauseOptions): Promise<Report> {
+export async function storeFault(o: StoreFaultOptions): Promise<Report> {
   const rand = prng(o.seed);
-  const database = `stockade_chaos_${process.pid}_${Date.now()}`;
+  const name = `stockade_chaos_${process.pid}_${Date.now()}`;
   const admin = await createConnection({ uri: o.mysqlUrl, connectTimeout: 3000 });
-  await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
-  const url = withDatabase(o.mysqlUrl, database);
-  const pool = openMysqlPool(url);
+  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+  await admin.end();
+  const mysqlUrl = withDatabase(o.mysqlUrl, name);
+  const pool = openMysqlPool(mysqlUrl);
   await migrate(pool);
+  const mongoUrl = new URL(o.mongoUrl);
+  mongoUrl.pathname = `/${name}`;
   const journal = fileJournal();
-  const server = new Server([...journal.args, '--project'], { STOCKADE_MYSQL_URL: url });
+  const server = new Server(
+    [
+      ...journal.args,
+      '--project',
+      '--audit',
+      '--products',
+      ...['--rate-limit', '1000000', '--rate-limit-store', 'redis'],
+    ],
+    {
+      STOCKADE_MYSQL_URL: mysqlUrl,
+      STOCKADE_REDIS_URL: o.redisUrl,
+      STOCKADE_MONGO_URL: mongoUrl.href,
+      STOCKADE_PRODUCTS_CACHE_KEY_PREFIX: `${name}:product:`,
+    },
+  );
   const h = new History();
-  const skus = ['m-0', 'm-1', 'm-2'];
+  const skus = ['st-0', 'st-1', 'st-2'];
   const stock = 1_000_000;
-  const pid = servicePid('mariadb');
+  const pid = servicePid(o.store);
   let paused = false;
+  let killed = false;
+  const what = o.fault === 'pause' ? 'stopped (SIGSTOP)' : 'killed (kill -9)';
   try {
     await server.start();
     await defineSkus(server, skus, stock);
-    let pausedAt = Infinity;
-    let resumedAt = Infinity;
+    const product = await http(server.port, 'PUT', '/v1/products/p-0', {
+      name: 'Chaos tee',
+      price: 10,
+      sku: 'st-0',
+    });
+    if (product.status !== 201) throw new Error(`PUT product: ${product.status}`);
+    let faultAt = Infinity;
+    let backAt = Infinity;
     let slowest = 0;
     const buyers = startBuyers({
-      ...{ h, server, rand, skus, lanes: o.lanes, prefix: 'm' },
+      ...{ h, server, rand, skus, lanes: o.lanes, prefix: 's' },
       seen: (_p, _outcome, sent, answered) => {
-        if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, answered - sent);
+        if (sent >= faultAt && sent < backAt) slowest = Math.max(slowest, answered - sent);
       },
     });
+    // A reader of the product page all along: it must always be answered.
+    const reads: Record<string, number> = {};
+    let slowestRead = 0;
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        const started = Date.now();
+        const r = await http(server.port, 'GET', '/v1/products/p-0');
+        if (started >= faultAt && started < backAt) {
+          slowestRead = Math.max(slowestRead, Date.now() - started);
+        }
+        const key = String(r.status ?? r.failure);
+        reads[key] = (reads[key] ?? 0) + 1;
+        await sleep(20);
+      }
+    })();
     await sleep(1_000);
-    process.kill(pid, 'SIGSTOP');
-    paused = true;
-    pausedAt = Date.now();
     const okBefore = h.count('ok');
-    o.progress?.(`mysqlPause: MariaDB stopped for ${o.pauseMs} ms after ${okBefore} purchases`);
+    process.kill(pid, o.fault === 'pause' ? 'SIGSTOP' : 'SIGKILL');
+    paused = o.fault === 'pause';
+    killed = o.fault === 'kill';
+    faultAt = Date.now();
+    o.progress?.(`storeFault: ${o.store} ${what} for ${o.faultMs} ms after ${okBefore} purchases`);
     let maxLag = 0;
-    while (Date.now() < pausedAt + o.pauseMs) {
-      maxLag = Math.max(maxLag, (await projectionLag(server)) ?? 0);
+    while (Date.now() < faultAt + o.faultMs) {
+      maxLag = Math.max(maxLag, (await metric(server, 'stockade_projection_lag')) ?? 0);
       await sleep(250);
     }
-    // The buyers stop with the pause, so that the catch-up is timed on a fixed backlog.
+    // The buyers stop with the fault, so that the catch-up is timed on a fixed backlog.
     await buyers.stop();
-    const okWhilePaused = h.count('ok') - okBefore;
-    process.kill(pid, 'SIGCONT');
+    const okDuringFault = h.count('ok') - okBefore;
+    const restoredAt = Date.now();
+    if (paused) process.kill(pid, 'SIGCONT');
     paused = false;
-    resumedAt = Date.now();
-    // The projection catches up by itself: no restart, no operator.
-    let caughtUpMs: number | null = null;
+    if (killed) await services('up', o.store);
+    killed = false;
+    backAt = Date.now();
+    const restartMs = backAt - restoredAt;
+    reading = false;
+    await reader;
+    const resolved = await settleUnknowns(h, server, 60_000);
+    const acked = [...new Set(h.ops.filter((x) => x.outcome === 'ok').map((x) => x.key))];
+    // Everything downstream catches up by itself: no restart, no operator.
     const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
-      if ((await projectionLag(server)) === 0) {
-        caughtUpMs = Date.now() - resumedAt;
+    let caughtUpMs: number | null = null;
+    let auditedMs: number | null = null;
+    const mongo = new MongoClient(mongoUrl.href, { serverSelectionTimeoutMS: 5_000 });
+    const audit = mongo.db(name).collection('audit');
+    while (Date.now() < deadline && (caughtUpMs === null || auditedMs === null)) {
+      if (caughtUpMs === null && (await metric(server, 'stockade_projection_lag')) === 0) {
+        caughtUpMs = Date.now() - backAt;
+      }
+      if (
+        auditedMs === null &&
+        (await audit.countDocuments({ kind: 'reservation', outcome: 'reserved' })) >= acked.length
+      ) {
+        auditedMs = Date.now() - backAt;
+      }
+      await sleep(200);
+    }
+    // The cache refills: a read after the fault puts the product back in Redis.
+    const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    const cacheKey = `${name}:product:p-0`;
+    await redis.del(cacheKey);
+    const refillReads: string[] = [];
+    let refilledMs: number | null = null;
+    const refillFrom = Date.now();
+    while (Date.now() < refillFrom + 30_000) {
+      const r = await http(server.port, 'GET', '/v1/products/p-0');
+      refillReads.push(String(r.status ?? r.failure));
+      if (r.status === 200 && (await redis.exists(cacheKey)) === 1) {
+        refilledMs = Date.now() - refillFrom;
         break;
       }
       await sleep(100);
     }
-    const resolved = await settleUnknowns(h, server, 60_000);
-    while ((await projectionLag(server)) !== 0 && Date.now() < deadline) await sleep(100);
+    await redis.quit();
+    const dropped = (await metric(server, 'stockade_audit_dropped_total')) ?? -1;
     const [rows] = await pool.query('SELECT idempotency_key AS k FROM reservations');
+    const documents = await audit
+      .find({ kind: 'reservation', outcome: 'reserved' }, { projection: { idempotencyKey: 1 } })
+      .toArray();
+    await mongo.close();
     const code = await server.stop();
     const verdict = check(
       h,
@@ -110,41 +208,72 @@ export async function mysqlPause(o: MysqlPauseOptions): Promise<Report> {
       await journal.replay(skus),
       new Map(skus.map((s) => [s, stock])),
     );
-    const inMysql = new Map<string, number>();
-    for (const row of rows as { k: string }[]) inMysql.set(row.k, (inMysql.get(row.k) ?? 0) + 1);
-    const acked = [...new Set(h.ops.filter((x) => x.outcome === 'ok').map((x) => x.key))];
-    const notOnce = acked.filter((k) => inMysql.get(k) !== 1);
+    const count = (keys: string[]) => {
+      const m = new Map<string, number>();
+      for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
+      return m;
+    };
+    const inMysql = count((rows as { k: string }[]).map((r) => r.k));
+    const audited = count(documents.map((d) => String(d.idempotencyKey)));
+    // Each reply is audited once: a key answered reserved n times (retries) has n documents.
+    const replies = count(h.ops.filter((x) => x.outcome === 'ok').map((x) => x.key));
+    const notInMysqlOnce = acked.filter((k) => inMysql.get(k) !== 1);
+    const notAudited = acked.filter((k) => (audited.get(k) ?? 0) < 1);
+    const overAudited = [...audited].filter(([k, n]) => n > (replies.get(k) ?? 0));
+    const notRead = Object.keys(reads).filter((k) => k !== '200');
     const violations = [
       ...verdict.violations,
-      ...(okWhilePaused > 0 ? [] : ['no purchase confirmed while MariaDB was stopped']),
-      ...(slowest < 2_000 ? [] : [`a purchase sent during the pause waited ${slowest} ms`]),
+      ...(okDuringFault > 0 ? [] : [`no purchase confirmed while ${o.store} was away`]),
+      ...(slowest < 2_000 ? [] : [`a purchase sent during the fault waited ${slowest} ms`]),
+      ...notRead.map((k) => `${reads[k]} product reads answered ${k}`),
+      ...(slowestRead < 2_000 ? [] : [`a product read during the fault waited ${slowestRead} ms`]),
       ...(caughtUpMs !== null ? [] : ['the projection did not catch up within 120 s']),
-      ...notOnce.slice(0, 10).map((k) => `key ${k}: ${inMysql.get(k) ?? 0} rows in MySQL`),
+      ...(auditedMs !== null ? [] : ['the audit log did not catch up within 120 s']),
+      ...notInMysqlOnce.slice(0, 5).map((k) => `key ${k}: ${inMysql.get(k) ?? 0} rows in MySQL`),
       ...(inMysql.size === verdict.inJournal
         ? []
         : [`MySQL holds ${inMysql.size} reservations, the journal ${verdict.inJournal}`]),
+      ...notAudited.slice(0, 5).map((k) => `key ${k}: confirmed, not in the audit log`),
+      ...overAudited.slice(0, 5).map(([k, n]) => `key ${k}: ${n} audit documents`),
+      ...(dropped === 0 ? [] : [`the audit log dropped ${dropped} entries`]),
+      ...(refilledMs !== null
+        ? []
+        : [`the product cache did not refill: ${refillReads.slice(0, 5).join(', ')}`]),
       ...(code === 0 ? [] : [`serve exited ${code} on SIGTERM`]),
     ];
     return {
-      scenario: `MariaDB stopped (SIGSTOP) for ${o.pauseMs / 1000} s under load, projector running`,
+      scenario: `${o.store} ${what} for ${o.faultMs / 1000} s under load (projector, audit log, cache, rate limiter)`,
       seed: o.seed,
       ...tally(h),
       resolvedByRetry: resolved,
       ...verdict,
       violations,
       extra: {
-        confirmedWhilePaused: okWhilePaused,
-        slowestPurchaseDuringPauseMs: slowest,
-        maxProjectionLagBytes: maxLag,
-        caughtUpAfterResumeMs: caughtUpMs,
+        confirmedDuringFault: okDuringFault,
+        slowestPurchaseDuringFaultMs: slowest,
+        productReads: reads,
+        slowestProductReadDuringFaultMs: slowestRead,
+        ...(o.fault === 'kill' ? { restartToReadyMs: restartMs } : {}),
+        maxProjectionLag: maxLag,
+        projectionCaughtUpAfterMs: caughtUpMs,
+        auditCaughtUpAfterMs: auditedMs,
         rowsInMysql: inMysql.size,
+        auditDocuments: documents.length,
+        cacheRefilledAfterMs: refilledMs,
+        readsUntilRefilled: refillReads.length,
       },
     };
   } finally {
     if (paused) process.kill(pid, 'SIGCONT');
+    if (killed) await services('up', o.store); // leave the service as it was found
     await server.end();
     await pool.end().catch(() => {});
-    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => {});
-    await admin.end();
+    // New connections: a killed server's old ones are gone.
+    const drop = await createConnection({ uri: o.mysqlUrl, connectTimeout: 3000 });
+    await drop.query(`DROP DATABASE IF EXISTS \`${name}\``);
+    await drop.end();
+    const mongo = new MongoClient(mongoUrl.href, { serverSelectionTimeoutMS: 5_000 });
+    await mongo.db(name).dropDatabase();
+    await mongo.close();
   }
 }

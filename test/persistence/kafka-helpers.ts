@@ -1,10 +1,9 @@
 import type { Test } from 'tap';
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { loadConfig } from '../../config/index.js';
 import type { KafkaSettings } from '../../config/index.js';
-import { requireService, serviceEnv, tcpReachable } from './service-helpers.js';
+import { requireService, serviceEnv, services, tcpReachable } from './service-helpers.js';
 
 /**
  * The Kafka settings from the configuration (`STOCKADE_KAFKA_*` variables, e.g. from
@@ -38,14 +37,7 @@ export async function requireKafka(t: Test, settings: KafkaSettings): Promise<bo
 
 /** Stops or starts the real broker with the project's script (for the outage tests). */
 export function kafkaServices(command: 'up' | 'down'): Promise<void> {
-  const script = new URL('../../scripts/services.sh', import.meta.url).pathname;
-  return new Promise((resolve, reject) => {
-    execFile('bash', [script, command, 'kafka'], { timeout: 150_000 }, (err, stdout, stderr) =>
-      err
-        ? reject(new Error(`services.sh ${command} kafka: ${err.message}\n${stdout}${stderr}`))
-        : resolve(),
-    );
-  });
+  return services(command, 'kafka');
 }
 
 /**

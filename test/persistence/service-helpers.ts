@@ -3,6 +3,7 @@
  * (where .ci/run starts every service) the test fails; elsewhere it is skipped, loudly, with the
  * command that starts the service.
  */
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Test } from 'tap';
 
@@ -56,4 +57,22 @@ export function envWithoutStockade(): Record<string, string> {
   for (const [k, v] of Object.entries(process.env))
     if (v !== undefined && !k.startsWith('STOCKADE_')) env[k] = v;
   return env;
+}
+
+/**
+ * Stops or starts a real service with the project's script (scripts/services.sh), which starts
+ * only what is not running and stops only the PIDs it recorded: the outage tests' fault and cure.
+ */
+export function services(
+  command: 'up' | 'down',
+  name: 'mariadb' | 'redis' | 'kafka' | 'ferretdb',
+): Promise<void> {
+  const script = new URL('../../scripts/services.sh', import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    execFile('bash', [script, command, name], { timeout: 150_000 }, (err, stdout, stderr) =>
+      err
+        ? reject(new Error(`services.sh ${command} ${name}: ${err.message}\n${stdout}${stderr}`))
+        : resolve(),
+    );
+  });
 }
