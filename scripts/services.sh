@@ -14,27 +14,37 @@
 #   .services/env            `export STOCKADE_*_URL=...` lines (source it)
 # Kafka jars are fetched by Maven into scripts/kafka/lib/ (git-ignored).
 #
+# A private set of instances (the reliability tests use one): SERVICES_DIR=DIR holds their
+# data, PIDs and env instead of .services/, on the ports SERVICES_MARIADB_PORT,
+# SERVICES_REDIS_PORT, SERVICES_KAFKA_PORT (+ SERVICES_KAFKA_CONTROLLER_PORT) and
+# SERVICES_FERRETDB_PORT (defaults 3306, 6379, 9092 + 9093, 27017). The FerretDB binary is
+# still built once, in .services/bin/.
+#
 # Works from any cwd, with no stdin (CI=true). Needs root only to apt-get install
 # missing Debian packages. Never kills anything but the PIDs recorded in .services/.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 ROOT="$(cd -P "$SCRIPT_DIR/.." && pwd -P)"
-SVC="$ROOT/.services"
+# Built artifacts (the FerretDB binary and its source) always live in the checkout's .services/;
+# the running services in $SERVICES_DIR if set (a private set of instances, on the ports below:
+# the reliability tests stop and kill theirs without touching the shared ones).
+BUILD="$ROOT/.services"
+SVC="${SERVICES_DIR:-$BUILD}"
 KAFKA_DIR="$SCRIPT_DIR/kafka"
 KAFKA_LIB="$KAFKA_DIR/lib"
 
 ALL_SERVICES=(mariadb redis kafka ferretdb)
 
-MARIADB_PORT=3306
-REDIS_PORT=6379
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-FERRETDB_PORT=27017
+MARIADB_PORT="${SERVICES_MARIADB_PORT:-3306}"
+REDIS_PORT="${SERVICES_REDIS_PORT:-6379}"
+KAFKA_PORT="${SERVICES_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${SERVICES_KAFKA_CONTROLLER_PORT:-9093}"
+FERRETDB_PORT="${SERVICES_FERRETDB_PORT:-27017}"
 
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION=v1.24.2
-FERRETDB_BIN="$SVC/bin/ferretdb"
+FERRETDB_BIN="$BUILD/bin/ferretdb"
 # Go toolchain fetched (as a Go module, like GOTOOLCHAIN does) only when the local go is missing/too old.
 GO_BOOTSTRAP_TOOLCHAIN=go1.24.3
 
@@ -330,7 +340,8 @@ go_cmd() { # prints the path of a go (>= 1.21, so GOTOOLCHAIN can fetch what go.
   # golang.org/toolchain module from the Go module proxy.
   local arch dir
   arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
-  dir=$(cd "$SVC" && GOFLAGS=-modcacherw GO111MODULE=on "$go" mod download -json \
+  mkdir -p "$BUILD"
+  dir=$(cd "$BUILD" && GOFLAGS=-modcacherw GO111MODULE=on "$go" mod download -json \
     "golang.org/toolchain@v0.0.1-$GO_BOOTSTRAP_TOOLCHAIN.linux-$arch" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
   [[ -n $dir && -f $dir/bin/go ]] || die "ferretdb: $go is too old (need go >= 1.21) and fetching $GO_BOOTSTRAP_TOOLCHAIN failed"
@@ -356,7 +367,8 @@ ferretdb_build() {
   echo "ferretdb: building $FERRETDB_MODULE/cmd/ferretdb@$FERRETDB_VERSION ..."
   go=$(go_cmd)
   : >"$log"
-  if ! json=$(cd "$SVC" && GOWORK=off GO111MODULE=on "$go" mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>>"$log" </dev/null); then
+  mkdir -p "$BUILD"
+  if ! json=$(cd "$BUILD" && GOWORK=off GO111MODULE=on "$go" mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>>"$log" </dev/null); then
     printf '%s\n' "$json" >>"$log"
     fail_with_logs "ferretdb: 'go mod download $FERRETDB_MODULE@$FERRETDB_VERSION' failed" "$log"
   fi
@@ -366,14 +378,14 @@ ferretdb_build() {
     printf '%s\n' "$json" >>"$log"
     fail_with_logs "ferretdb: module source not found after go mod download" "$log"
   }
-  src="$SVC/src/ferretdb-$FERRETDB_VERSION"
+  src="$BUILD/src/ferretdb-$FERRETDB_VERSION"
   rm -rf "$src"
-  mkdir -p "$SVC/src"
+  mkdir -p "$BUILD/src"
   cp -R "$dir" "$src"
   chmod -R u+w "$src"
   printf '%s\n' "$FERRETDB_VERSION" >"$src/build/version/version.txt"
   if [[ -n $hash ]]; then printf '%s\n' "$hash" >"$src/build/version/commit.txt"; fi
-  mkdir -p "$SVC/bin"
+  mkdir -p "$BUILD/bin"
   if ! (cd "$src" && GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 \
     "$go" build -trimpath -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) >>"$log" 2>&1 </dev/null; then
     fail_with_logs "ferretdb: go build failed" "$log"

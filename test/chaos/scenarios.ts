@@ -14,6 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createEngine, loadConfig } from '../../engine/index.js';
 import { prng } from '../simulation/simulation.js';
 import { startCli } from '../persistence/cli-process.js';
@@ -268,11 +269,16 @@ export function startBuyers(o: {
   };
 }
 
-/** The PID of a service `scripts/services.sh` started (only those may be paused). */
-export function servicePid(name: string): number {
-  const file = new URL(`../../.services/${name}.pid`, import.meta.url);
+/**
+ * The PID of a service `scripts/services.sh` started (only those may be paused), in the
+ * checkout's .services/ or in the SERVICES_DIR of a private set (`dir`).
+ */
+export function servicePid(name: string, dir?: string): number {
+  const file = dir
+    ? join(dir, `${name}.pid`)
+    : fileURLToPath(new URL(`../../.services/${name}.pid`, import.meta.url));
   const pid = Number(readFileSync(file, 'utf8').trim());
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no PID in ${file.pathname}`);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no PID in ${file}`);
   return pid;
 }
 

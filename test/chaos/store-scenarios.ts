@@ -1,7 +1,7 @@
 /**
- * The battery's scenarios for the stores beside the journal (`npm run chaos` only: stopping the
- * shared MariaDB, Redis or FerretDB inside `npm test` would stall the store tests that run
- * beside it).
+ * The battery's scenarios for the stores beside the journal. They stop and kill the services,
+ * so `npm test` runs them on a private set (`privateStores`: scripts/services.sh with a
+ * directory and ports of their own), never on the shared instances other test files use.
  *
  *   storeFault   one of MariaDB, Redis and the MongoDB-compatible server SIGSTOPped (or
  *                kill -9'd and restarted by scripts/services.sh) for `faultMs` under purchase
@@ -20,6 +20,9 @@ import { MongoClient } from 'mongodb';
 import { Redis } from 'ioredis';
 import { migrate, openMysqlPool, withDatabase } from '../../persistence/stores/index.js';
 import { services } from '../persistence/service-helpers.js';
+import type { ServiceName } from '../persistence/service-helpers.js';
+import { closedPort } from '../persistence/store-helpers.js';
+import { tempDir } from '../engine/helpers.js';
 import { prng } from '../simulation/simulation.js';
 import { History, check } from './history.js';
 import {
@@ -61,8 +64,41 @@ export interface StoreFaultOptions {
   redisUrl: string;
   /** `mongo.url`; the scenario uses a database of its own on that server. */
   mongoUrl: string;
+  /** A private set of services (privateStores) instead of the checkout's. */
+  private?: PrivateStores;
   lanes: number;
   progress?: (line: string) => void;
+}
+
+/** MariaDB, Redis and FerretDB of the scenario's own, started by scripts/services.sh. */
+export interface PrivateStores {
+  dir: string;
+  env: Record<string, string>;
+  mysqlUrl: string;
+  redisUrl: string;
+  mongoUrl: string;
+  down(): Promise<void>;
+}
+
+export async function privateStores(): Promise<PrivateStores> {
+  const dir = tempDir('stockade-stores-');
+  const [mariadb, redis, ferretdb] = [await closedPort(), await closedPort(), await closedPort()];
+  const env = {
+    SERVICES_DIR: dir,
+    SERVICES_MARIADB_PORT: String(mariadb),
+    SERVICES_REDIS_PORT: String(redis),
+    SERVICES_FERRETDB_PORT: String(ferretdb),
+  };
+  const names: ServiceName[] = ['mariadb', 'redis', 'ferretdb'];
+  await services('up', names, env);
+  return {
+    dir,
+    env,
+    mysqlUrl: `mysql://stockade:stockade@127.0.0.1:${mariadb}/stockade`,
+    redisUrl: `redis://127.0.0.1:${redis}`,
+    mongoUrl: `mongodb://127.0.0.1:${ferretdb}/stockade`,
+    down: () => services('down', names, env),
+  };
 }
 
 export async function storeFault(o: StoreFaultOptions): Promise<Report> {
@@ -95,7 +131,7 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
   const h = new History();
   const skus = ['st-0', 'st-1', 'st-2'];
   const stock = 1_000_000;
-  const pid = servicePid(o.store);
+  const pid = servicePid(o.store, o.private?.dir);
   let paused = false;
   let killed = false;
   const what = o.fault === 'pause' ? 'stopped (SIGSTOP)' : 'killed (kill -9)';
@@ -151,7 +187,7 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
     const restoredAt = Date.now();
     if (paused) process.kill(pid, 'SIGCONT');
     paused = false;
-    if (killed) await services('up', o.store);
+    if (killed) await services('up', o.store, o.private?.env);
     killed = false;
     backAt = Date.now();
     const restartMs = backAt - restoredAt;
@@ -265,7 +301,7 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
     };
   } finally {
     if (paused) process.kill(pid, 'SIGCONT');
-    if (killed) await services('up', o.store); // leave the service as it was found
+    if (killed) await services('up', o.store, o.private?.env); // leave the service as it was found
     await server.end();
     await pool.end().catch(() => {});
     // New connections: a killed server's old ones are gone.

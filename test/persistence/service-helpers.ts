@@ -65,14 +65,23 @@ export function envWithoutStockade(): Record<string, string> {
  */
 export function services(
   command: 'up' | 'down',
-  name: 'mariadb' | 'redis' | 'kafka' | 'ferretdb',
+  name: ServiceName | ServiceName[],
+  /** SERVICES_DIR and the SERVICES_*_PORT variables of a private set of instances. */
+  env: Record<string, string> = {},
 ): Promise<void> {
   const script = new URL('../../scripts/services.sh', import.meta.url).pathname;
+  const names = Array.isArray(name) ? name : [name];
   return new Promise((resolve, reject) => {
-    execFile('bash', [script, command, name], { timeout: 150_000 }, (err, stdout, stderr) =>
-      err
-        ? reject(new Error(`services.sh ${command} ${name}: ${err.message}\n${stdout}${stderr}`))
-        : resolve(),
+    execFile(
+      'bash',
+      [script, command, ...names],
+      { timeout: 150_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) =>
+        err
+          ? reject(new Error(`services.sh ${command} ${names}: ${err.message}\n${stdout}${stderr}`))
+          : resolve(),
     );
   });
 }
+
+export type ServiceName = 'mariadb' | 'redis' | 'kafka' | 'ferretdb';
