@@ -113,12 +113,12 @@ async function appendTimes(s: KafkaSettings): Promise<Map<string, number>> {
   return times;
 }
 
-async function replayTopic(s: KafkaSettings, skus: string[]) {
+async function replayTopic(s: KafkaSettings, skus: string[], shards = SHARDS) {
   const engine = await createEngine({
     config: loadConfig({
       env: {},
       overrides: {
-        engine: { shards: SHARDS },
+        engine: { shards },
         journal: { kind: 'kafka' },
         kafka: { brokers: [...s.brokers], topic: s.topic },
       },
@@ -134,13 +134,13 @@ async function replayTopic(s: KafkaSettings, skus: string[]) {
 }
 
 /** A Kafka topic as the journal of the scenarios (`killNine` takes it too). */
-export function kafkaJournal(s: KafkaSettings): JournalUnderTest {
+export function kafkaJournal(s: KafkaSettings, shards = SHARDS): JournalUnderTest {
   return {
     name: 'Kafka journal',
     args: ['--journal', 'kafka', '--kafka-brokers', s.brokers.join(','), '--kafka-topic', s.topic],
     env: { STOCKADE_KAFKA_APPEND_TIMEOUT_MS: String(APPEND_TIMEOUT_MS) },
-    events: () => topicEvents(s),
-    replay: (skus) => replayTopic(s, skus),
+    events: () => topicEvents(s, shards),
+    replay: (skus) => replayTopic(s, skus, shards),
   };
 }
 

@@ -47,6 +47,7 @@ export class Server {
     /** Where the journal is: `--data-dir DIR`, or `--journal kafka ...`. */
     private readonly journal: string[],
     private readonly env: Record<string, string> = {},
+    private readonly shards = 2,
   ) {}
 
   async start(): Promise<void> {
@@ -62,7 +63,7 @@ export class Server {
         '--rate-limit',
         '0',
         '--shards',
-        '2',
+        String(this.shards),
       ],
       { STOCKADE_LOG_LEVEL: 'warn', ...this.env },
     );

@@ -78,7 +78,11 @@ export function services(
       { timeout: 150_000, env: { ...process.env, ...env } },
       (err, stdout, stderr) =>
         err
-          ? reject(new Error(`services.sh ${command} ${names}: ${err.message}\n${stdout}${stderr}`))
+          ? reject(
+              new Error(
+                `services.sh ${command} ${names.join(' ')}: ${err.message}\n${stdout}${stderr}`,
+              ),
+            )
           : resolve(),
     );
   });
