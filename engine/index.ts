@@ -18,7 +18,7 @@ export type { ShardStats } from './shard-messages.js';
 export type { RecoveryStats } from './shard-host.js';
 export { EngineError, ERROR_CATALOGUE, StockadeError, isErrorCode } from './errors.js';
 export type { ErrorCode, CodeInfo } from './errors.js';
-export { isRejection, parseReservationId, reservationId, ReservedResult } from './results.js';
+export { isRejection, parseReservationId, reservationId } from './results.js';
 export type * from './results.js';
 export { EventSubscription } from './event-subscription.js';
 export type { ClusterView, ClusterFigures } from './cluster.js';

@@ -4,7 +4,8 @@
  * shard's binary results. Shared by `ShardClient` and `RemoteShard`.
  */
 import { RESULT_STRIDE, Status, STATUS_NAMES } from '../actors/index.js';
-import { ReservedResult, rejectionOf, reservationId, stateNameOrNull } from './results.js';
+import { rejectionOf, reservationId, stateNameOrNull } from './results.js';
+import type { Reserved } from './results.js';
 import type { Rejection } from './results.js';
 
 /** Collects the results of one call (one request, or a whole `reserveMany`) across shards. */
@@ -82,7 +83,16 @@ function decode(sku: string, num: number, word: number, value: number, expiresAt
   const aux = word >>> 8;
   switch (status) {
     case Status.reserved:
-      return new ReservedResult(sku, value, num, expiresAt, aux === 1);
+      // Plain data, every field its own (it prints, spreads and serializes whole); the id is
+      // a cons string of the SKU and the number, not flattened until someone reads it.
+      return {
+        status: 'reserved',
+        reservationId: reservationId(sku, value),
+        sku,
+        qty: num,
+        expiresAt,
+        duplicate: aux === 1,
+      } satisfies Reserved;
     case Status.confirmed:
     case Status.cancelled:
     case Status.returned:

@@ -42,40 +42,6 @@ export interface Reserved {
 
 export type ReserveResult = Reserved | Rejection;
 
-/**
- * The `reserved` result object. A class so every result has one shape, and with the id
- * formatted on first read: a batch of a million results does not format a million ids that
- * an embedder may never look at. `toJSON` includes it.
- */
-export class ReservedResult implements Reserved {
-  readonly status = 'reserved' as const;
-  private id: string | null = null;
-  constructor(
-    readonly sku: string,
-    /** The reservation's number within its SKU (the part after the colon in the id). */
-    readonly reservation: number,
-    readonly qty: number,
-    readonly expiresAt: number,
-    readonly duplicate: boolean,
-  ) {}
-
-  get reservationId(): string {
-    return (this.id ??= reservationId(this.sku, this.reservation));
-  }
-
-  toJSON(): Reserved & { reservation: number } {
-    return {
-      status: this.status,
-      reservationId: this.reservationId,
-      reservation: this.reservation,
-      sku: this.sku,
-      qty: this.qty,
-      expiresAt: this.expiresAt,
-      duplicate: this.duplicate,
-    };
-  }
-}
-
 export interface ReservationChanged {
   readonly status: 'confirmed' | 'cancelled' | 'returned';
   readonly reservationId: string;

@@ -153,7 +153,7 @@ class HostedWorker {
         return fn.apply(target, args);
       })
       .then(
-        (value) => this.post({ kind: 'reply', id, value: toPlain(value), error: null }),
+        (value) => this.post({ kind: 'reply', id, value, error: null }),
         (err: unknown) => {
           const code = codeOfError(err);
           if (code === 'internal') this.log.error({ err, method }, 'gateway worker call failed');
@@ -180,13 +180,6 @@ class HostedWorker {
       await this.worker.terminate();
     }
   }
-}
-
-/** Results may be class instances (e.g. `ReservedResult`); send their JSON form. */
-function toPlain(value: unknown): unknown {
-  return value !== null && typeof value === 'object' && 'toJSON' in value
-    ? (value as { toJSON(): unknown }).toJSON()
-    : value;
 }
 
 export class GatewayHost {

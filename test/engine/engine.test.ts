@@ -1,4 +1,5 @@
 import t from 'tap';
+import { inspect } from 'node:util';
 import { ManualClock, EngineError, isRejection } from '../../engine/index.js';
 import type { ReserveRequest, ReserveResult, SkuEvent } from '../../engine/index.js';
 import { testEngine } from './helpers.js';
@@ -352,4 +353,32 @@ t.test('with a userId, confirm/cancel/return act only on that user’s reservati
     { status: 'returned' },
     'no userId: any (admin, embedder)',
   );
+});
+
+t.test('results are plain data: they print, spread and serialize with every field', async (t) => {
+  const engine = await testEngine();
+  t.teardown(() => engine.close());
+  await engine.defineSku({ sku: 'plain', stock: 5 });
+  const req = { sku: 'plain', userId: 'u', qty: 2, idempotencyKey: 'k' };
+  const reserved = await engine.reserve(req);
+  const fields = ['status', 'reservationId', 'sku', 'qty', 'expiresAt', 'duplicate'];
+  t.equal(Object.getPrototypeOf(reserved), Object.prototype, 'a plain object');
+  t.same(Object.keys(reserved), fields, 'every documented field is its own');
+  t.same({ ...reserved }, reserved, 'a spread keeps every field');
+  t.same(Object.keys(JSON.parse(JSON.stringify(reserved)) as object), fields, 'JSON keeps them');
+  t.match(
+    inspect(reserved),
+    /^\{\s+status: 'reserved',\s+reservationId: 'plain:1',\s+sku: 'plain',\s+qty: 2,/,
+    'util.inspect (console.log) shows them, and nothing else',
+  );
+  t.match(await engine.reserve(req), { reservationId: 'plain:1', duplicate: true });
+  if (reserved.status !== 'reserved') throw new Error('not reserved');
+  for (const r of [
+    await engine.confirm(reserved.reservationId),
+    await engine.restock('plain', 1),
+    await engine.reserve({ ...req, qty: 99, idempotencyKey: 'k2' }),
+  ]) {
+    t.equal(Object.getPrototypeOf(r), Object.prototype, `${r.status}: a plain object`);
+    t.same(JSON.parse(JSON.stringify(r)), { ...r }, `${r.status}: JSON and spread agree`);
+  }
 });
