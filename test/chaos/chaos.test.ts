@@ -30,6 +30,7 @@ t.test('kill -9 of serve at random moments, every purchase sent 1–5 times', as
     stock: 400,
     minLifeMs: 300,
     maxLifeMs: 900,
+    holdTtlMs: 1_500, // nobody confirms: the holds expire across the kills
   });
   holds(t, r);
   t.ok(r.ok > 50, `${r.ok} purchases acknowledged across the kills`);
@@ -37,6 +38,10 @@ t.test('kill -9 of serve at random moments, every purchase sent 1–5 times', as
   t.ok(
     (r.extra.conflictingBodies as number) > 0,
     'some keys were reused with another body (each refused)',
+  );
+  t.ok(
+    (r.extra.holdsExpired as number) > 0,
+    `${r.extra.holdsExpired as number} holds expired, each once, across the kills`,
   );
 });
 

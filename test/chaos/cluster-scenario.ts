@@ -7,9 +7,10 @@
  *                  member is killed (kill -9) with appends in flight; later another is stopped
  *                  (SIGSTOP) past the consumer group's session timeout, while the last takes
  *                  its partitions, and resumed: it must rejoin under a new term, and nothing it
- *                  had queued may land. The history is then held against the topic and a
+ *                  had queued may land. Holds last 3 s and nobody confirms, so they expire
+ *                  across both faults. The history is then held against the topic and a
  *                  replay like every other scenario's: every 201 once, no key twice, no SKU
- *                  past its stock.
+ *                  past its stock, every hold ended exactly once.
  */
 import { shardOf } from '../../engine/index.js';
 import type { KafkaSettings } from '../../config/index.js';
@@ -22,6 +23,8 @@ import { kafkaJournal } from './kafka-scenarios.js';
 const SHARDS = 4;
 /** kafka.sessionTimeoutMs's default: a stopped member is gone for the group after it. */
 const SESSION_TIMEOUT_MS = 6_000;
+/** Holds expire across the kill and the stop: each must give its unit back exactly once. */
+const HOLD_TTL_MS = 3_000;
 
 export interface ClusterFaultOptions {
   seed: number;
@@ -75,7 +78,8 @@ export async function clusterFault(o: ClusterFaultOptions): Promise<Report> {
           v.partitions.every((p) => p.owner !== null && p.here !== 'moving'),
       );
     });
-    await defineSkus(a, skus, stock);
+    // Nobody confirms: every hold expires, on whichever member owns its SKU by then.
+    await defineSkus(a, skus, stock, HOLD_TTL_MS);
     const cOwned = new Set(
       (await view(c))!.partitions.flatMap((p, i) => (p.owner === 'c' ? [i] : [])),
     );
@@ -134,12 +138,15 @@ export async function clusterFault(o: ClusterFaultOptions): Promise<Report> {
     running = false;
     await Promise.all(lanes);
     const resolved = await settleUnknowns(h, a, 120_000);
+    await sleep(HOLD_TTL_MS + 2_000); // past every hold's time: the owners expire what is left
     const codes = await Promise.all([a.stop(), b.stop()]);
+    const events = await journal.events();
     const verdict = check(
       h,
-      await journal.events(),
+      events,
       await journal.replay(skus),
       new Map(skus.map((s) => [s, stock])),
+      true,
     );
     const violations = [
       ...verdict.violations,
@@ -159,6 +166,7 @@ export async function clusterFault(o: ClusterFaultOptions): Promise<Report> {
         stoppedMs: resumedAt - stoppedAt,
         resumedToRejoinedMs: rejoinMs,
         termBeforeStop: termBefore,
+        holdsExpired: events.filter((e) => e.type === 'expired').length,
       },
     };
   } finally {

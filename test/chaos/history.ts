@@ -11,7 +11,10 @@
  *   - a key whose retry was refused is not in the journal; one whose retry was ok is, once;
  *   - no SKU holds more than its stock (reserved + sold ≤ stock + restocked), in the journal
  *     and in a fresh replay, which agree;
- *   - a key reused with another body is refused (idempotency_conflict), never reserved again.
+ *   - a key reused with another body is refused (idempotency_conflict), never reserved again;
+ *   - a hold ends at most once (confirmed, cancelled or expired: one of them, once), so a hold
+ *     whose buyer never confirms gives its unit back exactly once, across restarts; with
+ *     `holdsEnded`, every hold must have ended by the time the journal is read.
  */
 import { decodeEvents } from '../../actors/index.js';
 import type { SkuEvent } from '../../actors/index.js';
@@ -103,11 +106,19 @@ export function check(
   events: SkuEvent[],
   replayed: Map<string, SkuState | null>,
   stock: Map<string, number>,
+  /** Every hold's time is up when the journal is read: each must have ended. */
+  holdsEnded = false,
 ): Verdict {
   const violations: string[] = [];
   const reservedByKey = new Map<string, string[]>();
   const perSku = new Map<string, number>();
+  /** Per reservation (`sku:id`), the events that ended its hold. */
+  const endings = new Map<string, string[]>();
   for (const e of events) {
+    if (e.type === 'confirmed' || e.type === 'cancelled' || e.type === 'expired') {
+      const id = `${e.sku}:${e.reservation}`;
+      endings.set(id, [...(endings.get(id) ?? []), e.type]);
+    }
     // Units held or sold: a hold that ends (cancelled, expired, returned) gives its units back.
     if (e.type === 'cancelled' || e.type === 'expired' || e.type === 'returned') {
       perSku.set(e.sku, (perSku.get(e.sku) ?? 0) - e.qty);
@@ -117,6 +128,15 @@ export function check(
     ids.push(`${e.sku}:${e.reservation}`);
     reservedByKey.set(e.idempotencyKey, ids);
     perSku.set(e.sku, (perSku.get(e.sku) ?? 0) + e.qty);
+  }
+  for (const [id, ends] of endings) {
+    if (ends.length > 1)
+      violations.push(`hold ${id} ended ${ends.length} times: ${ends.join(', ')}`);
+  }
+  if (holdsEnded) {
+    for (const ids of reservedByKey.values()) {
+      for (const id of ids) if (!endings.has(id)) violations.push(`hold ${id} never ended`);
+    }
   }
   let duplicated = 0;
   for (const [key, ids] of reservedByKey) {

@@ -196,7 +196,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     killed = o.fault === 'kill';
     pausedAt = Date.now();
     o.progress?.(
-      `brokerPause: broker ${o.fault}ed for ${o.pauseMs} ms after ${okBefore} purchases`,
+      `brokerPause: broker ${o.fault === 'pause' ? 'stopped' : 'killed'} for ${o.pauseMs} ms after ${okBefore} purchases`,
     );
     await sleep(o.pauseMs);
     // From here the broker may append again (a killed one once its restart is under way).

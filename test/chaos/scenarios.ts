@@ -283,9 +283,14 @@ export function servicePid(name: string, dir?: string): number {
   return pid;
 }
 
-export async function defineSkus(server: Server, skus: string[], stock: number): Promise<void> {
+export async function defineSkus(
+  server: Server,
+  skus: string[],
+  stock: number,
+  holdTtlMs = 3_600_000,
+): Promise<void> {
   for (const sku of skus) {
-    const r = await http(server.port, 'PUT', `/v1/skus/${sku}`, { stock, holdTtlMs: 3_600_000 });
+    const r = await http(server.port, 'PUT', `/v1/skus/${sku}`, { stock, holdTtlMs });
     if (r.status !== 201) throw new Error(`PUT ${sku}: ${r.status} ${JSON.stringify(r.json)}`);
   }
 }
@@ -321,6 +326,12 @@ export interface KillNineOptions {
   /** Each process lives a random time in [minLifeMs, maxLifeMs) before its kill -9. */
   minLifeMs: number;
   maxLifeMs: number;
+  /**
+   * Each hold's time (default an hour: none expires). Short, the holds expire across the kills
+   * (nobody confirms): each must give its units back exactly once, and all must have expired
+   * once the run waits this long after the last purchase.
+   */
+  holdTtlMs?: number;
   progress?: (line: string) => void;
 }
 
@@ -332,7 +343,7 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
   const skus = Array.from({ length: o.skus }, (_, i) => `chaos-${i}`);
   try {
     await server.start();
-    await defineSkus(server, skus, o.stock);
+    await defineSkus(server, skus, o.stock, o.holdTtlMs);
     let running = true;
     let n = 0;
     let killedAt = 0;
@@ -374,18 +385,27 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
     running = false;
     await Promise.all(lanes);
     const resolved = await settleUnknowns(h, server, 60_000);
+    const expiring = o.holdTtlMs !== undefined;
+    // Past every hold's time (and a sweep's): the running server expires what is left.
+    if (expiring) await sleep(o.holdTtlMs! + 2_000);
     const code = await server.stop();
     if (code !== 0) throw new Error(`the last serve exited ${code}`);
+    const events = await journal.events();
     const verdict = check(
       h,
-      await journal.events(),
+      events,
       await journal.replay(skus),
       new Map(skus.map((s) => [s, o.stock])),
+      expiring,
     );
     const ready = [...server.readyMs].sort((a, b) => a - b);
     recoveries.sort((a, b) => a - b);
     return {
-      scenario: `kill -9 of stockade serve (${journal.name}), duplicate storms`,
+      scenario:
+        `kill -9 of stockade serve (${journal.name}), duplicate storms` +
+        (o.holdTtlMs !== undefined
+          ? `, holds of ${o.holdTtlMs / 1000} s expiring across the kills`
+          : ''),
       seed: o.seed,
       ...tally(h),
       resolvedByRetry: resolved,
@@ -403,6 +423,7 @@ export async function killNine(o: KillNineOptions): Promise<Report> {
           max: recoveries[recoveries.length - 1] ?? null,
         },
         conflictingBodies: h.conflicting.length,
+        holdsExpired: events.filter((e) => e.type === 'expired').length,
       },
     };
   } finally {
