@@ -7,9 +7,17 @@
 import { MongoAuditLog, SHARED_LIMITER_MODULE } from '../persistence/stores/index.js';
 import { migrateCommand, projectCommand, tail } from './index.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { ConfigError, createEngine, isErrorCode, loadConfig } from '../engine/index.js';
+import {
+  ConfigError,
+  MissingPackageError,
+  createEngine,
+  isErrorCode,
+  loadConfig,
+} from '../engine/index.js';
 import { numberOrRaw as num, parseFlags } from './command.js';
 import { servedConfig } from './shard-threads.js';
+import { requirePackages } from '../config/index.js';
+import type { OptionalPackage } from '../config/index.js';
 import type { ConfigInput, Engine, StockadeConfig } from '../engine/index.js';
 import { createLogger, createVerifier, startGateway } from '../gateway/index.js';
 import type { Gateway, Logger } from '../gateway/index.js';
@@ -185,10 +193,30 @@ function warnAuthNone(config: StockadeConfig, log: Logger): void {
   log.warn({ auth: 'none' }, 'authentication is off: development and benchmarks only');
 }
 
+/** The optional packages what `config` turns on needs, each with the feature that needs it. */
+function packagesFor(config: StockadeConfig): [OptionalPackage[], string][] {
+  const needs: [OptionalPackage[], string][] = [
+    [['@trufflesuite/uws-js-unofficial'], 'The HTTP and WebSocket server (stockade serve)'],
+  ];
+  if (config.journal.kind === 'kafka') needs.push([['kafkajs'], 'The Kafka journal']);
+  if (config.projection.mysql) needs.push([['mysql2'], 'The MySQL projection (--project)']);
+  if (config.products.enabled) needs.push([['mysql2', 'ioredis'], 'Products (--products)']);
+  if (config.products.moderation) {
+    needs.push([['onnxruntime-node', 'sharp', 'piscina'], 'Image moderation (--moderation)']);
+  }
+  if (config.audit.enabled) needs.push([['mongodb'], 'The audit log (--audit)']);
+  if (config.gateway.rateLimitStore === 'redis') {
+    needs.push([['ioredis'], 'Shared rate limits (--rate-limit-store redis)']);
+  }
+  return needs;
+}
+
 async function serve(args: ServeArgs): Promise<void> {
   const config = servedConfig(loadConfig({ file: args.file, overrides: args.overrides }));
   const log = createLogger(config.log.level);
-  // A bad auth setup stops the start before anything opens (or creates the data directory).
+  // A bad auth setup, or a configured feature whose optional package is missing, stops the
+  // start before anything opens (or creates the data directory).
+  for (const [packages, feature] of packagesFor(config)) requirePackages(packages, feature);
   createVerifier(config.gateway);
   warnAuthNone(config, log);
   // Signals are handled from the start: a SIGTERM while the engine still recovers its journal
@@ -448,6 +476,8 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     fail(`${(err as Error).message}\nRun 'stockade --help' for the options.`, 2);
   }
   if (err instanceof ConfigError) fail(err.message, 2);
+  // A configured feature whose optional package is missing: how to install it.
+  if (err instanceof MissingPackageError) fail(`${err.code}: ${err.message}`, 2);
   // A fault from the catalogue (journal_locked, journal_corrupt, ...) is said with its code; its
   // message says what to do. Anything else is unexpected: the stack helps more.
   const code = (err as { code?: unknown } | null)?.code;

@@ -17,3 +17,10 @@ export {
   CONFIG_TABLE_START,
   CONFIG_TABLE_END,
 } from './docs.js';
+export {
+  OPTIONAL_PACKAGES,
+  MissingPackageError,
+  requirePackages,
+  loadPackage,
+} from './optional-package.js';
+export type { OptionalPackage } from './optional-package.js';

@@ -55,5 +55,5 @@ export type {
   ReservationState,
   InvalidField,
 } from '../actors/index.js';
-export { loadConfig, ConfigError, configFields } from '../config/index.js';
+export { loadConfig, ConfigError, MissingPackageError, configFields } from '../config/index.js';
 export type { StockadeConfig, ConfigInput } from '../config/index.js';

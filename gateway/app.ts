@@ -5,7 +5,7 @@
  * port itself and the kernel spreads new connections among them.
  */
 import { performance } from 'node:perf_hooks';
-import uWS from '@trufflesuite/uws-js-unofficial';
+import { uws } from './uws.js';
 import type { TemplatedApp, WebSocket, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { StockadeConfig } from '../config/index.js';
 import { createVerifier } from './auth.js';
@@ -54,7 +54,7 @@ export class GatewayApp {
     const g = config.gateway;
     this.sharedLimiterModule = options.sharedLimiterModule;
     this.ctx = new GatewayContext(options, createVerifier(g), localLimiter(config));
-    this.app = uWS.App();
+    this.app = uws().App();
     this.feed = new StockFeed(this.app, link, {
       updatesPerS: g.wsStockUpdatesPerS,
       skusMax: g.skusTrackedMax,
@@ -89,9 +89,9 @@ export class GatewayApp {
           return;
         }
         this.listenSocket = ls;
-        resolve(uWS.us_socket_local_port(ls));
+        resolve(uws().us_socket_local_port(ls));
       };
-      const exclusiveFlag = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number })
+      const exclusiveFlag = (uws() as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number })
         .LIBUS_LISTEN_EXCLUSIVE_PORT;
       if (exclusive)
         (this.app as unknown as ListenWithOptions).listen(host, port, exclusiveFlag, done);
@@ -103,7 +103,7 @@ export class GatewayApp {
   stopListening(): void {
     this.ctx.draining = true;
     if (this.listenSocket !== null) {
-      uWS.us_listen_socket_close(this.listenSocket);
+      uws().us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
   }

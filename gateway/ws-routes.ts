@@ -17,7 +17,7 @@
  * dropped rather than buffered without bound.
  */
 import { performance } from 'node:perf_hooks';
-import uWS from '@trufflesuite/uws-js-unofficial';
+import { uws } from './uws.js';
 import type { TemplatedApp, WebSocket } from '@trufflesuite/uws-js-unofficial';
 import type { ReserveRequest } from '../engine/index.js';
 import { auditReply } from './audit.js';
@@ -387,7 +387,7 @@ export function registerWsRoutes(
 ): void {
   const g = ctx.config.gateway;
   app.ws<WsSession>('/v1/ws', {
-    compression: uWS.DISABLED,
+    compression: uws().DISABLED,
     maxPayloadLength: ctx.bodyBytesMax,
     idleTimeout: g.wsIdleTimeoutS,
     maxBackpressure: g.wsBackpressureBytesMax,

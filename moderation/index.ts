@@ -14,6 +14,7 @@
  *
  * See docs/moderation.md for the model export, the settings, the verdict rule and the codes.
  */
+import { requirePackages } from '../config/index.js';
 import type { ModerationSettings } from '../config/index.js';
 import type { Moderator, ModeratorOptions } from './moderator.js';
 import type { PreprocessSpec } from './model-dir.js';
@@ -34,6 +35,7 @@ export async function createModerator(
   settings: ModerationSettings,
   options: ModeratorOptions = {},
 ): Promise<Moderator> {
+  requirePackages(['piscina', 'onnxruntime-node', 'sharp'], 'Image moderation');
   const { createModerator: create } = await import('./moderator.js');
   return create(settings, options);
 }
@@ -44,6 +46,7 @@ export async function preprocessImage(
   spec: PreprocessSpec,
   maxPixels: number,
 ): Promise<Float32Array> {
+  requirePackages(['sharp'], 'Image preprocessing');
   const { preprocessImage: preprocess } = await import('./preprocess.js');
   return preprocess(bytes, spec, maxPixels);
 }

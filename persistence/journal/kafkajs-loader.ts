@@ -1,5 +1,6 @@
 import { Module, createRequire } from 'node:module';
 import type * as KafkaJS from 'kafkajs';
+import { loadPackage } from '../../config/index.js';
 
 /**
  * Loads kafkajs on first use, so that importing persistence/ (every shard worker does) does not
@@ -63,7 +64,7 @@ installGrouping();
 let loaded: typeof KafkaJS | null = null;
 
 export function loadKafkajs(): typeof KafkaJS {
-  loaded ??= require('kafkajs') as typeof KafkaJS;
+  loaded ??= loadPackage<typeof KafkaJS>('kafkajs', 'The Kafka journal');
   return loaded;
 }
 

@@ -21,9 +21,9 @@
  * deletes expired documents every `sweepMs`. `{sku, kind, outcome, at}` serves
  * `salesPerSecond`, `{outcome, at}` serves `rejectionsByReason`.
  */
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type * as MongoDriver from 'mongodb';
+import { loadPackage } from '../../config/index.js';
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { AuditEntry, AuditStats } from './audit-log.js';
 
@@ -67,10 +67,9 @@ export type TtlMode = 'index' | 'sweep';
 
 // Loaded on first use: every shard worker imports persistence/, and none of them writes the
 // audit log (loading the driver costs ~65 ms).
-const require = createRequire(import.meta.url);
 let driver: typeof MongoDriver | null = null;
 function mongodb(): typeof MongoDriver {
-  return (driver ??= require('mongodb') as typeof MongoDriver);
+  return (driver ??= loadPackage<typeof MongoDriver>('mongodb', 'The audit log (MongoDB)'));
 }
 
 const NOT_IMPLEMENTED = 238;

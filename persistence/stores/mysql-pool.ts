@@ -1,10 +1,9 @@
-import { createRequire } from 'node:module';
 import type * as Mysql2 from 'mysql2/promise';
+import { loadPackage } from '../../config/index.js';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 
 // Loaded on first use, like the other drivers: every shard and gateway worker imports
 // persistence/, and none of them talks to MySQL.
-const require = createRequire(import.meta.url);
 
 export interface MysqlPoolOptions {
   /** Connections kept open at most (default 4: the projector uses one at a time). */
@@ -28,7 +27,11 @@ export interface MysqlPoolOptions {
  *   and reads one result per statement. Every value is escaped by `format`, never pasted in.
  */
 export function openMysqlPool(url: string, options: MysqlPoolOptions = {}): Pool {
-  const { createPool } = require('mysql2/promise') as typeof Mysql2;
+  const { createPool } = loadPackage<typeof Mysql2>(
+    'mysql2',
+    'MySQL (projection, products)',
+    '/promise',
+  );
   return createPool({
     uri: url,
     connectionLimit: options.connectionLimit ?? 4,

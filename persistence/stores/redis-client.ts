@@ -5,13 +5,12 @@
  * rather than queued until a reconnect, and `commandTimeout` bounds a command on a connection
  * that is up but stalled. The client keeps reconnecting in the background.
  */
-import { createRequire } from 'node:module';
 import type * as IORedis from 'ioredis';
+import { loadPackage } from '../../config/index.js';
 import type { Redis } from 'ioredis';
 
 // Loaded on first use: every shard worker imports persistence/, and none of them talks to
 // Redis (loading ioredis costs ~40 ms).
-const require = createRequire(import.meta.url);
 
 export interface RedisClientOptions {
   /** Longest one command may take before it is rejected (and the caller falls back). */
@@ -21,7 +20,10 @@ export interface RedisClientOptions {
 }
 
 export function createRedis(url: string, options: RedisClientOptions = {}): Redis {
-  const { Redis: RedisClient } = require('ioredis') as typeof IORedis;
+  const { Redis: RedisClient } = loadPackage<typeof IORedis>(
+    'ioredis',
+    'Redis (product cache, shared rate limits)',
+  );
   const redis = new RedisClient(url, {
     enableOfflineQueue: false,
     // Commands issued in one event-loop turn go out as one pipeline (one write, one round trip).
