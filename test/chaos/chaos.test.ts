@@ -10,6 +10,8 @@ import type { Report } from './scenarios.js';
 const root = process.getuid?.() === 0;
 if (!root && process.env.CI) throw new Error('CI runs as root: the disk scenario must not skip');
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+// Five scenarios of real processes, one after the other: more than tap's default 120 s a file.
+t.setTimeout(300_000);
 
 function holds(t: Test, r: Report): void {
   t.comment(

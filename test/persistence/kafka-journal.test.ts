@@ -24,6 +24,10 @@ import { kafkaClusterTests } from './kafka-cluster.js';
 import { brokerPause, kafkaJournal } from '../chaos/kafka-scenarios.js';
 import { killNine } from '../chaos/scenarios.js';
 
+// The Kafka tests run one after the other in this one file (the broker faults must not hit
+// another Kafka test): more than tap's default of 120 s per file.
+t.setTimeout(360_000);
+
 const probe = kafkaTestSettings('probe');
 if (await requireKafka(t, probe)) {
   t.teardown(() => deleteTopicsOfThisRun(probe));
