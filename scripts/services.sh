@@ -7,7 +7,7 @@
 #   scripts/services.sh down   [service ...]                        stop exactly the recorded PIDs
 #   scripts/services.sh status [service ...]                        exit 1 if any is not ready
 #
-# Everything binds to 127.0.0.1 and lives under <repo>/.services/ (git-ignored):
+# Everything binds to 127.0.0.1 and lives under <repo>/.services/ (git-ignored; or SERVICES_DIR):
 #   .services/<name>.pid     PID of the process this script started
 #   .services/<name>/        data + logs of that service
 #   .services/bin/ferretdb   FerretDB binary built from the Go module proxy
@@ -30,7 +30,11 @@ ROOT="$(cd -P "$SCRIPT_DIR/.." && pwd -P)"
 # the running services in $SERVICES_DIR if set (a private set of instances, on the ports below:
 # the reliability tests stop and kill theirs without touching the shared ones).
 BUILD="$ROOT/.services"
-SVC="${SERVICES_DIR:-$BUILD}"
+SVC="$BUILD"
+if [[ -n ${SERVICES_DIR:-} ]]; then
+  # Absolute and without symlinks: a service is recognised by its cwd as /proc shows it.
+  SVC="$(mkdir -p "$SERVICES_DIR" && cd -P "$SERVICES_DIR" && pwd -P)"
+fi
 KAFKA_DIR="$SCRIPT_DIR/kafka"
 KAFKA_LIB="$KAFKA_DIR/lib"
 

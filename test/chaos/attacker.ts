@@ -42,27 +42,38 @@ class Attack {
 
   constructor(private readonly o: AttackOptions) {}
 
-  private ended(kind: string, opened: number): void {
+  private ended(kind: string, opened: number, established = true): void {
     const r = this.report;
     r.longestMs[kind] = Math.max(r.longestMs[kind] ?? 0, Date.now() - opened);
-    if (this.running) r.closedByServer[kind] = (r.closedByServer[kind] ?? 0) + 1;
+    // Only a connection that was up counts as closed by the server (not a refused one).
+    if (this.running && established) {
+      r.closedByServer[kind] = (r.closedByServer[kind] ?? 0) + 1;
+    }
   }
 
-  /** A connection that writes `head`, then one byte a second (`drip`) or nothing, never reading. */
+  /**
+   * A connection that writes `head` and never reads a byte of the answer, then writes one byte
+   * a second (`drip`) or nothing. A drip learns of the server's close when a write fails, and is
+   * replaced at once (after a pause if it never got through); a quiet one never learns of it
+   * (it reads nothing, not even the end): the server's descriptors show it gone.
+   */
   raw(kind: string, head: string, drip: boolean): void {
     if (!this.running) return;
     const opened = Date.now();
-    const s = connect(this.o.port, '127.0.0.1', () => s.write(head));
+    let established = false;
+    const s = connect(this.o.port, '127.0.0.1', () => {
+      established = true;
+      s.write(head);
+    });
+    s.pause();
     (drip ? this.drips : this.quiet).add(s);
-    // A drip's writes fail once the server has closed it; a quiet one learns of it by reading
-    // nothing but the end (an answer it never asked to see is discarded, not kept).
-    if (drip) s.pause();
-    else s.on('data', () => {});
     s.on('error', () => {});
     s.on('close', () => {
       (drip ? this.drips : this.quiet).delete(s);
-      this.ended(kind, opened);
-      this.raw(kind, head, drip);
+      if (!drip) return;
+      this.ended(kind, opened, established);
+      if (established) this.raw(kind, head, drip);
+      else this.timers.push(setTimeout(() => this.raw(kind, head, drip), 50));
     });
   }
 

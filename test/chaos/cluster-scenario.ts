@@ -21,7 +21,7 @@ import type { Report } from './scenarios.js';
 import { kafkaJournal } from './kafka-scenarios.js';
 
 const SHARDS = 4;
-/** kafka.sessionTimeoutMs's default: a stopped member is gone for the group after it. */
+/** cluster.sessionTimeoutMs's default: a stopped member is gone for the group after it. */
 const SESSION_TIMEOUT_MS = 6_000;
 /** Holds expire across the kill and the stop: each must give its unit back exactly once. */
 const HOLD_TTL_MS = 3_000;
@@ -67,6 +67,8 @@ export async function clusterFault(o: ClusterFaultOptions): Promise<Report> {
   const skus = Array.from({ length: 8 }, (_, i) => `cl-${i}`);
   const stock = 1_000_000;
   let stopped = false;
+  let running = false;
+  let lanes: Promise<void>[] = [];
   try {
     await Promise.all(members.map((m) => m.start()));
     await waitFor('three members serving every partition', 60_000, async () => {
@@ -83,7 +85,8 @@ export async function clusterFault(o: ClusterFaultOptions): Promise<Report> {
     const cOwned = new Set(
       (await view(c))!.partitions.flatMap((p, i) => (p.owner === 'c' ? [i] : [])),
     );
-    let running = true;
+    if (cOwned.size === 0) throw new Error('clusterFault: c owns no partition to fail over');
+    running = true;
     let n = 0;
     let killedAt = 0;
     const firstAfterKill = new Map<number, number>();
@@ -106,7 +109,7 @@ export async function clusterFault(o: ClusterFaultOptions): Promise<Report> {
         if (outcome !== 'ok') await sleep(50);
       }
     };
-    const lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
+    lanes = Array.from({ length: o.lanes }, (_, i) => lane(i));
     await sleep(2_000);
     up.delete(c);
     await c.kill9();
@@ -171,6 +174,8 @@ export async function clusterFault(o: ClusterFaultOptions): Promise<Report> {
     };
   } finally {
     if (stopped) b.proc?.child.kill('SIGCONT');
+    running = false;
+    await Promise.all(lanes);
     await Promise.all(members.map((m) => m.end()));
   }
 }

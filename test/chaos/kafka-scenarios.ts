@@ -165,18 +165,21 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
   const pid = servicePid('kafka');
   let paused = false;
   let killed = false;
+  let buyers: { stop(): Promise<void> } | null = null;
   try {
     await server.start();
     await useLogAppendTime(s);
     await defineSkus(server, skus, stock);
     let pausedAt = Infinity;
     let resumedAt = Infinity;
+    /** When the broker answers again (a killed one: once its restart is ready). */
+    let backAt = Infinity;
     let slowest = 0;
     let firstOkAfterResume = 0;
     const okDuringPause: string[] = [];
     const answeredAt = new Map<string, number>();
     const seen = (p: Purchase, outcome: Outcome, sent: number, answered: number) => {
-      if (sent >= pausedAt && sent < resumedAt) slowest = Math.max(slowest, answered - sent);
+      if (sent >= pausedAt && sent < backAt) slowest = Math.max(slowest, answered - sent);
       // Sent after the broker stopped, it cannot be durable before the broker is back. (A 201
       // for an earlier request may still arrive during the pause: its append was acknowledged
       // before, and the append-time check below holds it to that.)
@@ -188,7 +191,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
         firstOkAfterResume = answered - resumedAt;
       }
     };
-    const buyers = startBuyers({ h, server, rand, skus, lanes: o.lanes, prefix: 'b', seen });
+    buyers = startBuyers({ h, server, rand, skus, lanes: o.lanes, prefix: 'b', seen });
     await sleep(1_000);
     const okBefore = h.count('ok');
     process.kill(pid, o.fault === 'pause' ? 'SIGSTOP' : 'SIGKILL');
@@ -205,10 +208,11 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     paused = false;
     if (killed) await kafkaServices('up'); // the project's script, as an operator would
     killed = false;
-    const backAfterMs = Date.now() - resumedAt;
+    backAt = Date.now();
+    const backAfterMs = backAt - resumedAt;
     const codesWhilePaused = new Set(
       h.ops
-        .filter((x) => x.at > pausedAt + 250 && x.at < resumedAt && x.outcome !== 'ok')
+        .filter((x) => x.at > pausedAt + 250 && x.at < backAt && x.outcome !== 'ok')
         .map((x) => x.detail),
     );
     const deadline = Date.now() + 120_000;
@@ -262,7 +266,8 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     };
   } finally {
     if (paused) process.kill(pid, 'SIGCONT');
-    if (killed) await kafkaServices('up'); // leave the broker as it was found, even on failure
+    await buyers?.stop();
     await server.end();
+    if (killed) await kafkaServices('up'); // leave the broker as it was found, even on failure
   }
 }

@@ -190,8 +190,7 @@ method such as \`BREW\`, \`HTTP/9.9\`) and on conflicting \`Content-Length\`/\`T
 those count as "closed" above, never as a 5xx (the server's RSS before and after is above).
 
 The store scenarios run on the checkout's services here; \`npm test\` runs them small on a private
-set (test/chaos/stores.test.ts). Slow clients are held by the gateway's limits (README, "Limits:
-slow and hostile clients"); the honest buyers' p99 bound is held only in this run, which has the
+set (test/chaos/stores.test.ts). Slow clients are held by the gateway's limits ([docs/http-api.md](http-api.md#limits-slow-and-hostile-clients)); the honest buyers' p99 bound is held only in this run, which has the
 machine to itself.
 `;
 writeFileSync(values.out, text);

@@ -275,8 +275,9 @@ export function startBuyers(o: {
  * checkout's .services/ or in the SERVICES_DIR of a private set (`dir`).
  */
 export function servicePid(name: string, dir?: string): number {
-  const file = dir
-    ? join(dir, `${name}.pid`)
+  const at = dir ?? process.env.SERVICES_DIR;
+  const file = at
+    ? join(at, `${name}.pid`)
     : fileURLToPath(new URL(`../../.services/${name}.pid`, import.meta.url));
   const pid = Number(readFileSync(file, 'utf8').trim());
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no PID in ${file}`);

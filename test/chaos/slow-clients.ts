@@ -7,7 +7,7 @@
  *                 clients that ask for /metrics and never read the answer, and WebSockets that
  *                 send subscribes and never read theirs. Every attacker the server closes is
  *                 replaced at once, so the attack holds for the whole window. What holds them
- *                 are the gateway's own limits (README, "Limits"): uWS closes an HTTP connection
+ *                 are the gateway's own limits (docs/http-api.md, "Limits"): uWS closes an HTTP connection
  *                 without a complete request for 10 s (a trickle is not a request),
  *                 `gateway.bodyTimeoutMs` ends a body that takes too long, and
  *                 `gateway.wsBackpressureBytesMax` closes a WebSocket that does not read. The
@@ -93,13 +93,14 @@ export async function slowClients(o: SlowClientsOptions): Promise<Report> {
   const skus = ['s-0', 's-1', 's-2'];
   const stock = 1_000_000;
   let attack: Awaited<ReturnType<typeof startAttack>> | null = null;
+  let buyers: { stop(): Promise<void> } | null = null;
   try {
     await server.start();
     await defineSkus(server, skus, stock);
     const pid = server.proc!.pid;
     let phase: 'warm' | 'alone' | 'attacked' = 'warm';
     const latency: Record<'alone' | 'attacked', number[]> = { alone: [], attacked: [] };
-    const buyers = startBuyers({
+    buyers = startBuyers({
       ...{ h, server, rand, skus, lanes: o.lanes, prefix: 'h' },
       seen: (_p, _outcome, sent, answered) => {
         if (phase !== 'warm') latency[phase].push(answered - sent);
@@ -199,6 +200,7 @@ export async function slowClients(o: SlowClientsOptions): Promise<Report> {
     };
   } finally {
     await attack?.stop().catch(() => {});
+    await buyers?.stop();
     await server.end();
   }
 }

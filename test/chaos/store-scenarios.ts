@@ -90,7 +90,13 @@ export async function privateStores(): Promise<PrivateStores> {
     SERVICES_FERRETDB_PORT: String(ferretdb),
   };
   const names: ServiceName[] = ['mariadb', 'redis', 'ferretdb'];
-  await services('up', names, env);
+  try {
+    await services('up', names, env);
+  } catch (e) {
+    // Whatever did start is stopped before its directory (and PID files) goes away.
+    await services('down', names, env).catch(() => {});
+    throw e;
+  }
   return {
     dir,
     env,
@@ -104,12 +110,12 @@ export async function privateStores(): Promise<PrivateStores> {
 export async function storeFault(o: StoreFaultOptions): Promise<Report> {
   const rand = prng(o.seed);
   const name = `stockade_chaos_${process.pid}_${Date.now()}`;
+  const pid = servicePid(o.store, o.private?.dir);
   const admin = await createConnection({ uri: o.mysqlUrl, connectTimeout: 3000 });
   await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
   await admin.end();
   const mysqlUrl = withDatabase(o.mysqlUrl, name);
   const pool = openMysqlPool(mysqlUrl);
-  await migrate(pool);
   const mongoUrl = new URL(o.mongoUrl);
   mongoUrl.pathname = `/${name}`;
   const journal = fileJournal();
@@ -131,11 +137,14 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
   const h = new History();
   const skus = ['st-0', 'st-1', 'st-2'];
   const stock = 1_000_000;
-  const pid = servicePid(o.store, o.private?.dir);
   let paused = false;
   let killed = false;
+  let buyers: { stop(): Promise<void> } | null = null;
+  let reading = false;
+  let reader: Promise<void> = Promise.resolve();
   const what = o.fault === 'pause' ? 'stopped (SIGSTOP)' : 'killed (kill -9)';
   try {
+    await migrate(pool);
     await server.start();
     await defineSkus(server, skus, stock);
     const product = await http(server.port, 'PUT', '/v1/products/p-0', {
@@ -147,7 +156,7 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
     let faultAt = Infinity;
     let backAt = Infinity;
     let slowest = 0;
-    const buyers = startBuyers({
+    buyers = startBuyers({
       ...{ h, server, rand, skus, lanes: o.lanes, prefix: 's' },
       seen: (_p, _outcome, sent, answered) => {
         if (sent >= faultAt && sent < backAt) slowest = Math.max(slowest, answered - sent);
@@ -156,8 +165,8 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
     // A reader of the product page all along: it must always be answered.
     const reads: Record<string, number> = {};
     let slowestRead = 0;
-    let reading = true;
-    const reader = (async () => {
+    reading = true;
+    reader = (async () => {
       while (reading) {
         const started = Date.now();
         const r = await http(server.port, 'GET', '/v1/products/p-0');
@@ -290,7 +299,8 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
         productReads: reads,
         slowestProductReadDuringFaultMs: slowestRead,
         ...(o.fault === 'kill' ? { restartToReadyMs: restartMs } : {}),
-        maxProjectionLag: maxLag,
+        // Bytes of journal not yet applied, summed over shards (the file journal's offsets).
+        maxProjectionLagBytes: maxLag,
         projectionCaughtUpAfterMs: caughtUpMs,
         auditCaughtUpAfterMs: auditedMs,
         rowsInMysql: inMysql.size,
@@ -300,16 +310,29 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
       },
     };
   } finally {
+    // Each step on its own: one that fails must neither skip the others nor hide the error.
     if (paused) process.kill(pid, 'SIGCONT');
-    if (killed) await services('up', o.store, o.private?.env); // leave the service as it was found
+    reading = false;
+    await Promise.all([buyers?.stop(), reader]);
     await server.end();
-    await pool.end().catch(() => {});
-    // New connections: a killed server's old ones are gone.
-    const drop = await createConnection({ uri: o.mysqlUrl, connectTimeout: 3000 });
-    await drop.query(`DROP DATABASE IF EXISTS \`${name}\``);
-    await drop.end();
-    const mongo = new MongoClient(mongoUrl.href, { serverSelectionTimeoutMS: 5_000 });
-    await mongo.db(name).dropDatabase();
-    await mongo.close();
+    const steps: (() => Promise<unknown>)[] = [
+      // Leave the service as it was found (the project's script starts only what is down).
+      () => (killed ? services('up', o.store, o.private?.env) : Promise.resolve()),
+      () => pool.end(),
+      async () => {
+        // New connections: a killed server's old ones are gone.
+        const drop = await createConnection({ uri: o.mysqlUrl, connectTimeout: 3000 });
+        await drop.query(`DROP DATABASE IF EXISTS \`${name}\``);
+        await drop.end();
+      },
+      async () => {
+        const mongo = new MongoClient(mongoUrl.href, { serverSelectionTimeoutMS: 5_000 });
+        await mongo.db(name).dropDatabase();
+        await mongo.close();
+      },
+    ];
+    for (const step of steps) {
+      await step().catch((e: Error) => process.stderr.write(`storeFault cleanup: ${e.message}\n`));
+    }
   }
 }

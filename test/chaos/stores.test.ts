@@ -7,6 +7,8 @@ import { privateStores, storeFault } from './store-scenarios.js';
 import type { PrivateStores } from './store-scenarios.js';
 
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+// A fresh MariaDB and six faults, one after the other: more than tap's 120 s a file.
+t.setTimeout(300_000);
 let stores: PrivateStores;
 
 t.before(async () => {
