@@ -7,8 +7,8 @@
  *                 clients that ask for /metrics and never read the answer, and WebSockets that
  *                 send subscribes and never read theirs. Every attacker the server closes is
  *                 replaced at once, so the attack holds for the whole window. What holds them
- *                 are the gateway's own limits (docs/http-api.md, "Limits"): uWS closes an HTTP connection
- *                 without a complete request for 10 s (a trickle is not a request),
+ *                 are the gateway's own limits (docs/http-api.md, "Limits"): uWS closes an HTTP
+ *                 connection without a complete request for 10 s (a trickle is not a request),
  *                 `gateway.bodyTimeoutMs` ends a body that takes too long, and
  *                 `gateway.wsBackpressureBytesMax` closes a WebSocket that does not read. The
  *                 checks: no honest purchase failed, every kind of attacker was closed by the
