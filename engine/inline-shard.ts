@@ -13,7 +13,7 @@
  *
  * Why inline at all: a batch then crosses no thread. Under a network load on a small machine
  * the shard's decisions are a small part of a request's cost, and each hop to a worker and back
- * is a wake-up on a busy CPU (see the README, Threads).
+ * is a wake-up on a busy CPU (see docs/operations.md, Threads).
  */
 import { EventEmitter } from 'node:events';
 import { serveShard } from './shard-service.js';

@@ -22,7 +22,7 @@ export const engineFields = [
       'Where the shards run: `workers` (a worker thread each), `inline` (on the thread that ' +
       'created the engine: no thread hop per batch, no parallelism between shards) or `auto`: ' +
       '`inline` for `stockade serve` on one gateway thread with at most 2 CPUs, where it measured ' +
-      'faster, `workers` otherwise (see the README, Threads).',
+      'faster, `workers` otherwise (see docs/operations.md, Threads).',
   }),
   field({
     key: 'engine.shardQueueMax',

@@ -1,15 +1,18 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ERROR_CATALOGUE, configFields } from '../../engine/index.js';
 import { withConfigTable } from '../../config/index.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const api = readFileSync(new URL('../../docs/http-api.md', import.meta.url), 'utf8');
+const configuration = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
 
 t.test(
-  'every error code is documented in the README with its retriable flag and HTTP status',
+  'every error code is documented in docs/http-api.md with its retriable flag and HTTP status',
   async (t) => {
     for (const [code, info] of Object.entries(ERROR_CATALOGUE)) {
-      const row = readme.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+      const row = api.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
       t.ok(row, `${code} has a row`);
       if (!row) continue;
       const cells = row.split('|').map((c) => c.trim());
@@ -19,10 +22,14 @@ t.test(
   },
 );
 
-t.test('the README configuration table is the one generated from the field table', async (t) => {
-  t.equal(readme, withConfigTable(readme), 'run `npm run docs` after changing config/sections');
+t.test('docs/configuration.md has the table generated from the field table', async (t) => {
+  t.equal(
+    configuration,
+    withConfigTable(configuration),
+    'run `npm run docs` after changing config/sections',
+  );
   for (const f of configFields) {
-    t.ok(readme.includes(`| \`${f.key}\` | \`${f.env}\` |`), `${f.key} / ${f.env}`);
+    t.ok(configuration.includes(`| \`${f.key}\` | \`${f.env}\` |`), `${f.key} / ${f.env}`);
   }
 });
 
@@ -58,4 +65,52 @@ t.test('every fault class is one StockadeError shape, from the one catalogue', a
     const info = ERROR_CATALOGUE[e.code];
     t.same([e.retriable, e.http], [info.retriable, info.http], `${e.code}: the catalogue's flags`);
   }
+});
+
+t.test('the README and docs/: every relative link resolves, the README stays short', async (t) => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const files = [
+    'README.md',
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  /** GitHub's anchor of a heading. */
+  const slug = (h: string) =>
+    h
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+      .replace(/ /g, '-');
+  const anchorsOf = (text: string) => {
+    const out = new Set<string>();
+    let fence = false;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('```')) fence = !fence;
+      const m = /^#{1,6} (.*)$/.exec(line);
+      if (!fence && m) out.add(slug(m[1]));
+    }
+    return out;
+  };
+  let links = 0;
+  for (const file of files) {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue; // http(s), mailto
+      const [path, anchor] = target.split('#');
+      const to = path === '' ? file : join(dirname(file), path);
+      links++;
+      if (!existsSync(join(root, to))) {
+        t.fail(`${file}: ${target} — no file ${to}`);
+        continue;
+      }
+      if (anchor !== undefined && to.endsWith('.md')) {
+        const anchors = anchorsOf(readFileSync(join(root, to), 'utf8'));
+        t.ok(anchors.has(anchor), `${file}: ${target} — a heading in ${to}`);
+      }
+    }
+  }
+  t.ok(links > 20, `${links} links checked`);
+  const readme = readFileSync(join(root, 'README.md'), 'utf8').split('\n').length;
+  t.ok(readme <= 300, `the README is ${readme} lines (at most 300; reference goes to docs/)`);
 });

@@ -4,7 +4,7 @@ import { ERROR_CATALOGUE } from '../../engine/index.js';
 import { GATEWAY_ERRORS, codeInfo } from '../../gateway/index.js';
 
 const openapi = readFileSync(new URL('../../docs/openapi.yaml', import.meta.url), 'utf8');
-const guide = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const guide = readFileSync(new URL('../../docs/http-api.md', import.meta.url), 'utf8');
 
 t.test(
   'every code the gateway answers with is in the OpenAPI ErrorCode enum with its status',
@@ -26,7 +26,7 @@ t.test(
 );
 
 t.test(
-  'every gateway code has a row in the README with its retriable flag and status',
+  'every gateway code has a row in docs/http-api.md with its retriable flag and status',
   async (t) => {
     for (const [code, info] of Object.entries(GATEWAY_ERRORS)) {
       const row = guide.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
