@@ -5,6 +5,8 @@
 export { tail, TAIL_USAGE } from './tail.js';
 export type { TailOptions } from './tail.js';
 export { migrateCommand, MIGRATE_USAGE } from './migrate.js';
+export { crowd, crowdCommand, CROWD_USAGE } from './crowd.js';
+export type { CrowdReport } from './crowd.js';
 export { projectCommand, PROJECT_USAGE, projectorFromConfig } from './project.js';
 export type { CommandOptions } from './command.js';
 export { servedShardThreads } from './shard-threads.js';

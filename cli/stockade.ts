@@ -5,7 +5,7 @@
  * the `--config` file (config/ validates them all and names the key in any error).
  */
 import { MongoAuditLog, SHARED_LIMITER_MODULE } from '../persistence/stores/index.js';
-import { migrateCommand, projectCommand, tail } from './index.js';
+import { crowdCommand, migrateCommand, projectCommand, tail } from './index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   ConfigError,
@@ -32,6 +32,7 @@ Commands:
   tail              Print a journal's events (file or Kafka); 'stockade tail --help'
   migrate           Create or update the MySQL schema; 'stockade migrate --help'
   project           Apply the journal to MySQL, following it; 'stockade project --help'
+  crowd             Send a bounded crowd of buyers at a sale; 'stockade crowd --help'
   help              Show this help
   --version, -v     Show the version
 
@@ -68,7 +69,7 @@ Options for serve (each also settable by its STOCKADE_* variable or a --config f
                     (STOCKADE_AUDIT=true)
   --log-level L     fatal, error, warn, info, debug, trace or silent (STOCKADE_LOG_LEVEL)
   --config FILE     JSON configuration file (STOCKADE_CONFIG)
-  --demo            Define a demo sale: SKU "demo", 1,000,000 units, no per-user limit
+  --demo            Define a demo sale: SKU "demo", 5,000 units, at most 2 per buyer
   --project         Run the MySQL projector in this process, following the journal into
                     STOCKADE_MYSQL_URL (STOCKADE_PROJECTION_MYSQL=true)
   --products        Serve the product API: records in MySQL (STOCKADE_MYSQL_URL), cached in
@@ -84,7 +85,8 @@ Example:
        -d '{"userId":"u1","qty":1,"idempotencyKey":"k1"}'
 `;
 
-const DEMO_SKU = { sku: 'demo', stock: 1_000_000, perUserLimit: 0, name: 'Demo sale' };
+/** A sale a person can watch sell out: `npm start`, then `npm run crowd`. */
+const DEMO_SKU = { sku: 'demo', stock: 5_000, perUserLimit: 2, name: 'Demo sale' };
 
 class UsageError extends Error {}
 
@@ -456,6 +458,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'project') {
     process.exitCode = await runProject(rest);
+    return;
+  }
+  if (command === 'crowd') {
+    process.exitCode = await crowdCommand(rest, process.stdout);
     return;
   }
   if (command === 'migrate') {

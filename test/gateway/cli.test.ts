@@ -76,7 +76,7 @@ t.test('serve --demo --auth none: the contract, then a graceful stop on SIGTERM'
   t.equal(r.status, 201);
   t.equal(r.body.reservationId, 'demo:1');
   const sku = await request(`${url}/v1/skus/demo`, 'GET');
-  t.match(sku.body, { stock: 1_000_000, perUserLimit: 0, reserved: 1 });
+  t.match(sku.body, { stock: 5_000, perUserLimit: 2, reserved: 1 });
 
   // An in-flight request (headers and half its body) survives the signal and is answered.
   const { port } = new URL(url);
