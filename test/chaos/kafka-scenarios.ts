@@ -20,13 +20,12 @@ import { createEngine, loadConfig } from '../../engine/index.js';
 import { KafkaJournal, loadKafkajs } from '../../persistence/journal/index.js';
 import { KafkaReader } from '../../persistence/journal/kafka-reader.js';
 import { prng } from '../simulation/simulation.js';
-import { kafkaServices } from '../persistence/kafka-helpers.js';
 import { History, check } from './history.js';
 import type { Outcome, SkuState } from './history.js';
 import {
   Server,
   defineSkus,
-  servicePid,
+  serviceFault,
   settleUnknowns,
   sleep,
   startBuyers,
@@ -162,9 +161,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
   const h = new History();
   const skus = ['k-0', 'k-1', 'k-2'];
   const stock = 1_000_000;
-  const pid = servicePid('kafka');
-  let paused = false;
-  let killed = false;
+  const fault = serviceFault('kafka', o.fault);
   let buyers: { stop(): Promise<void> } | null = null;
   try {
     await server.start();
@@ -194,9 +191,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     buyers = startBuyers({ h, server, rand, skus, lanes: o.lanes, prefix: 'b', seen });
     await sleep(1_000);
     const okBefore = h.count('ok');
-    process.kill(pid, o.fault === 'pause' ? 'SIGSTOP' : 'SIGKILL');
-    paused = o.fault === 'pause';
-    killed = o.fault === 'kill';
+    fault.inject();
     pausedAt = Date.now();
     o.progress?.(
       `brokerPause: broker ${o.fault === 'pause' ? 'stopped' : 'killed'} for ${o.pauseMs} ms after ${okBefore} purchases`,
@@ -204,10 +199,7 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
     await sleep(o.pauseMs);
     // From here the broker may append again (a killed one once its restart is under way).
     resumedAt = Date.now();
-    if (paused) process.kill(pid, 'SIGCONT');
-    paused = false;
-    if (killed) await kafkaServices('up'); // the project's script, as an operator would
-    killed = false;
+    await fault.cure();
     backAt = Date.now();
     const backAfterMs = backAt - resumedAt;
     const codesWhilePaused = new Set(
@@ -265,9 +257,9 @@ export async function brokerPause(o: BrokerPauseOptions): Promise<Report> {
       },
     };
   } finally {
-    if (paused) process.kill(pid, 'SIGCONT');
+    const curing = fault.cure(); // leave the broker as it was found, even on failure
     await buyers?.stop();
     await server.end();
-    if (killed) await kafkaServices('up'); // leave the broker as it was found, even on failure
+    await curing;
   }
 }

@@ -20,6 +20,8 @@ import { prng } from '../simulation/simulation.js';
 import { startCli } from '../persistence/cli-process.js';
 import type { CliProcess } from '../persistence/cli-process.js';
 import { tempDir } from '../engine/helpers.js';
+import { services } from '../persistence/service-helpers.js';
+import type { ServiceName } from '../persistence/service-helpers.js';
 import { History, check, fileJournalEvents, outcomeOf } from './history.js';
 import type { Outcome, SkuState, Verdict } from './history.js';
 import type { SkuEvent } from '../../actors/index.js';
@@ -282,6 +284,33 @@ export function servicePid(name: string, dir?: string): number {
   const pid = Number(readFileSync(file, 'utf8').trim());
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no PID in ${file}`);
   return pid;
+}
+
+/**
+ * A fault on a service scripts/services.sh started (the checkout's, or a private set's `at`):
+ * `pause` is SIGSTOP, cured by SIGCONT; `kill` is kill -9, cured by the script's restart, as an
+ * operator would. `cure` is a no-op unless the fault is on, so a `finally` may always call it;
+ * a pause is lifted synchronously, before its first await.
+ */
+export function serviceFault(
+  name: ServiceName,
+  kind: 'pause' | 'kill',
+  at?: { dir: string; env: Record<string, string> },
+): { inject(): void; cure(): Promise<void> } {
+  const pid = servicePid(name, at?.dir);
+  let on = false;
+  return {
+    inject() {
+      process.kill(pid, kind === 'pause' ? 'SIGSTOP' : 'SIGKILL');
+      on = true;
+    },
+    async cure() {
+      if (!on) return;
+      on = false;
+      if (kind === 'pause') process.kill(pid, 'SIGCONT');
+      else await services('up', name, at?.env);
+    },
+  };
 }
 
 export async function defineSkus(

@@ -30,7 +30,7 @@ import {
   defineSkus,
   fileJournal,
   http,
-  servicePid,
+  serviceFault,
   settleUnknowns,
   sleep,
   startBuyers,
@@ -110,7 +110,7 @@ export async function privateStores(): Promise<PrivateStores> {
 export async function storeFault(o: StoreFaultOptions): Promise<Report> {
   const rand = prng(o.seed);
   const name = `stockade_chaos_${process.pid}_${Date.now()}`;
-  const pid = servicePid(o.store, o.private?.dir);
+  const fault = serviceFault(o.store, o.fault, o.private);
   const admin = await createConnection({ uri: o.mysqlUrl, connectTimeout: 3000 });
   await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
   await admin.end();
@@ -137,8 +137,6 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
   const h = new History();
   const skus = ['st-0', 'st-1', 'st-2'];
   const stock = 1_000_000;
-  let paused = false;
-  let killed = false;
   let buyers: { stop(): Promise<void> } | null = null;
   let reading = false;
   let reader: Promise<void> = Promise.resolve();
@@ -180,9 +178,7 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
     })();
     await sleep(1_000);
     const okBefore = h.count('ok');
-    process.kill(pid, o.fault === 'pause' ? 'SIGSTOP' : 'SIGKILL');
-    paused = o.fault === 'pause';
-    killed = o.fault === 'kill';
+    fault.inject();
     faultAt = Date.now();
     o.progress?.(`storeFault: ${o.store} ${what} for ${o.faultMs} ms after ${okBefore} purchases`);
     let maxLag = 0;
@@ -194,10 +190,7 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
     await buyers.stop();
     const okDuringFault = h.count('ok') - okBefore;
     const restoredAt = Date.now();
-    if (paused) process.kill(pid, 'SIGCONT');
-    paused = false;
-    if (killed) await services('up', o.store, o.private?.env);
-    killed = false;
+    await fault.cure();
     backAt = Date.now();
     const restartMs = backAt - restoredAt;
     reading = false;
@@ -311,13 +304,12 @@ export async function storeFault(o: StoreFaultOptions): Promise<Report> {
     };
   } finally {
     // Each step on its own: one that fails must neither skip the others nor hide the error.
-    if (paused) process.kill(pid, 'SIGCONT');
+    const curing = fault.cure(); // leave the service as it was found (a pause: at once)
     reading = false;
     await Promise.all([buyers?.stop(), reader]);
     await server.end();
     const steps: (() => Promise<unknown>)[] = [
-      // Leave the service as it was found (the project's script starts only what is down).
-      () => (killed ? services('up', o.store, o.private?.env) : Promise.resolve()),
+      () => curing,
       () => pool.end(),
       async () => {
         // New connections: a killed server's old ones are gone.
