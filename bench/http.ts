@@ -275,7 +275,11 @@ export interface Options {
 }
 
 async function benchBare(o: Options): Promise<BenchCase & { raw: string }> {
-  const { child, match } = await startChild('./bare-uws.js', ['--port', '0'], /listening (\d+)/);
+  const { child, match } = await startChild(
+    './baselines/bare-uws.js',
+    ['--port', '0'],
+    /listening (\d+)/,
+  );
   try {
     const port = Number(match[1]);
     await load([port], o.script, o.connections, o.wrkThreads, o.warmup);

@@ -14,6 +14,12 @@ const scenarios: Record<string, () => Promise<Scenario>> = {
   recovery: async () => (await import('./recovery.js')).run,
   cluster: async () => (await import('./cluster.js')).run,
 };
+// The suite's scenarios (bench/suite.ts): Stockade beside the designs a user would pick instead.
+for (const name of ['flash', 'steady', 'lifecycle', 'ws', 'read', 'rate', 'all'])
+  scenarios[name] = async () => {
+    const { runSuite } = await import('./suite.js');
+    return (argv) => runSuite(name, argv);
+  };
 
 async function main(): Promise<void> {
   const [name, ...rest] = process.argv.slice(2);
