@@ -23,6 +23,8 @@ export interface ScenarioResult {
 export interface SuiteReport extends BenchStart {
   config: Record<string, unknown>;
   generators: GeneratorCeilings;
+  /** When each system's answer is durable, as it said at the start. */
+  durability: Record<string, string>;
   scenarios: ScenarioResult[];
   finished_at: string;
 }
@@ -83,7 +85,7 @@ function extraColumns(r: ScenarioResult): [string, (c: SuiteCase) => string][] {
         ],
       ];
     case 'rate':
-      return [['held at p99 ≤ bound', (c) => `${n(c.rate)}/s`]];
+      return [['at the next step', (c) => nextStep(c)]];
     case 'read':
       return [['purchases/s beside', (c) => n(c.purchases_per_s)]];
     case 'lifecycle':
@@ -96,8 +98,15 @@ function extraColumns(r: ScenarioResult): [string, (c: SuiteCase) => string][] {
         ['stock came back', (c) => (c.stock_came_back ? 'yes' : 'NO')],
       ];
     default:
-      return [['sold (read back)', (c) => n(c.sold)]];
+      return [['units sold, read back (warm-up included)', (c) => n(c.sold)]];
   }
+}
+
+/** The first rate the system did not hold, with its p99 (or that the ladder ended). */
+function nextStep(c: SuiteCase): string {
+  const ladder = (c.ladder as OpenLoopResult[] | undefined) ?? [];
+  const miss = ladder.find((s) => s.rate > (c.rate ?? 0));
+  return miss ? `${n(miss.rate)}/s: p99 ${n(miss.latency_ms.p99)} ms` : 'held every step';
 }
 
 function sub(v: unknown): string {
@@ -164,6 +173,10 @@ export function suiteMarkdown(
       `${g.ws_per_s !== null ? `; ws clients ${n(g.ws_per_s)}/s` : ''}` +
       `${g.open_loop_per_s !== null ? `; open loop holds ${n(g.open_loop_per_s)}/s at p99 ≤ ${String(report.config.p99_bound_ms)} ms` : ''}. ` +
       'A system whose figure is near its generator’s was limited by the generator, not by itself.',
+    '',
+    'What each system’s answer means (as configured in this run):',
+    '',
+    ...Object.entries(report.durability).map(([name, d]) => `- ${label(name)}: ${d}.`),
     '',
     ...report.scenarios.flatMap((r) => [table(r), '']),
     ...charts.map((c) => `![${c.title}](${c.file})`),

@@ -356,6 +356,13 @@ export async function rate(
   const ladder: OpenLoopResult[] = [];
   let best: OpenLoopResult | null = null;
   let failed = 0;
+  // A warm-up at the first rate, not counted: the first step measures the system, not its JIT.
+  await openLoop({
+    port: system.port,
+    rate: s.rates[0],
+    durationMs: 2000,
+    spec: steadySpec(s.skus),
+  });
   for (const r of s.rates) {
     const step = await openLoop({
       port: system.port,

@@ -45,7 +45,7 @@ const TITLES: Record<ScenarioName, string> = {
 };
 
 const DEFAULT_RATES = [
-  2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000, 100_000, 150_000,
+  2_000, 4_000, 6_000, 8_000, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 40_000, 60_000,
 ];
 
 function flags(argv: string[]) {
@@ -244,12 +244,14 @@ export async function runSuite(which: string, argv: string[]): Promise<void> {
     );
   };
   if (noopRate) record('rate', 'rate', noopRate);
+  const durability: Record<string, string> = {};
   const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-suite-'));
   const topicPrefix = `stockade-bench-suite-${Date.now()}-`;
   try {
     for (const [n, name] of f.systems.entries()) {
       progress(`starting ${name} ...`);
       const system = await startSystem(name, { dir, topicPrefix, n });
+      durability[name] = system.durability;
       try {
         await runSystem(system, s, wanted, record);
       } finally {
@@ -264,6 +266,7 @@ export async function runSuite(which: string, argv: string[]): Promise<void> {
     ...head,
     config: configOf(f.systems, s),
     generators: ceilings,
+    durability,
     scenarios: [...results.values()],
     finished_at: new Date().toISOString(),
   };

@@ -110,6 +110,15 @@ export async function openMysqlUpdate(url: string, connections: number): Promise
         }
       }
     },
+    async durability() {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        'SELECT @@innodb_flush_log_at_trx_commit AS flush',
+      );
+      const flush = Number((rows[0] as { flush: number }).flush);
+      return flush === 1
+        ? 'committed and fsync’d by InnoDB before the answer (innodb_flush_log_at_trx_commit=1)'
+        : `committed before the answer, fsync’d by InnoDB about once a second after it (innodb_flush_log_at_trx_commit=${flush})`;
+    },
     async counts(sku): Promise<SkuCounts | null> {
       const [rows] = await pool.query<RowDataPacket[]>(
         `SELECT stock, available, sold FROM ${p}_skus WHERE sku = ?`,

@@ -59,6 +59,22 @@ type ReserveScript = (
   ttl: number,
 ) => Promise<[string, string]>;
 
+/** When an answer is on disk, from the server's own persistence settings. */
+async function redisDurability(redis: Redis): Promise<string> {
+  const [save, aof, fsync] = await Promise.all(
+    ['save', 'appendonly', 'appendfsync'].map(
+      async (k) => ((await redis.config('GET', k)) as string[])[1] ?? '',
+    ),
+  );
+  if (aof === 'yes')
+    return `in Redis memory when answered; on disk by the AOF (appendfsync ${fsync}: ${
+      fsync === 'always' ? 'before the answer' : 'within a second, after the answer'
+    })`;
+  return save
+    ? `in Redis memory when answered; on disk only at the next RDB snapshot (save ${save})`
+    : 'in Redis memory only (no AOF, no RDB)';
+}
+
 export async function openRedisLua(url: string): Promise<SaleStore> {
   const redis = new Redis(url, {
     enableAutoPipelining: true,
@@ -103,6 +119,7 @@ export async function openRedisLua(url: string): Promise<SaleStore> {
         return { code: 'reserved', reservationId: `${sku}:${id}`, duplicate: true };
       return { code: code as 'sold_out' | 'limit_exceeded' | 'unknown_sku' };
     },
+    durability: () => redisDurability(redis),
     async counts(sku): Promise<SkuCounts | null> {
       const h = await redis.hgetall(skuKey(sku));
       if (h.stock === undefined) return null;

@@ -8,11 +8,12 @@
  *        404 unknown_sku | 422 invalid
  *   GET  /v1/skus/{sku}               → 200 { stock, available, sold }
  *   GET  /v1/outcomes                 answers to reservations by outcome, since the start
+ *   GET  /v1/about                    { durability }: when an answered purchase is durable
  *
  * The same routes, bodies and codes as Stockade's (docs/http-api.md), so one load script drives
  * all of them. What is behind them is a `SaleStore`: Redis + Lua, or MySQL.
  */
-import type { HttpRequest, HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import uWS from '@trufflesuite/uws-js-unofficial';
 
 /** A body past this is refused (413) and the connection closed: every body has a bound. */
@@ -32,6 +33,8 @@ export interface SaleStore {
   /** Defines (or redefines, for a fresh run) a SKU with its stock and per-buyer limit. */
   define(sku: string, stock: number, perUserLimit: number): Promise<void>;
   reserve(sku: string, userId: string, qty: number, idempotencyKey: string): Promise<Outcome>;
+  /** When an answered purchase is durable, in words, as the store is configured right now. */
+  durability(): Promise<string>;
   /** The SKU's counts, read back from the store itself; null if it was never defined. */
   counts(sku: string): Promise<SkuCounts | null>;
   close(): Promise<void>;
@@ -150,18 +153,7 @@ export function serveSale(store: SaleStore, port: number): Promise<number> {
       ),
     );
   });
-  app.get('/v1/skus/:sku', (res: HttpResponse, req: HttpRequest) => {
-    const sku = req.getParameter(0) ?? '';
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    store.counts(sku).then(
-      (c) =>
-        c === null
-          ? answer(res, 404, errorBody('unknown_sku'), () => aborted)
-          : answer(res, 200, JSON.stringify({ sku, ...c }), () => aborted),
-      fail(res, () => aborted),
-    );
-  });
+  readRoutes(app, store, fail);
   app.get('/v1/outcomes', (res: HttpResponse) => {
     res.cork(() =>
       res.writeHeader('Content-Type', 'application/json').end(JSON.stringify({ reserve: tally })),
@@ -176,6 +168,29 @@ export function serveSale(store: SaleStore, port: number): Promise<number> {
       resolve(uWS.us_socket_local_port(ls));
     });
   });
+}
+
+/** GET /v1/skus/{sku} (read back from the store) and GET /v1/about. */
+function readRoutes(
+  app: TemplatedApp,
+  store: SaleStore,
+  fail: (res: HttpResponse, aborted: () => boolean) => (err: unknown) => void,
+): void {
+  const get = (path: string, read: (req: HttpRequest) => Promise<[number, string]>) =>
+    app.get(path, (res: HttpResponse, req: HttpRequest) => {
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      read(req).then(
+        ([status, body]) => answer(res, status, body, () => aborted),
+        fail(res, () => aborted),
+      );
+    });
+  get('/v1/skus/:sku', async (req) => {
+    const sku = req.getParameter(0) ?? '';
+    const c = await store.counts(sku);
+    return c === null ? [404, errorBody('unknown_sku')] : [200, JSON.stringify({ sku, ...c })];
+  });
+  get('/v1/about', async () => [200, JSON.stringify({ durability: await store.durability() })]);
 }
 
 /** A purchase: checked, decided by the store, answered and counted by outcome. */
