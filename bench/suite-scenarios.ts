@@ -41,6 +41,8 @@ export interface SuiteSettings {
   flashBuyers: number;
   flashConnections: number;
   steadyConnections: number[];
+  /** `steady` runs each connection count this often and reports the median round. */
+  rounds: number;
   readConnections: number;
   wsConnections: number;
   lifecycleConnections: number;

@@ -206,3 +206,25 @@ t.test("Stockade's purchase outcomes from /metrics, HTTP and WebSocket together"
   ].join('\n');
   t.same(purchaseOutcomes(text), { ok: 15, sold_out: 4 });
 });
+
+t.test('steady rounds: the median round whole, the worst oversold, every round kept', async (t) => {
+  const { medianRound } = await import('../../bench/suite.js');
+  const round = (throughput: number, p99: number, oversold: number) => ({
+    name: 'redis_lua' as const,
+    throughput_per_s: throughput,
+    latency_ms: { p50: 1, p99 },
+    oversold,
+    sold: throughput,
+    tool: 'wrk',
+    generator_ceiling_per_s: 90_000,
+  });
+  const m = medianRound([round(30, 700, 0), round(10, 5, 0), round(20, 9, 1)]);
+  t.equal(m.throughput_per_s, 20, 'the middle throughput');
+  t.equal(m.latency_ms.p99, 9, "with that round's own latency");
+  t.equal(m.oversold, 1, 'the worst round decides oversold');
+  t.same(
+    (m.rounds as { throughput_per_s: number }[]).map((r) => r.throughput_per_s),
+    [30, 10, 20],
+  );
+  t.equal(medianRound([round(5, 1, 0)]).rounds, undefined, 'one round is itself');
+});
