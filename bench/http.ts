@@ -58,6 +58,8 @@ interface WrkResult {
   p99Ms: number;
   non2xx: number;
   errors: string;
+  /** Connect, read, write and timeout errors, summed: requests that may have been lost. */
+  errorCount: number;
 }
 
 function toMs(value: string): number {
@@ -80,6 +82,9 @@ export function parseWrk(out: string): WrkResult {
     p99Ms: pct('99'),
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
     errors: /Socket errors: .*/.exec(out)?.[0] ?? '',
+    errorCount: (/Socket errors: (.*)/.exec(out)?.[1] ?? '')
+      .split(',')
+      .reduce((a, part) => a + Number(/\d+/.exec(part)?.[0] ?? 0), 0),
   };
 }
 
@@ -99,6 +104,10 @@ function runWrk(
     '-d',
     duration,
     '--latency',
+    // wrk leaves answers slower than its timeout (2 s by default) out of its latency histogram
+    // and counts them as errors only: a slow system would look faster than it is.
+    '--timeout',
+    '30s',
     '-s',
     script,
     url,
@@ -143,6 +152,7 @@ export async function load(
     p50Ms: Math.max(...rs.map((r) => r.p50Ms)),
     p99Ms: Math.max(...rs.map((r) => r.p99Ms)),
     non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+    errorCount: rs.reduce((a, r) => a + r.errorCount, 0),
     errors: rs
       .map((r) => r.errors)
       .filter(Boolean)

@@ -46,10 +46,9 @@ function n(v: unknown): string {
   return Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(round(v, 2));
 }
 
-function ratio(c: SuiteCase, base: SuiteCase | undefined): string {
-  if (!base || base === c || c.name === 'generator_noop' || !(base.throughput_per_s > 0))
-    return '–';
-  return `${round(c.throughput_per_s / base.throughput_per_s, 2)}×`;
+/** A ratio stored on the case (`ratio_to_…`), as the table shows it. */
+function ratio(v: unknown): string {
+  return typeof v === 'number' ? `${round(v, 2)}×` : '–';
 }
 
 /** Ratios of each case's throughput to the ceiling, Redis + Lua and MySQL of the same scenario. */
@@ -106,7 +105,10 @@ function extraColumns(r: ScenarioResult): [string, (c: SuiteCase) => string][] {
 function nextStep(c: SuiteCase): string {
   const ladder = (c.ladder as OpenLoopResult[] | undefined) ?? [];
   const miss = ladder.find((s) => s.rate > (c.rate ?? 0));
-  return miss ? `${n(miss.rate)}/s: p99 ${n(miss.latency_ms.p99)} ms` : 'held every step';
+  if (!miss) return 'held every step';
+  if (miss.answered === 0) return `${n(miss.rate)}/s: nothing answered`;
+  const lost = miss.dropped + miss.timed_out;
+  return `${n(miss.rate)}/s: p99 ${n(miss.latency_ms.p99)} ms${lost > 0 ? `, ${n(lost)} unanswered` : ''}`;
 }
 
 function sub(v: unknown): string {
@@ -114,12 +116,19 @@ function sub(v: unknown): string {
   return x ? `${n(x.answers_per_s)}/s, ${n(x.latency_ms.p99)} ms` : '–';
 }
 
+/** What the throughput column counts, where it is not purchases answered 2xx per second. */
+const HEADS: Record<string, string> = {
+  rate: 'highest rate held/s',
+  read: 'reads 2xx/s',
+  flash: 'answers/s (201 and 409)',
+  lifecycle: 'requests answered/s',
+};
+
 function table(r: ScenarioResult): string {
-  const by = (name: string) => r.cases.find((x) => x.name === name);
   const extra = extraColumns(r);
   const head = [
     'system',
-    r.scenario === 'rate' ? 'highest rate held/s' : 'throughput/s',
+    HEADS[r.scenario] ?? 'purchases 2xx/s',
     'p50 ms',
     'p99 ms',
     'oversold',
@@ -135,9 +144,9 @@ function table(r: ScenarioResult): string {
     n(c.latency_ms.p99),
     c.oversold === null ? 'n/a' : n(c.oversold),
     ...extra.map((e) => e[1](c)),
-    ratio(c, by('bare_uws_ceiling')),
-    ratio(c, by('redis_lua')),
-    ratio(c, by('mysql_conditional_update')),
+    ratio(c.ratio_to_ceiling),
+    ratio(c.ratio_to_redis_lua),
+    ratio(c.ratio_to_mysql),
   ]);
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const tool = r.cases[0];
@@ -169,6 +178,7 @@ export function suiteMarkdown(
     `Config: \`${JSON.stringify(report.config)}\``,
     '',
     `Generators against a no-op server, same run: autocannon (one thread, 100 connections) ${n(g.autocannon_per_s)}/s` +
+      `${g.autocannon_workers_per_s !== null ? `; autocannon (two worker threads) ${n(g.autocannon_workers_per_s)}/s` : ''}` +
       `${g.wrk_per_s !== null ? `; wrk (two threads) ${n(g.wrk_per_s)}/s` : ''}` +
       `${g.ws_per_s !== null ? `; ws clients ${n(g.ws_per_s)}/s` : ''}` +
       `${g.open_loop_per_s !== null ? `; open loop holds ${n(g.open_loop_per_s)}/s at p99 ≤ ${String(report.config.p99_bound_ms)} ms` : ''}. ` +
@@ -236,10 +246,10 @@ function rateChart(report: SuiteReport): Chart[] {
     bound: { y: bound, label: `p99 bound ${bound} ms` },
     series: rate.cases.map((c) => ({
       name: label(c.name),
-      points: ((c.ladder as OpenLoopResult[]) ?? []).map((s): [number, number] => [
-        s.rate,
-        Math.max(0.01, s.latency_ms.p99),
-      ]),
+      // A step with no answer has no latency to draw (its percentiles would read 0).
+      points: ((c.ladder as OpenLoopResult[]) ?? [])
+        .filter((s) => s.answered > 0)
+        .map((s): [number, number] => [s.rate, Math.max(0.01, s.latency_ms.p99)]),
     })),
   });
   return [{ file: 'rate-latency.svg', title: 'rate: p99 latency against offered rate', svg }];

@@ -17,6 +17,7 @@ import type { OpenLoopResult } from './load/open-loop.js';
 import { wrkScript } from './load/requests.js';
 import type { LoadSpec } from './load/requests.js';
 import { wsLoad } from './load/ws-load.js';
+import { inLanes } from './systems.js';
 import type { System, SystemName } from './systems.js';
 
 /** One system's figures in one scenario: the report convention plus what the suite adds. */
@@ -59,6 +60,8 @@ export interface SuiteSettings {
 export interface GeneratorCeilings {
   /** Purchases per second each generator reaches against the no-op server (same run). */
   autocannon_per_s: number;
+  /** autocannon on two worker threads (measured where it drives the raw-throughput cases). */
+  autocannon_workers_per_s: number | null;
   wrk_per_s: number | null;
   ws_per_s: number | null;
   /** The highest ladder rate the no-op server holds at p99 ≤ the bound, open loop. */
@@ -96,38 +99,37 @@ async function wrkLoad(
 }
 
 /** Units sold (sold + held) over the steady SKUs, read back from the system. */
-export async function steadySold(system: System, skus: number, lanes = 32): Promise<number> {
-  let next = 0;
+export async function steadySold(system: System, skus: number): Promise<number> {
   let total = 0;
-  await Promise.all(
-    Array.from({ length: lanes }, async () => {
-      while (next < skus) {
-        const c = await system.counts(`${STEADY_PREFIX}${next++}`);
-        if (c.sold + c.reserved > c.stock || c.available < 0)
-          throw new Error(`${system.name}: ${JSON.stringify(c)} is oversold`);
-        total += c.sold + c.reserved;
-      }
-    }),
-  );
+  await inLanes(skus, 32, async (i) => {
+    const c = await system.counts(`${STEADY_PREFIX}${i}`);
+    if (c.sold + c.reserved > c.stock || c.available < 0)
+      throw new Error(`${system.name}: ${JSON.stringify(c)} is oversold`);
+    total += c.sold + c.reserved;
+  });
   return total;
 }
 
 /**
  * Units sold on the steady SKUs since `before`, read back from the system, checked against the
- * `acked` 2xx answers: every 2xx is a unit sold, and a request still in flight when the load
- * stopped may have sold one more than was answered. Fewer is a lost purchase, more an invented
- * one; either throws, as does any SKU over its stock.
+ * `acked` 2xx answers: every 2xx is a unit sold, and a request whose answer never came (in flight
+ * when the load stopped, timed out, or on a connection that failed: at most `unanswered`) may
+ * have sold one more. Fewer is a lost purchase, more an invented one; either throws, as does
+ * any SKU over its stock.
  */
 async function readBack(
   system: System,
   s: SuiteSettings,
   before: number,
   acked: number,
-  inFlightMax: number,
+  unanswered: number,
 ): Promise<number> {
   const sold = (await steadySold(system, s.skus)) - before;
-  if (sold < acked || sold > acked + inFlightMax)
-    throw new Error(`${system.name}: ${sold} units sold for ${acked} purchases acknowledged`);
+  if (sold < acked || sold > acked + unanswered)
+    throw new Error(
+      `${system.name}: ${sold} units sold for ${acked} purchases acknowledged ` +
+        `(and at most ${unanswered} unanswered)`,
+    );
   return sold;
 }
 
@@ -142,11 +144,68 @@ function outcomeDelta(
   return d;
 }
 
+/** A closed-loop run's figures, the same whichever generator ran it. */
+interface Closed {
+  tool: 'wrk' | 'autocannon (2 workers)';
+  ok: number;
+  ok_per_s: number;
+  latency_ms: { p50: number; p99: number };
+  requests: number;
+  non_2xx: number;
+  /** Requests that may have been sent and never answered: in flight at the end, or lost. */
+  unanswered: number;
+}
+
+/**
+ * Closed-loop load on `spec` for `seconds`: wrk where installed (raw throughput; `threads`
+ * threads), else autocannon on two worker threads.
+ */
+async function closedLoad(
+  system: System,
+  s: SuiteSettings,
+  spec: LoadSpec,
+  connections: number,
+  seconds: number,
+  threads = Math.min(2, connections),
+): Promise<Closed> {
+  if (s.wrk) {
+    const r = await wrkLoad(system.port, spec, connections, seconds, threads);
+    return {
+      tool: 'wrk',
+      ok: r.requests - r.non2xx,
+      ok_per_s: Math.round(okPerSec(r)),
+      latency_ms: { p50: round(r.p50Ms), p99: round(r.p99Ms) },
+      requests: r.requests,
+      non_2xx: r.non2xx,
+      unanswered: connections + r.errorCount,
+    };
+  }
+  const r = await closedLoop({
+    port: system.port,
+    connections,
+    durationS: seconds,
+    spec,
+    workers: 2,
+  });
+  return {
+    tool: 'autocannon (2 workers)',
+    ok: r.ok,
+    ok_per_s: r.ok_per_s,
+    latency_ms: { p50: r.latency_ms.p50, p99: r.latency_ms.p99 },
+    requests: r.requests,
+    non_2xx: r.non_2xx,
+    unanswered: connections + r.errors + r.timeouts,
+  };
+}
+
+const ceilingOf = (s: SuiteSettings, tool: Closed['tool']) =>
+  tool === 'wrk' ? s.ceilings.wrk_per_s : s.ceilings.autocannon_workers_per_s;
+
 /**
  * `steady`: purchases spread over the steady SKUs (ample stock), closed loop at `connections`,
- * warm-up then `durationS`. With wrk (where installed) for raw throughput, else autocannon on two
- * threads. Afterwards every SKU is read back: the units sold must lie between the 2xx answers
- * and those plus the requests in flight at the end (none lost, none invented), none oversold.
+ * warm-up then `durationS`. Afterwards every SKU is read back: the units sold must lie between
+ * the 2xx answers and those plus the requests never answered (none lost, none invented), none
+ * oversold.
  */
 export async function steady(
   system: System,
@@ -155,59 +214,23 @@ export async function steady(
 ): Promise<SuiteCase> {
   const spec = steadySpec(s.skus);
   const before = system.sells ? await steadySold(system, s.skus) : 0;
-  let acked: number;
-  let figures: Pick<SuiteCase, 'throughput_per_s' | 'latency_ms'> & Record<string, unknown>;
-  let tool: string;
-  if (s.wrk) {
-    tool = 'wrk';
-    const warm = await wrkLoad(system.port, spec, connections, s.warmupS);
-    s.progress(`  warm-up ${s.warmupS} s: ${Math.round(warm.perSec).toLocaleString('en-US')}/s`);
-    const r = await wrkLoad(system.port, spec, connections, s.durationS);
-    acked = warm.requests - warm.non2xx + r.requests - r.non2xx;
-    figures = {
-      throughput_per_s: Math.round(okPerSec(r)),
-      latency_ms: { p50: round(r.p50Ms), p99: round(r.p99Ms) },
-      requests: r.requests,
-      non_2xx: r.non2xx,
-      socket_errors: r.errors,
-    };
-  } else {
-    tool = 'autocannon';
-    const warm = await closedLoop({
-      port: system.port,
-      connections,
-      durationS: s.warmupS,
-      spec,
-      workers: 2,
-    });
-    const r = await closedLoop({
-      port: system.port,
-      connections,
-      durationS: s.durationS,
-      spec,
-      workers: 2,
-    });
-    acked = warm.ok + r.ok;
-    figures = {
-      throughput_per_s: r.ok_per_s,
-      latency_ms: { p50: r.latency_ms.p50, p99: r.latency_ms.p99 },
-      requests: r.requests,
-      non_2xx: r.non_2xx,
-      errors: r.errors,
-      timeouts: r.timeouts,
-    };
-  }
-  // Two runs (the warm-up and the measured one) each stop with up to `connections` in flight.
-  const sold = system.sells ? await readBack(system, s, before, acked, 2 * connections) : null;
-  const oversold = system.sells ? 0 : null; // readBack throws on any SKU over its stock
+  const warm = await closedLoad(system, s, spec, connections, s.warmupS);
+  s.progress(`  warm-up ${s.warmupS} s: ${warm.ok_per_s.toLocaleString('en-US')}/s`);
+  const r = await closedLoad(system, s, spec, connections, s.durationS);
+  const acked = warm.ok + r.ok;
+  const unanswered = warm.unanswered + r.unanswered;
   return {
     name: system.name,
-    ...figures,
-    oversold,
-    sold,
+    throughput_per_s: r.ok_per_s,
+    latency_ms: r.latency_ms,
+    // readBack throws on any SKU over its stock, and on a purchase lost or invented.
+    oversold: system.sells ? 0 : null,
+    sold: system.sells ? await readBack(system, s, before, acked, unanswered) : null,
     acknowledged: acked,
-    tool,
-    generator_ceiling_per_s: tool === 'wrk' ? s.ceilings.wrk_per_s : s.ceilings.autocannon_per_s,
+    requests: r.requests,
+    non_2xx: r.non_2xx,
+    tool: r.tool,
+    generator_ceiling_per_s: ceilingOf(s, r.tool),
     connections,
   };
 }
@@ -264,7 +287,9 @@ export async function flash(system: System, s: SuiteSettings): Promise<SuiteCase
     oversold: Math.max(0, taken - s.flashStock, created - s.flashStock),
     sold: taken,
     stock: s.flashStock,
-    exact: taken === s.flashStock && created === s.flashStock,
+    // Every unit sold, none twice; a 201 may only be missing for an answer that never came.
+    exact:
+      taken === s.flashStock && created <= taken && created + r.errors + r.timeouts >= s.flashStock,
     time_to_sell_out_ms: Number.isFinite(soldOutAt) ? Math.round(soldOutAt - start) : null,
     ...splitAt(answers, start, soldOutAt, end),
     buyers: s.flashBuyers,
@@ -301,47 +326,27 @@ function splitAt(
 
 /**
  * `read`: `GET /v1/skus/{sku}` on the steady SKUs while purchases run on as many connections
- * again: two wrk processes (one thread each) where wrk is installed, else two autocannon runs
- * sharing this thread. The case's figures are the reads'; the purchases are read back.
+ * again, each from a generator of its own (one thread each). The case's figures are the
+ * reads'; the purchases are read back.
  */
 export async function read(system: System, s: SuiteSettings): Promise<SuiteCase> {
-  const reads: LoadSpec = { ...steadySpec(s.skus), kind: 'read' };
-  const purchases = steadySpec(s.skus);
   const c = s.readConnections;
   const before = system.sells ? await steadySold(system, s.skus) : 0;
-  let r: { ok_per_s: number; p50: number; p99: number; non_2xx: number };
-  let p: { ok: number; ok_per_s: number; p50: number; p99: number };
-  if (s.wrk) {
-    const [wr, wp] = await Promise.all([
-      wrkLoad(system.port, reads, c, s.durationS, 1),
-      wrkLoad(system.port, purchases, c, s.durationS, 1),
-    ]);
-    r = { ok_per_s: Math.round(okPerSec(wr)), p50: wr.p50Ms, p99: wr.p99Ms, non_2xx: wr.non2xx };
-    p = {
-      ok: wp.requests - wp.non2xx,
-      ok_per_s: Math.round(okPerSec(wp)),
-      p50: wp.p50Ms,
-      p99: wp.p99Ms,
-    };
-  } else {
-    const [ar, ap] = await Promise.all([
-      closedLoop({ port: system.port, connections: c, durationS: s.durationS, spec: reads }),
-      closedLoop({ port: system.port, connections: c, durationS: s.durationS, spec: purchases }),
-    ]);
-    r = { ok_per_s: ar.ok_per_s, ...ar.latency_ms, non_2xx: ar.non_2xx };
-    p = { ok: ap.ok, ok_per_s: ap.ok_per_s, ...ap.latency_ms };
-  }
+  const [r, p] = await Promise.all([
+    closedLoad(system, s, { ...steadySpec(s.skus), kind: 'read' }, c, s.durationS, 1),
+    closedLoad(system, s, steadySpec(s.skus), c, s.durationS, 1),
+  ]);
   return {
     name: system.name,
     throughput_per_s: r.ok_per_s,
-    latency_ms: { p50: round(r.p50), p99: round(r.p99) },
+    latency_ms: r.latency_ms,
     oversold: system.sells ? 0 : null, // readBack throws on any SKU over its stock
-    sold: system.sells ? await readBack(system, s, before, p.ok, c) : null,
+    sold: system.sells ? await readBack(system, s, before, p.ok, p.unanswered) : null,
     purchases_per_s: p.ok_per_s,
-    purchase_latency_ms: { p50: round(p.p50), p99: round(p.p99) },
+    purchase_latency_ms: p.latency_ms,
     read_non_2xx: r.non_2xx,
-    tool: s.wrk ? 'wrk' : 'autocannon',
-    generator_ceiling_per_s: s.wrk ? s.ceilings.wrk_per_s : s.ceilings.autocannon_per_s,
+    tool: r.tool,
+    generator_ceiling_per_s: ceilingOf(s, r.tool),
     connections: 2 * c,
   };
 }
@@ -352,14 +357,16 @@ export async function read(system: System, s: SuiteSettings): Promise<SuiteCase>
  * p99 ≤ the bound). Climbing stops after two failed steps in a row (or one far over the bound).
  */
 export async function rate(
-  system: { name: SuiteCase['name']; port: number },
+  system: System | { name: 'generator_noop'; port: number },
   s: SuiteSettings,
 ): Promise<SuiteCase & { ladder: OpenLoopResult[] }> {
+  const sells = 'sells' in system && system.sells ? system : null;
+  const before = sells ? await steadySold(sells, s.skus) : 0;
   const ladder: OpenLoopResult[] = [];
   let best: OpenLoopResult | null = null;
   let failed = 0;
   // A warm-up at the first rate, not counted: the first step measures the system, not its JIT.
-  await openLoop({
+  const warm = await openLoop({
     port: system.port,
     rate: s.rates[0],
     durationMs: 2000,
@@ -383,12 +390,23 @@ export async function rate(
       failed = 0;
     } else if (++failed >= 2 || step.latency_ms.p99 > 20 * s.p99BoundMs || step.dropped > 0) break;
   }
+  // Every step's purchases, read back: none lost, none invented, none over a SKU's stock.
+  const steps = [warm, ...ladder];
+  const sold = sells
+    ? await readBack(
+        sells,
+        s,
+        before,
+        steps.reduce((a, x) => a + x.ok, 0),
+        steps.reduce((a, x) => a + x.timed_out, 0),
+      )
+    : null;
   return {
     name: system.name,
     throughput_per_s: best?.rate ?? 0,
     latency_ms: { p50: best?.latency_ms.p50 ?? 0, p99: best?.latency_ms.p99 ?? 0 },
-    oversold: null,
-    sold: null,
+    oversold: sells ? 0 : null,
+    sold,
     rate: best?.rate ?? 0,
     p99_bound_ms: s.p99BoundMs,
     tool: 'open-loop',
@@ -414,7 +432,7 @@ export async function ws(system: System, s: SuiteSettings): Promise<SuiteCase> {
     throughput_per_s: r.ok_per_s,
     latency_ms: { p50: r.latency_ms.p50, p99: r.latency_ms.p99 },
     oversold: 0, // readBack throws on any SKU over its stock
-    sold: await readBack(system, s, before, r.ok, s.wsConnections),
+    sold: await readBack(system, s, before, r.ok, r.unanswered),
     outcomes: r.outcomes,
     errors: r.errors,
     tool: 'ws',

@@ -15,6 +15,7 @@ import { load, startChild, stop } from './http.js';
 import { benchStart, positiveInt } from './report.js';
 import { closedLoop } from './load/autocannon-load.js';
 import { wsLoad } from './load/ws-load.js';
+import { wrkScript } from './load/requests.js';
 import {
   STEADY_PREFIX,
   flash,
@@ -140,6 +141,11 @@ async function generatorCeilings(
     const ac = await closedLoop({ port, connections: 100, durationS: seconds, spec });
     const ceilings: GeneratorCeilings = {
       autocannon_per_s: ac.ok_per_s,
+      // Where autocannon drives the raw-throughput cases it runs on two threads: their ceiling.
+      autocannon_workers_per_s: s.wrk
+        ? null
+        : (await closedLoop({ port, connections: 100, durationS: seconds, spec, workers: 2 }))
+            .ok_per_s,
       wrk_per_s: null,
       ws_per_s: null,
       open_loop_per_s: null,
@@ -147,8 +153,9 @@ async function generatorCeilings(
     if (s.wrk && (wanted.includes('steady') || wanted.includes('read'))) {
       const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-noop-'));
       try {
+        // The script the scenarios run: building each request is part of wrk's ceiling.
         const script = join(dir, 'noop.lua');
-        writeFileSync(script, 'wrk.method = "POST"\nwrk.body = "{}"\n');
+        writeFileSync(script, wrkScript(spec));
         ceilings.wrk_per_s = Math.round((await load([port], script, 100, 2, `${seconds}s`)).perSec);
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -196,6 +203,18 @@ export function medianRound(rounds: SuiteCase[]): SuiteCase {
   };
 }
 
+/** The scenarios that give one case per system (`steady` gives one per connection count). */
+const ONE_CASE: Record<
+  Exclude<ScenarioName, 'steady'>,
+  (y: System, s: SuiteSettings) => Promise<SuiteCase>
+> = {
+  read,
+  ws,
+  rate,
+  lifecycle,
+  flash,
+};
+
 /** Runs `wanted` on one system; each result goes into its scenario. */
 async function runSystem(
   system: System,
@@ -211,7 +230,8 @@ async function runSystem(
   const p = s.progress;
   if (wanted.some((w) => w !== 'flash' && w !== 'lifecycle') && system.sells) {
     p(`${system.name}: defining ${s.skus.toLocaleString('en-US')} SKUs ...`);
-    await defineMany(system, STEADY_PREFIX, s.skus, { stock: 100_000_000 });
+    // Holds of a day: none expires between a run and its read-back, however long the suite runs.
+    await defineMany(system, STEADY_PREFIX, s.skus, { stock: 100_000_000, holdTtlMs: 86_400_000 });
   }
   for (const w of SCENARIOS) {
     if (!wanted.includes(w)) continue;
@@ -230,17 +250,7 @@ async function runSystem(
       continue;
     }
     p(`${w} · ${system.name} ...`);
-    const c =
-      w === 'read'
-        ? await read(system, s)
-        : w === 'ws'
-          ? await ws(system, s)
-          : w === 'rate'
-            ? await rate(system, s)
-            : w === 'lifecycle'
-              ? await lifecycle(system, s)
-              : await flash(system, s);
-    record(w, w, c);
+    record(w, w, await ONE_CASE[w](system, s));
   }
 }
 

@@ -86,33 +86,47 @@ async function getJson<T>(url: string): Promise<T> {
   return (await r.json()) as T;
 }
 
-export async function startSystem(name: SystemName, ctx: SystemContext): Promise<System> {
-  let child: ChildProcess;
-  let base: string;
-  const stockade = name.startsWith('stockade_');
-  if (stockade) {
-    const journal = name === 'stockade_file' ? 'file' : 'kafka';
-    const args = ['serve', '--port', '0', '--auth', 'none', '--log-level', 'warn'];
-    args.push('--journal', journal);
-    if (journal === 'file') args.push('--data-dir', join(ctx.dir, `journal-${ctx.n}`));
-    else args.push('--kafka-topic', `${ctx.topicPrefix}${ctx.n}`);
-    const started = await startChild('../cli/stockade.js', args, /serving on (http:\/\/[\d.:]+)/);
-    child = started.child;
-    base = started.match[1];
-  } else {
-    const script =
-      name === 'bare_uws_ceiling'
-        ? './baselines/bare-uws.js'
-        : name === 'redis_lua'
-          ? './baselines/redis-lua.js'
-          : './baselines/mysql-update.js';
-    const started = await startChild(script, ['--port', '0'], /listening (\d+)/);
-    child = started.child;
-    base = `http://127.0.0.1:${started.match[1]}`;
+const BASELINE_SCRIPTS: Partial<Record<SystemName, string>> = {
+  bare_uws_ceiling: './baselines/bare-uws.js',
+  redis_lua: './baselines/redis-lua.js',
+  mysql_conditional_update: './baselines/mysql-update.js',
+};
+
+/** Starts the system's process; resolves once it listens, with its base URL. */
+async function launch(
+  name: SystemName,
+  ctx: SystemContext,
+): Promise<{ child: ChildProcess; base: string }> {
+  const script = BASELINE_SCRIPTS[name];
+  if (script) {
+    const { child, match } = await startChild(script, ['--port', '0'], /listening (\d+)/);
+    return { child, base: `http://127.0.0.1:${match[1]}` };
   }
+  const journal = name === 'stockade_file' ? 'file' : 'kafka';
+  const args = ['serve', '--port', '0', '--auth', 'none', '--log-level', 'warn'];
+  args.push('--journal', journal);
+  if (journal === 'file') args.push('--data-dir', join(ctx.dir, `journal-${ctx.n}`));
+  else args.push('--kafka-topic', `${ctx.topicPrefix}${ctx.n}`);
+  const { child, match } = await startChild(
+    '../cli/stockade.js',
+    args,
+    /serving on (http:\/\/[\d.:]+)/,
+  );
+  return { child, base: match[1] };
+}
+
+export async function startSystem(name: SystemName, ctx: SystemContext): Promise<System> {
+  const stockade = name.startsWith('stockade_');
+  const { child, base } = await launch(name, ctx);
   const port = Number(new URL(base).port);
-  const durability =
-    DURABILITY[name] ?? (await getJson<{ durability: string }>(`${base}/v1/about`)).durability;
+  let durability: string;
+  try {
+    durability =
+      DURABILITY[name] ?? (await getJson<{ durability: string }>(`${base}/v1/about`)).durability;
+  } catch (err) {
+    await stop(child);
+    throw err;
+  }
   return {
     name,
     port,
@@ -153,18 +167,26 @@ export async function startSystem(name: SystemName, ctx: SystemContext): Promise
   };
 }
 
-/** Defines `count` SKUs named `${prefix}${n}`, `lanes` at a time. */
-export async function defineMany(
-  system: System,
-  prefix: string,
+/** Runs `work(i)` for i in [0, count), `lanes` at a time. */
+export async function inLanes(
   count: number,
-  sale: Sale,
-  lanes = 32,
+  lanes: number,
+  work: (i: number) => Promise<void>,
 ): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (next < count) await system.define(`${prefix}${next++}`, sale);
+      while (next < count) await work(next++);
     }),
   );
+}
+
+/** Defines `count` SKUs named `${prefix}${n}`, 32 at a time. */
+export function defineMany(
+  system: System,
+  prefix: string,
+  count: number,
+  sale: Sale,
+): Promise<void> {
+  return inLanes(count, 32, (i) => system.define(`${prefix}${i}`, sale));
 }

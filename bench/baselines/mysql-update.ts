@@ -31,6 +31,13 @@ export function schemaSql(p: string): string[] {
      proc: BEGIN
        DECLARE v_limit INT DEFAULT NULL;
        DECLARE v_id BIGINT;
+       -- Any other error (a lock wait timeout rolls back only its statement) must not leave the
+       -- pooled connection inside a transaction holding locks: roll back, then raise it again.
+       DECLARE EXIT HANDLER FOR SQLEXCEPTION
+       BEGIN
+         ROLLBACK;
+         RESIGNAL;
+       END;
        DECLARE EXIT HANDLER FOR 1062
        BEGIN
          ROLLBACK;

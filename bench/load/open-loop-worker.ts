@@ -41,6 +41,7 @@ export interface OpenLoopThreadResult {
   dropped: number;
   timedOut: number;
   socketErrors: number;
+  /** The step's length (answers that came while draining count toward it). */
   elapsedMs: number;
 }
 
@@ -91,6 +92,7 @@ class OpenLoopThread {
   private dropped = 0;
   private socketErrors = 0;
   private inFlight = 0;
+  private lost = 0;
   private start = 0;
   private end = 0;
 
@@ -118,7 +120,7 @@ class OpenLoopThread {
     const stopDrain = performance.now() + this.job.drainMs;
     while (this.inFlight > 0 && performance.now() < stopDrain)
       await new Promise((r) => setTimeout(r, 5));
-    const timedOut = this.inFlight + this.backlog.length;
+    const timedOut = this.inFlight + this.backlog.length + this.lost;
     for (const c of this.conns) c.socket.destroy();
     return {
       latencies: this.latencies.slice(0, this.answered),
@@ -128,15 +130,16 @@ class OpenLoopThread {
       dropped: this.dropped,
       timedOut,
       socketErrors: this.socketErrors,
-      elapsedMs: performance.now() - this.start,
+      elapsedMs: this.job.durationMs,
     };
   }
 
   /** Request k is due at start + (k + offset) · interval: queued once that time has come. */
   private release(): void {
     const now = Math.min(performance.now(), this.end);
-    const target =
-      now < this.start ? 0 : Math.floor((now - this.start) / this.intervalMs - this.job.offset) + 1;
+    const x = (now - this.start) / this.intervalMs - this.job.offset;
+    // Before the end: every request due at or before now; at the end: those due before it.
+    const target = x < 0 ? 0 : now >= this.end ? Math.ceil(x) : Math.floor(x) + 1;
     while (this.due < target) {
       const intended = this.start + (this.due + this.job.offset) * this.intervalMs;
       this.due++;
@@ -192,7 +195,11 @@ class OpenLoopThread {
       c.socket.on('close', () => {
         const i = this.idle.indexOf(c);
         if (i >= 0) this.idle.splice(i, 1);
-        if (c.intended >= 0) this.inFlight--;
+        // Its request in flight will never be answered: counted as timed out (the step fails).
+        if (c.intended >= 0) {
+          this.inFlight--;
+          this.lost++;
+        }
         c.intended = -1;
       });
     });

@@ -35,6 +35,8 @@ export interface OpenLoopResult {
   /** Answers per second over the step (2xx or not). */
   achieved_per_s: number;
   ok_per_s: number;
+  /** Answers 2xx: purchases made, when the stream is of purchases. */
+  ok: number;
   latency_ms: { p50: number; p90: number; p99: number; p999: number; max: number };
   /**
    * How late requests left the generator after their intended time (p50, p99): part of the
@@ -66,17 +68,22 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     spec: o.spec,
     tag: `o${t}${Math.random().toString(36).slice(2, 7)}`,
   }));
+  const workers = jobs.map((job) =>
+    spawnWorker(import.meta.url, './open-loop-worker.js', { workerData: job }),
+  );
   const results = await Promise.all(
-    jobs.map(
-      (job) =>
+    workers.map(
+      (w) =>
         new Promise<OpenLoopThreadResult>((resolve, reject) => {
-          const w = spawnWorker(import.meta.url, './open-loop-worker.js', { workerData: job });
           w.once('message', (r: OpenLoopThreadResult) => resolve(r));
           w.once('error', reject);
           w.once('exit', (code) => reject(new Error(`open-loop worker exited ${code}`)));
         }),
     ),
-  );
+  ).catch(async (err: unknown) => {
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw err;
+  });
   return mergeOpenLoop(o.rate, connections, threads, results);
 }
 
@@ -103,6 +110,7 @@ export function mergeOpenLoop(
     rate,
     achieved_per_s: Math.round(answered / elapsedS),
     ok_per_s: Math.round(ok / elapsedS),
+    ok,
     latency_ms: {
       p50: pct(50),
       p90: pct(90),

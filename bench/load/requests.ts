@@ -78,6 +78,8 @@ module.exports = function setupRequest(req) {
 
 /** The same stream as a wrk Lua script (one counter per wrk thread; run it with a unique arg). */
 export function wrkScript(spec: LoadSpec): string {
+  if (spec.retryEvery > 0)
+    throw new Error('wrkScript: retryEvery is not supported (autocannon sends those)');
   const target =
     spec.skus === 1
       ? `local sku = "${spec.sku}"`

@@ -19,7 +19,19 @@ export interface WsLoadResult {
   /** Answers by `type` (reserved) or error code. */
   outcomes: Record<string, number>;
   errors: number;
+  /** Messages sent and never answered (in flight when the run ended). */
+  unanswered: number;
   duration_s: number;
+}
+
+/** `reserved`, an error's code, or `unreadable` for a reply that is not JSON. */
+function outcomeOf(text: string): string {
+  try {
+    const m = JSON.parse(text) as { type: string; error?: { code: string } };
+    return m.type === 'error' ? (m.error?.code ?? 'error') : m.type;
+  } catch {
+    return 'unreadable';
+  }
 }
 
 function open(port: number): Promise<WebSocket> {
@@ -36,14 +48,24 @@ export async function wsLoad(o: {
   durationS: number;
   spec: LoadSpec;
 }): Promise<WsLoadResult> {
-  const sockets = await Promise.all(Array.from({ length: o.connections }, () => open(o.port)));
+  const opening = Array.from({ length: o.connections }, () => open(o.port));
+  const sockets = await Promise.all(opening).catch(async (err: unknown) => {
+    // Those that did open are closed before the failure is reported.
+    for (const r of await Promise.allSettled(opening))
+      if (r.status === 'fulfilled') r.value.terminate();
+    throw err;
+  });
   const latencies: number[] = [];
   const outcomes: Record<string, number> = {};
   let errors = 0;
   let sent = 0;
   const started = performance.now();
   const end = started + o.durationS * 1000;
-  await Promise.all(
+  // A reply that never comes must not hold the run: 5 s after the end every socket is let go
+  // (its message in flight counted in `unanswered`).
+  let giveUp: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((r) => (giveUp = setTimeout(r, o.durationS * 1000 + 5000)));
+  const all = Promise.all(
     sockets.map(
       (ws, c) =>
         new Promise<void>((resolve) => {
@@ -60,8 +82,7 @@ export async function wsLoad(o: {
           };
           ws.on('message', (data: Buffer) => {
             latencies.push(performance.now() - at);
-            const m = JSON.parse(data.toString()) as { type: string; error?: { code: string } };
-            const key = m.type === 'error' ? (m.error?.code ?? 'error') : m.type;
+            const key = outcomeOf(data.toString());
             outcomes[key] = (outcomes[key] ?? 0) + 1;
             next();
           });
@@ -71,12 +92,15 @@ export async function wsLoad(o: {
         }),
     ),
   );
+  await Promise.race([all, late]);
+  clearTimeout(giveUp);
   const durationS = (performance.now() - started) / 1000;
   for (const ws of sockets) ws.terminate();
   const ok = outcomes.reserved ?? 0;
   return {
     tool: 'ws',
     requests: sent,
+    unanswered: sent - latencies.length,
     ok,
     ok_per_s: Math.round(ok / durationS),
     answers_per_s: Math.round(latencies.length / durationS),
