@@ -137,11 +137,13 @@ function table(r: ScenarioResult): string {
     '× Redis+Lua',
     '× MySQL',
   ];
+  // A system that held no step of the ladder has no latency to show.
+  const none = (c: SuiteCase) => r.scenario === 'rate' && !c.rate;
   const rows = r.cases.map((c) => [
     label(c.name),
     n(c.throughput_per_s),
-    n(c.latency_ms.p50),
-    n(c.latency_ms.p99),
+    none(c) ? '–' : n(c.latency_ms.p50),
+    none(c) ? '–' : n(c.latency_ms.p99),
     c.oversold === null ? 'n/a' : n(c.oversold),
     ...extra.map((e) => e[1](c)),
     ratio(c.ratio_to_ceiling),
