@@ -48,15 +48,24 @@ export interface BarChart {
   series: { name: string; values: (number | null)[] }[];
 }
 
-export function barChart(c: BarChart): string {
+/** The plot area of a chart `height` high, with room for the legend (`right`) and labels. */
+function frame(height: number, right: number, bottom: number) {
   const width = 860;
-  const height = 380;
   const left = 70;
-  const right = 170;
   const top = 40;
-  const bottom = 70;
-  const plotW = width - left - right;
-  const plotH = height - top - bottom;
+  return {
+    width,
+    height,
+    left,
+    right,
+    top,
+    plotW: width - left - right,
+    plotH: height - top - bottom,
+  };
+}
+
+export function barChart(c: BarChart): string {
+  const { width, height, left, right, top, plotW, plotH } = frame(380, 170, 70);
   const max = niceMax(Math.max(0, ...c.series.flatMap((s) => s.values.map((v) => v ?? 0))));
   const groupW = plotW / Math.max(1, c.groups.length);
   const barW = (groupW * 0.8) / Math.max(1, c.series.length);
@@ -133,14 +142,7 @@ function yScale(
 }
 
 export function lineChart(c: LineChart): string {
-  const width = 860;
-  const height = 420;
-  const left = 70;
-  const right = 190;
-  const top = 40;
-  const bottom = 60;
-  const plotW = width - left - right;
-  const plotH = height - top - bottom;
+  const { width, height, left, right, top, plotW, plotH } = frame(420, 190, 60);
   const xs = c.series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = c.series.flatMap((s) => s.points.map((p) => p[1])).concat(c.bound ? [c.bound.y] : []);
   const xMax = niceMax(Math.max(1, ...xs));

@@ -29,27 +29,23 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { servedShardThreads } from '../cli/shard-threads.js';
 import { deleteTopics } from './kafka-journal.js';
+import { wrkScript } from './load/requests.js';
 import { benchStart, medianOfRounds, positiveInt, round, writeReport } from './report.js';
 import type { BenchCase, BenchStart } from './report.js';
 
-export const LUA = `
-local threads = {}
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
-function init(args)
-  -- args[1] is unique per wrk run, so the warm-up's keys are never replayed as duplicates.
-  prefix = args[1] .. "-t" .. id .. "-"
-  counter = 0
-end
-request = function()
-  counter = counter + 1
-  local body = '{"userId":"u' .. id .. '-' .. (counter % 50000) .. '","qty":1,"idempotencyKey":"' ..
-    prefix .. counter .. '"}'
-  return wrk.format("POST", "/v1/skus/demo/reservations", {["Content-Type"] = "application/json"}, body)
-end
-`;
+/**
+ * The purchases every wrk-driven bench sends to the demo sale: every request a new buyer (the
+ * demo sale allows 2 per buyer: a repeated buyer would soon be refused, and a refusal is not a
+ * purchase), with a fresh idempotency key (unique per wrk run: see runWrk's argument).
+ */
+export const LUA = wrkScript({
+  kind: 'reserve',
+  sku: 'demo',
+  skus: 1,
+  users: 0,
+  retryEvery: 0,
+  run: 'h',
+});
 
 interface WrkResult {
   requests: number;
