@@ -4,10 +4,12 @@ import { heapAfterGcMb, testEngine } from './helpers.js';
 // Every control call (getSku, stats, define, ...) must leave nothing behind once answered: a
 // dashboard or a WebSocket feed makes thousands a second for as long as the server runs.
 //
-// Two measured windows of 100,000 calls each, and the second must not grow the heap: a leak
-// grows every window by the same amount (~45 MB here before the fix, ~450 bytes a call), while
-// what settles only once (code optimized late, pools and caches that reach their size) shows in
-// the first window only, by how much depending on the machine's load.
+// Three measured windows of 100,000 calls each after a warm-up: a leak grows every window by the
+// same amount (~45 MB here before the fix, ~450 bytes a call), while what settles only once
+// (code optimized late, pools and caches that reach their size) shows in the first window only.
+// The heap after a forced GC still moves by ±5 MB from one window to the next with no leak at all
+// (when the collector runs, what it has promoted), so one window's growth decides nothing: the
+// test fails when the heap grew by the bound in each of the last two windows.
 for (const shardThreads of ['workers', 'inline'] as const) {
   t.test(`${shardThreads}: 100,000 control calls leave the heap where it was`, async (t) => {
     const engine = await testEngine({ engine: { shardThreads } });
@@ -23,10 +25,12 @@ for (const shardThreads of ['workers', 'inline'] as const) {
     const start = heapAfterGcMb();
     const first = await window();
     const second = await window();
-    t.ok(
-      second - first < 4,
-      `heap ${start.toFixed(1)} MB → ${first.toFixed(1)} MB → ${second.toFixed(1)} MB ` +
-        'after two windows of 100,000 calls',
+    const third = await window();
+    const grew = (a: number, b: number) => b - a >= 4;
+    t.notOk(
+      grew(first, second) && grew(second, third),
+      `heap ${[start, first, second, third].map((m) => m.toFixed(1)).join(' → ')} MB ` +
+        'after three windows of 100,000 calls',
     );
   });
 }
